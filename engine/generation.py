@@ -1,0 +1,126 @@
+"""From conditioning to tokens to waveform, on a loaded model.
+
+The reference path drives transformers' ``generate``; token choice happens in our logits
+processor (:class:`StepSampler`) so that it records every token, reports progress, honours
+cancellation between steps, and draws each take from its own seeded generator. The fast decoder
+(engine/models/fast_decoder.py) makes the same choices with the same function.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from .errors import EngineError
+from .models.registry import LoadedModel
+from .models.sampling import SamplingParams, choose_tokens, guide, make_generators
+
+#: on_step(steps_done, steps_total)
+StepCallback = Callable[[int, int], None]
+
+#: finite stand-in for -inf: transformers' CFG processor subtracts logits, and -inf - -inf is NaN
+_MASKED = -1.0e4
+
+
+@dataclass
+class Conditioning:
+    """What steers one batch: one prompt per take, an optional chroma melody shared by all takes."""
+
+    prompts: list[str]
+    melody_chroma: torch.Tensor | None = None  # (frames, 12), one-hot, MusicGen-Melody only
+    audio_prompt_codes: torch.Tensor | None = None  # (takes, codebooks, frames) to continue from
+
+
+@dataclass
+class GenerationOutput:
+    tokens: torch.Tensor  # (takes, codebooks, frames), int64, on CPU
+    audio: np.ndarray  # (takes, channels, samples), float32, at the model's sample rate
+
+
+class StepSampler(LogitsProcessor):
+    """Chooses every token itself, records it, reports progress and checks for cancellation."""
+
+    def __init__(self, params: SamplingParams, generators: list[torch.Generator], rows_per_take: int,
+                 total_steps: int, on_step: StepCallback | None, cancel: threading.Event | None) -> None:
+        self.params = params
+        self.generators = generators
+        self.rows_per_take = rows_per_take
+        self.total_steps = total_steps
+        self.on_step = on_step
+        self.cancel = cancel
+        self.chosen: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.cancel is not None and self.cancel.is_set():
+            raise EngineError("cancelled", "the job was cancelled")
+        scores = scores.float()
+        guided = guide(*scores.split(scores.shape[0] // 2), self.params.cfg) if self.params.uses_cfg else scores
+        tokens = choose_tokens(guided, self.params, self.generators, self.rows_per_take)
+        self.chosen.append(tokens)
+        onehot = torch.full_like(guided, _MASKED).scatter_(1, tokens[:, None], 0.0)
+        if self.on_step is not None:
+            self.on_step(len(self.chosen), self.total_steps)
+        # transformers' CFG processor runs after us: identical halves make it return `onehot` unchanged
+        return torch.cat([onehot, onehot]) if self.params.uses_cfg else onehot
+
+
+def undelay(steps: torch.Tensor, takes: int, codebooks: int, frames: int) -> torch.Tensor:
+    """Undo MusicGen's delay pattern: codebook k of frame t was chosen at step t + k.
+
+    ``steps`` is (takes * codebooks, n_steps) in transformers' row order (take-major).
+    """
+    rows = steps.reshape(takes, codebooks, -1)
+    return torch.stack([rows[:, k, k:k + frames] for k in range(codebooks)], dim=1)
+
+
+def steps_for(frames: int, codebooks: int) -> int:
+    """Decoding steps that yield ``frames`` complete frames under the delay pattern."""
+    return frames + codebooks - 1
+
+
+def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, params: SamplingParams,
+                       seeds: list[int], on_step: StepCallback | None = None,
+                       cancel: threading.Event | None = None) -> GenerationOutput:
+    """Generate with transformers' ``generate`` (the reference path)."""
+    model = loaded.model
+    takes = len(cond.prompts)
+    if len(seeds) != takes:
+        raise ValueError("one seed per take")
+    if cond.melody_chroma is not None and not loaded.supports_melody:
+        raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning")
+    k = loaded.num_codebooks
+    n_steps = steps_for(frames, k)
+    sampler = StepSampler(params, make_generators(seeds, loaded.device), k, n_steps, on_step, cancel)
+    inputs = loaded.tokenizer(cond.prompts, padding=True, return_tensors="pt").to(loaded.device)
+    kwargs = dict(inputs)
+    if cond.melody_chroma is not None:
+        chroma = cond.melody_chroma.to(loaded.device, loaded.dtype)
+        kwargs["input_features"] = chroma[None].expand(takes, -1, -1).contiguous()
+    if cond.audio_prompt_codes is not None:
+        raise EngineError("unsupported", "audio-prompt continuation is not available on this path yet")
+    with loaded.lock, torch.inference_mode():
+        audio = model.generate(**kwargs, max_new_tokens=n_steps, do_sample=True, top_k=0, top_p=1.0,
+                               temperature=1.0, guidance_scale=params.cfg if params.uses_cfg else None,
+                               logits_processor=LogitsProcessorList([sampler]))
+    steps = torch.stack(sampler.chosen, dim=1).cpu()
+    tokens = undelay(steps, takes, k, frames)
+    return GenerationOutput(tokens=tokens, audio=audio.float().cpu().numpy())
+
+
+def decode_tokens(loaded: LoadedModel, tokens: torch.Tensor) -> np.ndarray:
+    """EnCodec-decode (takes, codebooks, frames) tokens to (takes, channels, samples) float32 audio."""
+    codec = loaded.model.audio_encoder
+    codes = tokens.to(loaded.device)
+    with torch.inference_mode():
+        if loaded.audio_channels == 1:
+            audio = codec.decode(codes[None], audio_scales=[None] * codes.shape[0]).audio_values
+        else:  # stereo checkpoints interleave left/right codebooks
+            left = codec.decode(codes[None, :, ::2], audio_scales=[None] * codes.shape[0]).audio_values
+            right = codec.decode(codes[None, :, 1::2], audio_scales=[None] * codes.shape[0]).audio_values
+            audio = torch.cat([left, right], dim=1)
+    return audio.float().cpu().numpy()
