@@ -1,0 +1,99 @@
+"""The engine: one object that owns the models, the job queue and the output policy.
+
+Every transport (CLI --local, ZeroMQ, OSC) calls these methods; none of them blocks on
+generation.
+
+>>> engine = Engine(EngineConfig(default_model="tiny", output_root="/tmp/mgb-doc"))
+>>> job = engine.submit("generate", {"prompt": "lofi", "bars": 1, "bpm": 120})
+>>> engine.wait(job.id, timeout=30).state
+'done'
+>>> engine.close()
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import limits
+from .errors import EngineError
+from .jobs import Job, JobQueue, Listener
+from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
+from .paths import PathPolicy
+from .pipeline import EngineContext, run_generate
+from .request import GenerateRequest
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EngineConfig:
+    device: str = "auto"
+    dtype: str | None = None
+    cache_dir: str | None = None
+    default_model: str = DEFAULT_MODEL
+    preload: list[str] = field(default_factory=list)
+    output_root: str | Path | None = None
+    allowed_dirs: list[str | Path] = field(default_factory=list)
+    max_queue: int = limits.MAX_QUEUE
+
+
+class Engine:
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        get_spec(self.config.default_model)
+        self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
+        self.paths = PathPolicy(self.config.output_root, self.config.allowed_dirs)
+        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _backends())
+        for name in self.config.preload:
+            self.registry.load(name)
+        self.queue = JobQueue(self._run, max_queue=self.config.max_queue)
+
+    # -- requests -------------------------------------------------------------------------
+    def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None) -> Job:
+        """Validate and queue a job; raises EngineError before anything is queued."""
+        if kind == "generate":
+            request = GenerateRequest.from_dict(content)
+            get_spec(request.model or self.config.default_model)
+            self.paths.folder(request.output_dir)
+            if request.output_name is not None:
+                self.paths.file_name(request.output_name)
+        else:
+            raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
+        return self.queue.submit(kind, request, listener)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self.queue.get(job_id).status()
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self.queue.cancel(job_id).status()
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        return self.queue.wait(job_id, timeout)
+
+    def models(self) -> list[dict[str, Any]]:
+        return self.registry.describe()
+
+    def info(self) -> dict[str, Any]:
+        return {"default_model": self.config.default_model, "device": str(self.registry.device),
+                "loaded": self.registry.loaded_names(), "queue": self.queue.pending,
+                "output_root": str(self.paths.output_root)}
+
+    def close(self) -> None:
+        self.queue.shutdown()
+
+    # -- worker ---------------------------------------------------------------------------
+    def _run(self, job: Job) -> dict[str, Any]:
+        if job.kind == "generate":
+            return run_generate(self.context, job)
+        raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
+
+
+def _backends() -> dict[str, Any]:
+    try:
+        from .models.fast_decoder import generate_fast
+    except ImportError:
+        return {}
+    return {"fast": generate_fast}

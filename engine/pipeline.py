@@ -1,0 +1,126 @@
+"""The work a generation job does: conditioning -> tokens -> waveform -> file on disk."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import __version__, output
+from .errors import EngineError
+from .generation import Conditioning, GenerationOutput, generate_reference
+from .jobs import Job
+from .models.registry import LoadedModel, ModelRegistry
+from .paths import PathPolicy
+from .request import GenerateRequest
+
+#: Share of a job's progress that belongs to token decoding (the rest: decode, render, write).
+DECODE_SHARE = 0.9
+
+
+@dataclass
+class EngineContext:
+    registry: ModelRegistry
+    paths: PathPolicy
+    default_model: str
+    backends: dict[str, Callable[..., GenerationOutput]] = field(default_factory=dict)
+
+
+def tempo_prompt(prompt: str, req: GenerateRequest) -> str:
+    """Append the session tempo as a hint, as MusicGen's training captions carry it."""
+    if not req.tempo_hint:
+        return prompt
+    bpm = float(req.bpm)
+    hint = f"{bpm:g} bpm"
+    return f"{prompt.rstrip(' ,.')}, {hint}" if prompt.strip() else hint
+
+
+def choose_backend(ctx: EngineContext, req: GenerateRequest) -> Callable[..., GenerationOutput]:
+    if req.backend == "reference":
+        return generate_reference
+    if req.backend == "fast":
+        if "fast" not in ctx.backends:
+            raise EngineError("unsupported", "the fast decoder is not available in this build")
+        return ctx.backends["fast"]
+    return ctx.backends.get("fast", generate_reference)
+
+
+def model_frames_for(duration_s: float, loaded: LoadedModel) -> int:
+    # a few frames beyond the span so resampling and trimming never run short
+    return math.ceil(duration_s * loaded.frame_rate) + 2
+
+
+def versions() -> dict[str, str]:
+    import pedalboard
+    import torch
+    import transformers
+
+    return {"musicgen-bridge": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "pedalboard": pedalboard.__version__, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def run_generate(ctx: EngineContext, job: Job) -> dict[str, Any]:
+    req: GenerateRequest = job.request
+    t0 = time.perf_counter()
+    loaded = ctx.registry.load(req.model or ctx.default_model)
+    folder = ctx.paths.folder(req.output_dir)
+    if req.output_name is not None:
+        ctx.paths.file_name(req.output_name)
+    if req.melody is not None and not loaded.supports_melody:
+        from .models.registry import MELODY_MODELS
+        raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning; "
+                          f"use one of: {', '.join(MELODY_MODELS)}")
+    frames_model = model_frames_for(float(req.duration), loaded)
+    if frames_model > loaded.max_frames:
+        raise EngineError("too_large", f"{float(req.duration):.1f} s is longer than one model window "
+                          f"({loaded.max_frames / loaded.frame_rate:.0f} s)")
+    job.check_cancelled()
+    t_load = time.perf_counter()
+    prompt = tempo_prompt(req.prompt, req)
+    cond = Conditioning(prompts=[prompt] * req.variations)
+    generate = choose_backend(ctx, req)
+    gen = generate(loaded, cond, frames_model, req.sampling, req.take_seeds(),
+                   on_step=lambda done, total: job.report_progress(DECODE_SHARE * done / total),
+                   cancel=job.cancel_event)
+    t_gen = time.perf_counter()
+    takes = write_takes(req, gen.audio, loaded, folder, {
+        "model": loaded.name, "model_revision": loaded.revision, "prompt_sent": prompt,
+        "versions": versions(), "request": req.to_dict()})
+    t_end = time.perf_counter()
+    timing = {"load_s": round(t_load - t0, 4), "generate_s": round(t_gen - t_load, 4),
+              "render_s": round(t_end - t_gen, 4), "total_s": round(t_end - t0, 4),
+              "rtf": round(float(req.duration) * req.variations / max(t_gen - t_load, 1e-9), 3)}
+    first = takes[0]
+    return {"path": first["path"], "takes": takes, "frames": first["frames"], "sample_rate": req.sample_rate,
+            "channels": req.channels, "start_bar": _num(req.start_bar), "bars": req.bars,
+            "seconds": float(req.duration), "model": loaded.name, "seed": req.seed, "timing": timing}
+
+
+def _num(value: Any) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def write_takes(req: GenerateRequest, audio: np.ndarray, loaded: LoadedModel, folder: Path,
+                meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """Render each take to the session format and write it with its sidecar."""
+    ext = output.EXTENSIONS[req.format]
+    folder.mkdir(parents=True, exist_ok=True)
+    takes = []
+    for i, seed in enumerate(req.take_seeds()):
+        clip = output.resample(audio[i], loaded.sample_rate, req.sample_rate)
+        clip = output.fit_length(output.conform_channels(clip, req.channels), req.frames)
+        if req.output_name is not None:
+            stem = Path(req.output_name).stem if Path(req.output_name).suffix == ext else req.output_name
+            path = folder / (f"{stem}{ext}" if req.variations == 1 else f"{stem}-take{i + 1}{ext}")
+        else:
+            path = output.free_name(folder, output.default_name(req.prompt, _num(req.start_bar), i), ext)
+        output.write_audio(path, clip, req.sample_rate, req.format)
+        output.write_sidecar(path, {**meta, "take": i + 1, "seed": seed, "frames": req.frames,
+                                    "sample_rate": req.sample_rate, "format": req.format})
+        takes.append({"take": i + 1, "path": str(path), "frames": req.frames, "seed": seed})
+    return takes

@@ -1,0 +1,181 @@
+"""The generation request: one validated object whatever the transport (CLI, ZeroMQ, OSC).
+
+``GenerateRequest.from_dict`` is the only way in from the outside; it checks every field and raises
+:class:`EngineError` with ``invalid_field``/``missing_field``/``too_large``. Unknown fields are
+ignored so older engines accept newer clients.
+
+>>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 2, "bpm": 90, "model": "tiny"})
+>>> req.frames
+360000
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from . import limits
+from .errors import EngineError
+from .models.sampling import SamplingParams
+from .timeline import (TimeSignature, bars_to_seconds, check_bpm, check_sample_rate, exact, seconds_to_frames,
+                       span_frames)
+
+FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
+BACKENDS = ("auto", "reference", "fast")
+
+
+def _int(d: dict, name: str, default: int | None, lo: int, hi: int, code_hi: str = "invalid_field") -> int | None:
+    value = d.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise EngineError("invalid_field", f"{name} must be an integer, got {value!r}", field=name)
+    if value < lo:
+        raise EngineError("invalid_field", f"{name} must be at least {lo}, got {value}", field=name)
+    if value > hi:
+        raise EngineError(code_hi, f"{name} must be at most {hi}, got {value}", field=name)
+    return value
+
+
+def _float(d: dict, name: str, default: float) -> float:
+    value = d.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise EngineError("invalid_field", f"{name} must be a finite number, got {value!r}", field=name)
+    return float(value)
+
+
+def _str(d: dict, name: str, default: str | None, max_chars: int) -> str | None:
+    value = d.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise EngineError("invalid_field", f"{name} must be a string, got {type(value).__name__}", field=name)
+    if len(value) > max_chars:
+        raise EngineError("too_large", f"{name} is {len(value)} characters; the limit is {max_chars}", field=name)
+    return value
+
+
+def _choice(d: dict, name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = d.get(name, default)
+    if value not in choices:
+        raise EngineError("invalid_field", f"{name} must be one of {', '.join(choices)}, got {value!r}", field=name)
+    return value
+
+
+@dataclass
+class GenerateRequest:
+    """Everything one generation needs. Units: bpm in quarter notes per minute, bars in the time
+    signature's bars, start_bar 1-based (bar 1 is the session start), sample_rate in Hz."""
+
+    prompt: str = ""
+    model: str | None = None  # None: the engine's default model
+    bpm: Fraction = Fraction(120)
+    time_signature: TimeSignature = field(default_factory=TimeSignature)
+    bars: int | None = 4
+    seconds: Fraction | None = None  # used only when bars is None
+    start_bar: Fraction = Fraction(1)
+    seed: int = 0
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    sample_rate: int = 48000
+    channels: int = 2
+    format: str = "wav24"
+    output_dir: str | None = None
+    output_name: str | None = None
+    variations: int = 1
+    tempo_hint: bool = True
+    backend: str = "auto"
+    melody: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # fields later stages validate (fx, loudness...)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GenerateRequest":
+        if not isinstance(d, dict):
+            raise EngineError("invalid_field", "the request content must be a JSON object")
+        prompt = _str(d, "prompt", "", limits.MAX_PROMPT_CHARS) or ""
+        model = _str(d, "model", None, 200)
+        bpm = check_bpm(d.get("bpm", 120))
+        ts = TimeSignature.parse(d.get("time_signature", "4/4"))
+        bars = _int(d, "bars", None, 1, limits.MAX_BARS, code_hi="too_large")
+        seconds = None
+        if bars is None:
+            if d.get("seconds") is None:
+                bars = 4
+            else:
+                seconds = exact(d["seconds"], "seconds")
+                if seconds <= 0:
+                    raise EngineError("invalid_field", f"seconds must be above 0, got {float(seconds):g}",
+                                      field="seconds")
+        length = seconds if seconds is not None else bars_to_seconds(bars, ts, bpm)
+        if length > limits.MAX_SECONDS:
+            raise EngineError("too_large", f"the request asks for {float(length):.1f} s of audio; the limit is "
+                              f"{limits.MAX_SECONDS} s", field="bars" if bars is not None else "seconds")
+        start_bar = exact(d.get("start_bar", 1), "start_bar")
+        if not 1 <= start_bar <= 100000:
+            raise EngineError("invalid_field", "start_bar must be between 1 and 100000", field="start_bar")
+        seed = _int(d, "seed", None, 0, 2**63 - 1)
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+        sampling = SamplingParams(
+            top_k=_int(d, "top_k", 250, 0, 4096),
+            top_p=_float(d, "top_p", 0.0),
+            temperature=_float(d, "temperature", 1.0),
+            cfg=_float(d, "cfg", 3.0),
+            greedy=bool(d.get("greedy", False)),
+        )
+        melody = d.get("melody")
+        if melody is not None and not isinstance(melody, dict):
+            raise EngineError("invalid_field", "melody must be an object", field="melody")
+        known = {f for f in cls.__dataclass_fields__} | {"top_k", "top_p", "temperature", "cfg", "greedy"}
+        return cls(
+            prompt=prompt, model=model, bpm=bpm, time_signature=ts, bars=bars, seconds=seconds,
+            start_bar=start_bar, seed=seed, sampling=sampling,
+            sample_rate=check_sample_rate(d.get("sample_rate", 48000)),
+            channels=_int(d, "channels", 2, 1, 2),
+            format=_choice(d, "format", "wav24", FORMATS),
+            output_dir=_str(d, "output_dir", None, 4096),
+            output_name=_str(d, "output_name", None, limits.MAX_NAME_CHARS),
+            variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
+            tempo_hint=bool(d.get("tempo_hint", True)),
+            backend=_choice(d, "backend", "auto", BACKENDS),
+            melody=melody,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    @property
+    def duration(self) -> Fraction:
+        """Exact length in seconds."""
+        if self.bars is not None:
+            return bars_to_seconds(self.bars, self.time_signature, self.bpm)
+        assert self.seconds is not None
+        return self.seconds
+
+    @property
+    def frames(self) -> int:
+        """Exact length in frames at the output rate, rounded once."""
+        if self.bars is not None:
+            return span_frames(self.bars, self.time_signature, self.bpm, self.sample_rate,
+                               start_bar=self.start_bar - 1)
+        return seconds_to_frames(self.duration, self.sample_rate)
+
+    def take_seeds(self) -> list[int]:
+        """Take 0 uses the request's seed, so a single take reproduces with the seed it reports."""
+        return [self.seed] + [(self.seed + 1_000_003 * i) % 2**63 for i in range(1, self.variations)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form that ``from_dict`` turns back into an equal request (for sidecars)."""
+        out = asdict(self)
+        out.pop("sampling")
+        out.pop("extra")
+        out.update(asdict(self.sampling))
+        out.update(self.extra)
+        out["bpm"] = float(self.bpm) if self.bpm.denominator != 1 else int(self.bpm)
+        out["time_signature"] = str(self.time_signature)
+        out["start_bar"] = float(self.start_bar) if self.start_bar.denominator != 1 else int(self.start_bar)
+        if self.seconds is not None:
+            out["seconds"] = float(self.seconds)
+        return out
