@@ -56,15 +56,18 @@ def slug(text: str, max_len: int = 40) -> str:
     return out[:max_len].strip("-") or "clip"
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
+_UMASK = _read_umask()  # read once at import: os.umask is process-wide, not thread-safe
+
+
 def publish(tmp: Path, final: Path) -> None:
     """Give ``tmp`` the name ``final`` unless ``final`` exists; never replace a file."""
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the DAW may run as another user
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the DAW may run as another user
     try:
         os.link(tmp, final)
     except FileExistsError:
