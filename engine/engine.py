@@ -76,6 +76,15 @@ class Engine:
     def models(self) -> list[dict[str, Any]]:
         return self.registry.describe()
 
+    def live_start(self, content: dict[str, Any], listener: Listener | None = None) -> dict[str, Any]:
+        raise EngineError("unsupported", "live mode is not available in this build yet")
+
+    def live_stop(self, session_id: str) -> dict[str, Any]:
+        raise EngineError("unknown_session", f"no live session {session_id!r}")
+
+    def transport(self, content: dict[str, Any]) -> dict[str, Any]:
+        raise EngineError("unsupported", "live mode is not available in this build yet")
+
     def info(self) -> dict[str, Any]:
         return {"default_model": self.config.default_model, "device": str(self.registry.device),
                 "loaded": self.registry.loaded_names(), "queue": self.queue.pending,

@@ -38,6 +38,8 @@ ERROR_CODES: dict[str, str] = {
     # live mode
     "unknown_session": "No live session with that id is running.",
     "too_many_sessions": "The live-session limit is reached.",
+    # client side
+    "unreachable": "The engine did not answer in time (not running, wrong address, or blocked).",
     # auth
     "unauthorized": "The client is not authorised to use this engine.",
 }

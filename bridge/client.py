@@ -1,0 +1,256 @@
+"""The Python client: what the CLI, the tests and Python ReaScripts use to talk to an engine.
+
+>>> with Client("tcp://127.0.0.1:5555") as client:            # doctest: +SKIP
+...     result = client.generate(prompt="lofi drums", bars=4, bpm=90, model="tiny",
+...                              on_progress=lambda f: print(f"{f:.0%}"))
+...     client.fetch(result["job_id"], "drums.wav")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import zmq
+
+from engine.errors import EngineError
+
+from .protocol import Message, decode, encode, new_message
+
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
+IDEMPOTENT = {"ping", "models", "status", "fetch"}
+STATUS_POLL_S = 2.0
+
+
+def events_address(router_addr: str) -> str:
+    """By convention the event socket listens on the request port + 1."""
+    head, _, port = router_addr.rpartition(":")
+    if not port.isdigit():
+        raise EngineError("invalid_field", f"cannot derive the event address from {router_addr!r}; give it")
+    return f"{head}:{int(port) + 1}"
+
+
+class Client:
+    def __init__(self, address: str = DEFAULT_ADDRESS, events: str | None = None, session: str | None = None,
+                 timeout: float = 10.0, context: zmq.Context | None = None, auth: Any = None) -> None:
+        self.address = address
+        self.events = events or events_address(address)
+        self.session = session or f"c-{uuid.uuid4().hex[:16]}"
+        self.timeout = timeout
+        self.auth = auth
+        self.ctx = context or zmq.Context.instance()
+        self._dealer: zmq.Socket | None = None
+        self._sub: zmq.Socket | None = None
+        self._welcomed = False
+        self._backlog: list[Message] = []
+
+    # -- sockets --------------------------------------------------------------------------
+    def _socket(self, kind: int) -> zmq.Socket:
+        sock = self.ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        if self.auth is not None:
+            self.auth.configure_client(sock)
+        return sock
+
+    def _connect(self) -> zmq.Socket:
+        if self._dealer is None:
+            self._dealer = self._socket(zmq.DEALER)
+            self._dealer.connect(self.address)
+        return self._dealer
+
+    def _subscribe(self) -> None:
+        """Subscribe to our session's events and wait for the welcome that proves the route is live."""
+        if self._sub is None:
+            self._sub = self._socket(zmq.SUB)
+            self._sub.setsockopt_string(zmq.SUBSCRIBE, self.session)
+            self._sub.connect(self.events)
+        deadline = time.monotonic() + self.timeout
+        while not self._welcomed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._sub.poll(int(remaining * 1000)):
+                raise EngineError("unreachable", f"no event channel at {self.events} (is the engine running? "
+                                  "start it with `musicgen-bridge serve`)")
+            msg = self._recv_event()
+            if msg.msg_type == "welcome":
+                self._welcomed = True
+            else:
+                self._backlog.append(msg)
+
+    def _recv_event(self) -> Message:
+        assert self._sub is not None
+        _topic, data = self._sub.recv_multipart()
+        return decode(data)
+
+    def reconnect(self) -> None:
+        """Drop and recreate the request socket (lazy-pirate recovery after a timeout)."""
+        if self._dealer is not None:
+            self._dealer.close(0)
+            self._dealer = None
+
+    def close(self) -> None:
+        self.reconnect()
+        if self._sub is not None:
+            self._sub.close(0)
+            self._sub = None
+            self._welcomed = False
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- request/reply --------------------------------------------------------------------
+    def request(self, msg_type: str, content: dict[str, Any] | None = None, buffers: list[bytes] | None = None,
+                timeout: float | None = None, retries: int = 1) -> Message:
+        """Send a request and return its reply; raises EngineError for an error reply or no answer."""
+        msg = new_message(msg_type, content or {}, session=self.session, buffers=buffers)
+        attempts = 1 + (retries if msg_type in IDEMPOTENT else 0)
+        for attempt in range(attempts):
+            sock = self._connect()
+            sock.send_multipart([b"", encode(msg), *msg.buffers])
+            deadline = time.monotonic() + (timeout or self.timeout)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not sock.poll(int(remaining * 1000)):
+                    break
+                frames = sock.recv_multipart()
+                if frames and frames[0] == b"":
+                    frames = frames[1:]
+                reply = decode(frames[0], frames[1:])
+                if reply.parent_header.get("msg_id") not in (msg.msg_id, None):
+                    continue  # a late reply to an earlier, timed-out request
+                if reply.content.get("status") == "error":
+                    raise EngineError(reply.content.get("code", "internal"), reply.content.get("message", ""),
+                                      **reply.content.get("details", {}))
+                return reply
+            self.reconnect()
+        raise EngineError("unreachable", f"no reply from the engine at {self.address} within "
+                          f"{timeout or self.timeout:g} s (is it running? start it with `musicgen-bridge serve`)")
+
+    def ping(self) -> dict[str, Any]:
+        return self.request("ping").content
+
+    def models(self) -> list[dict[str, Any]]:
+        return self.request("models").content["models"]
+
+    def status(self, job_id: str, wait: float = 0) -> dict[str, Any]:
+        return self.request("status", {"job_id": job_id, "wait": wait}, timeout=self.timeout + wait).content
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self.request("cancel", {"job_id": job_id}).content
+
+    def submit(self, msg_type: str, content: dict[str, Any], buffers: list[bytes] | None = None) -> str:
+        self._subscribe()
+        return self.request(msg_type, content, buffers).content["job_id"]
+
+    def wait(self, job_id: str, on_progress: Callable[[float], None] | None = None,
+             timeout: float = 600.0) -> dict[str, Any]:
+        """Follow a job's events until it ends; falls back to status polls if events stop coming."""
+        assert self._sub is not None, "submit() first"
+        deadline = time.monotonic() + timeout
+        last_poll = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now > deadline:
+                raise EngineError("unreachable", f"job {job_id} did not finish within {timeout:g} s")
+            event = self._backlog.pop(0) if self._backlog else None
+            if event is None and self._sub.poll(int(min(STATUS_POLL_S, deadline - now) * 1000)):
+                event = self._recv_event()
+            if event is not None and event.content.get("job_id") == job_id:
+                if event.msg_type == "progress" and on_progress is not None:
+                    on_progress(float(event.content["fraction"]))
+                elif event.msg_type == "done":
+                    return {k: v for k, v in event.content.items()}
+                elif event.msg_type == "error":
+                    raise EngineError(event.content.get("code", "internal"), event.content.get("message", ""))
+                continue
+            if time.monotonic() - last_poll >= STATUS_POLL_S:
+                last_poll = time.monotonic()
+                status = self.status(job_id)
+                if status["state"] == "done":
+                    return {"job_id": job_id, **status["result"]}
+                if status["state"] in ("error", "cancelled", "interrupted"):
+                    err = status.get("error") or {"code": status["state"], "message": f"job {status['state']}"}
+                    raise EngineError(err["code"] if err["code"] in _codes() else "internal", err["message"])
+
+    def generate(self, on_progress: Callable[[float], None] | None = None, timeout: float = 600.0,
+                 buffers: list[bytes] | None = None, **content: Any) -> dict[str, Any]:
+        job_id = self.submit("generate", content, buffers)
+        return {"job_id": job_id, **self.wait(job_id, on_progress, timeout)}
+
+    def continue_(self, on_progress: Callable[[float], None] | None = None, timeout: float = 600.0,
+                  buffers: list[bytes] | None = None, **content: Any) -> dict[str, Any]:
+        job_id = self.submit("continue", content, buffers)
+        return {"job_id": job_id, **self.wait(job_id, on_progress, timeout)}
+
+    def fetch(self, job_id: str, dest: str | os.PathLike[str], take: int = 1, sidecar: bool = False,
+              chunk: int = 256 * 1024) -> Path:
+        """Copy a finished take's bytes to ``dest`` (never overwriting), verifying the checksum."""
+        dest = Path(dest)
+        if dest.exists():
+            raise EngineError("file_exists", f"{dest} exists; files are never overwritten")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".mgb-", suffix=".part", dir=dest.parent)
+        digest = hashlib.sha256()
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                offset, expected = 0, None
+                while True:
+                    reply = self.request("fetch", {"job_id": job_id, "take": take, "sidecar": sidecar,
+                                                   "offset": offset, "length": chunk})
+                    data = reply.buffers[0] if reply.buffers else b""
+                    fh.write(data)
+                    digest.update(data)
+                    offset += len(data)
+                    expected = reply.content["sha256"]
+                    if reply.content["eof"]:
+                        break
+            if digest.hexdigest() != expected:
+                raise EngineError("internal", f"checksum mismatch fetching job {job_id}")
+            os.link(tmp_name, dest)
+        except FileExistsError:
+            raise EngineError("file_exists", f"{dest} exists; files are never overwritten") from None
+        finally:
+            Path(tmp_name).unlink(missing_ok=True)
+        return dest
+
+
+def _codes() -> set[str]:
+    from engine.errors import ERROR_CODES
+
+    return set(ERROR_CODES)
+
+
+def run_remote(args: Any, kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    """What ``musicgen-bridge generate`` (without --local) does: submit, follow, fetch to --out."""
+    import sys
+
+    out = Path(args.out) if getattr(args, "out", None) else None
+    if out is not None:
+        if out.exists():
+            raise EngineError("file_exists", f"{out} exists; files are never overwritten")
+        content.pop("output_name", None)  # the engine names the file in its own root; we fetch it
+    buffers: list[bytes] = list(content.pop("_buffers", []))
+    show = None if getattr(args, "json", False) else (lambda f: print(f"\r{f:6.1%}", end="", file=sys.stderr))
+    with Client(args.server or DEFAULT_ADDRESS, timeout=10.0) as client:
+        client.ping()
+        job_id = client.submit(kind, content, buffers)
+        result = client.wait(job_id, show, timeout=getattr(args, "timeout", 600.0))
+        if show:
+            print(file=sys.stderr)
+        result["job_id"] = job_id
+        if out is not None:
+            takes = result.get("takes") or [result]
+            for i, take in enumerate(takes, start=1):
+                dest = out if len(takes) == 1 else out.with_name(f"{out.stem}-take{i}{out.suffix}")
+                client.fetch(job_id, dest, take=i)
+                client.fetch(job_id, dest.with_name(dest.name + ".json"), take=i, sidecar=True)
+                take["engine_path"], take["path"] = take["path"], str(dest.resolve())
+            result["path"] = takes[0]["path"]
+    return result

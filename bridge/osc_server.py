@@ -1,0 +1,288 @@
+"""OSC transport: UDP (and TCP with SLIP framing) carrying the same requests as ZeroMQ.
+
+Address space (one table per object, as AbletonOSC does):
+
+========================  =====================  ==============================================
+address                   arguments              meaning
+========================  =====================  ==============================================
+/mgb/<msg_type>           s:json                 any protocol request, content as JSON
+/mgb/hello                i:reply_port           send my events to this port (Max udpreceive)
+/mgb/ping                 (none)                 -> /mgb/reply s:"ping" s:json
+/mgb/transport            f:beat f:bpm i:playing DAW transport for live mode
+/mgb/live/start           [s:json]               live_start
+/mgb/live/stop            [s:session_id]         live_stop
+/mgb/cancel               s:job_id               cancel
+========================  =====================  ==============================================
+
+Events back to the client: /mgb/accepted s:job_id, /mgb/progress s:job_id f:fraction,
+/mgb/done s:job_id s:path f:start_bar i:frames, /mgb/error s:job_id s:code s:message,
+/mgb/window s:session_id i:index f:start_bar i:bars s:path f:rtf, /mgb/underrun s:session_id f:beat,
+and /mgb/reply s:msg_type s:json for every request.
+
+python-osc's own servers read at most 8 KB and drop anything they cannot dispatch without a
+word; a producer's controller then just sees nothing happen. We use its parser and builder
+but our own handlers, which read whole datagrams and answer every bad one with /mgb/error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import socketserver
+import threading
+from typing import Any, Callable
+
+from pythonosc import slip
+from pythonosc.osc_message_builder import build_msg
+from pythonosc.osc_packet import OscPacket
+
+from engine.errors import EngineError
+
+from .handlers import RequestHandler
+from .protocol import REQUEST_TYPES, Message, new_header
+
+log = logging.getLogger(__name__)
+
+#: Larger datagrams risk IP fragmentation and are dropped by many OSC stacks (python-osc's too).
+SAFE_UDP_BYTES = 8192
+MAX_TCP_PACKET = 16 * 1024 * 1024
+Address = tuple[str, int]
+
+
+def _json_content(args: list[Any], address: str) -> dict[str, Any]:
+    if len(args) != 1 or not isinstance(args[0], str):
+        raise EngineError("invalid_field", f"{address} takes one string argument holding the JSON content")
+    from .protocol import loads
+
+    content = loads(args[0])
+    if not isinstance(content, dict):
+        raise EngineError("bad_json", f"{address}: the JSON content must be an object")
+    return content
+
+
+def _typed(args: list[Any], tags: str, address: str) -> list[Any]:
+    """Check OSC argument types: f accepts ints too (controllers often send them), i accepts whole floats."""
+    if len(args) != len(tags):
+        raise EngineError("invalid_field", f"{address} takes {len(tags)} argument(s) ({tags}), got {len(args)}")
+    out = []
+    for value, tag in zip(args, tags):
+        if tag == "f" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out.append(float(value))
+        elif tag == "i" and isinstance(value, int) and not isinstance(value, bool):
+            out.append(value)
+        elif tag == "i" and isinstance(value, float) and value.is_integer():
+            out.append(int(value))
+        elif tag == "s" and isinstance(value, str):
+            out.append(value)
+        else:
+            raise EngineError("invalid_field", f"{address}: argument {len(out) + 1} must be of OSC type {tag}, "
+                              f"got {type(value).__name__}")
+    return out
+
+
+class OscRouter:
+    """Maps OSC messages to protocol requests and job events back to OSC messages."""
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self.handler = handler
+        self._reply_ports: dict[str, int] = {}  # client host -> port announced with /mgb/hello
+        self._lock = threading.Lock()
+        # typed convenience addresses: address -> (arg tags, content builder)
+        self.typed: dict[str, tuple[str, Callable[[list[Any]], tuple[str, dict[str, Any]]]]] = {
+            "/mgb/ping": ("", lambda a: ("ping", {})),
+            "/mgb/transport": ("ffi", lambda a: ("transport", {"beat": a[0], "bpm": a[1], "playing": bool(a[2])})),
+            "/mgb/live/start": ("", lambda a: ("live_start", {})),
+            "/mgb/live/stop": ("s", lambda a: ("live_stop", {"session_id": a[0]})),
+            "/mgb/cancel": ("s", lambda a: ("cancel", {"job_id": a[0]})),
+        }
+
+    def reply_target(self, sender: Address) -> Address:
+        with self._lock:
+            return (sender[0], self._reply_ports.get(sender[0], sender[1]))
+
+    def handle(self, address: str, args: list[Any], sender: Address, send: Callable[[bytes], None]) -> None:
+        """Handle one OSC message; every outcome is answered with OSC through ``send``."""
+        try:
+            if address == "/mgb/hello":
+                (port,) = _typed(args, "i", address)
+                if not 1 <= port <= 65535:
+                    raise EngineError("invalid_field", "/mgb/hello: reply port must be 1..65535")
+                with self._lock:
+                    self._reply_ports[sender[0]] = port
+                send(build_msg("/mgb/reply", ["hello", json.dumps({"status": "ok", "reply_port": port})]).dgram)
+                return
+            msg_type, content = self._request(address, args)
+        except EngineError as exc:
+            send(_error_dgram("", exc))
+            return
+        header = new_header(msg_type, session=f"osc:{sender[0]}:{sender[1]}")
+        msg = Message(msg_type=msg_type, content=content, header=header)
+
+        def sink(event: str, c: dict[str, Any]) -> None:
+            dgram = event_dgram(event, c)
+            if dgram is not None:
+                send(dgram)
+
+        try:
+            reply, _buffers = self.handler.handle(msg, sink)
+            send(build_msg("/mgb/reply", [msg_type, json.dumps({"status": "ok", **reply}, default=str)]).dgram)
+        except EngineError as exc:
+            send(_error_dgram(str(content.get("job_id", "")), exc))
+        except Exception as exc:  # noqa: BLE001 - the server keeps serving
+            log.exception("OSC request %s failed", address)
+            send(_error_dgram("", EngineError("internal", f"{type(exc).__name__}: {exc}")))
+
+    def _request(self, address: str, args: list[Any]) -> tuple[str, dict[str, Any]]:
+        if len(args) == 1 and isinstance(args[0], str) and args[0].lstrip().startswith("{"):
+            # any address may carry its content as JSON; /mgb/live/start -> live_start
+            name = address.removeprefix("/mgb/").replace("/", "_")
+            if name in REQUEST_TYPES:
+                return name, _json_content(args, address)
+        if address in self.typed:
+            tags, build = self.typed[address]
+            return build(_typed(args, tags, address))
+        name = address.removeprefix("/mgb/")
+        if address.startswith("/mgb/") and name in REQUEST_TYPES:
+            return name, _json_content(args, address)
+        raise EngineError("unknown_msg_type", f"unknown OSC address {address}; see docs/protocol.md")
+
+
+def _error_dgram(job_id: str, exc: EngineError) -> bytes:
+    return build_msg("/mgb/error", [job_id, exc.code, exc.message]).dgram
+
+
+def event_dgram(event: str, c: dict[str, Any]) -> bytes | None:
+    """The typed OSC form of an engine event (None for events with no OSC form)."""
+    job = str(c.get("job_id", ""))
+    if event == "accepted":
+        return build_msg("/mgb/accepted", [job]).dgram
+    if event == "progress":
+        return build_msg("/mgb/progress", [job, float(c.get("fraction", 0.0))]).dgram
+    if event == "done":
+        return build_msg("/mgb/done", [job, str(c.get("path", "")), float(c.get("start_bar", 1)),
+                                       int(c.get("frames", 0))]).dgram
+    if event == "error":
+        return build_msg("/mgb/error", [job, str(c.get("code", "internal")), str(c.get("message", ""))]).dgram
+    if event == "window":
+        return build_msg("/mgb/window", [str(c.get("session_id", "")), int(c.get("index", 0)),
+                                         float(c.get("start_bar", 1)), int(c.get("bars", 0)),
+                                         str(c.get("path", "")), float(c.get("rtf", 0.0))]).dgram
+    if event == "underrun":
+        return build_msg("/mgb/underrun", [str(c.get("session_id", "")), float(c.get("beat", 0.0))]).dgram
+    return None
+
+
+def _messages(packet: bytes) -> list[tuple[str, list[Any]]]:
+    try:
+        parsed = OscPacket(packet)
+    except Exception as exc:  # noqa: BLE001 - python-osc raises several parse error types
+        raise EngineError("bad_envelope", f"not a valid OSC packet: {exc}") from None
+    return [(m.message.address, list(m.message.params)) for m in parsed.messages]
+
+
+class _UdpHandler(socketserver.BaseRequestHandler):
+    server: "OscUdpServer"
+
+    def handle(self) -> None:
+        data, sock = self.request
+        router = self.server.router
+        target = router.reply_target(self.client_address)
+
+        def send(dgram: bytes) -> None:
+            try:
+                sock.sendto(dgram, router.reply_target(self.client_address))
+            except OSError as exc:
+                log.warning("OSC reply to %s failed: %s", target, exc)
+
+        if len(data) > SAFE_UDP_BYTES:
+            send(_error_dgram("", EngineError(
+                "too_large", f"an OSC datagram of {len(data)} bytes exceeds the safe UDP size of {SAFE_UDP_BYTES}; "
+                "use OSC over TCP (serve --osc-tcp) or ZeroMQ, or send a file path instead of data")))
+            return
+        try:
+            messages = _messages(data)
+        except EngineError as exc:
+            send(_error_dgram("", exc))
+            return
+        for address, args in messages:
+            router.handle(address, args, self.client_address, send)
+
+
+class OscUdpServer(socketserver.ThreadingUDPServer):
+    daemon_threads = True
+    max_packet_size = 65535  # read whole datagrams so oversize ones get an answer, not silence
+
+    def __init__(self, address: Address, router: OscRouter) -> None:
+        self.router = router
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.address_family = family
+        super().__init__(address, _UdpHandler)
+
+
+class _TcpHandler(socketserver.BaseRequestHandler):
+    """OSC 1.1 over TCP: packets framed with SLIP (RFC 1055); replies and events on the same stream."""
+
+    server: "OscTcpServer"
+
+    def handle(self) -> None:
+        lock = threading.Lock()
+        conn: socket.socket = self.request
+
+        def send(dgram: bytes) -> None:
+            try:
+                with lock:
+                    conn.sendall(slip.encode(dgram))
+            except OSError:
+                pass  # the client hung up; its job still finishes and stays queryable
+
+        buf = b""
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buf += data
+            while True:
+                start = 1 if buf.startswith(slip.END) else 0
+                end = buf.find(slip.END, start)
+                if end < 0:
+                    break
+                frame, buf = buf[:end + 1], buf[end + 1:]
+                if len(frame.strip(slip.END)) > 0:
+                    self._frame(frame, send)
+            if len(buf) > MAX_TCP_PACKET:
+                send(_error_dgram("", EngineError("too_large", f"an OSC packet over {MAX_TCP_PACKET} bytes")))
+                return
+
+    def _frame(self, frame: bytes, send: Callable[[bytes], None]) -> None:
+        try:
+            packet = slip.decode(frame)
+            messages = _messages(packet)
+        except (EngineError, slip.ProtocolError) as exc:
+            err = exc if isinstance(exc, EngineError) else EngineError("bad_envelope", f"bad SLIP frame: {exc}")
+            send(_error_dgram("", err))
+            return
+        for address, args in messages:
+            self.server.router.handle(address, args, self.client_address, send)
+
+
+class OscTcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: Address, router: OscRouter) -> None:
+        self.router = router
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, _TcpHandler)
+
+
+def start_in_thread(server: socketserver.BaseServer, name: str) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+__all__ = ["OscRouter", "OscUdpServer", "OscTcpServer", "SAFE_UDP_BYTES", "event_dgram", "start_in_thread"]

@@ -1,0 +1,170 @@
+"""ZeroMQ transport: ROUTER for requests/replies, XPUB for events.
+
+Frames from a client (DEALER or REQ): ``[b"", json, *buffers]``. Replies go back the same way.
+Events are published as ``[session, json]`` so each client subscribes to its own session id.
+
+Slow joiners: XPUB sees every subscription (XPUB_VERBOSE) and answers it with a ``welcome``
+event on that topic, so a client that waits for its welcome cannot miss its own events; a
+client that joins later still learns a job's outcome with ``status`` (optionally ``wait``).
+
+All socket I/O happens on the server thread. Worker threads (request handlers, job listeners)
+hand outgoing frames to it through an inproc PUSH/PULL pair.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import zmq
+
+from engine import limits
+from engine.errors import EngineError
+
+from .handlers import RequestHandler
+from .protocol import Message, decode, encode, error_content, new_message, reply_to
+
+log = logging.getLogger(__name__)
+
+
+class ZmqServer:
+    """>>> server = ZmqServer(handler, "tcp://127.0.0.1:5555", "tcp://127.0.0.1:5556")
+    >>> server.start(); ...; server.stop()
+    """
+
+    def __init__(self, handler: RequestHandler, router_addr: str, pub_addr: str,
+                 context: zmq.Context | None = None, auth: Any = None, handler_threads: int = 16) -> None:
+        self.handler = handler
+        self.ctx = context or zmq.Context.instance()
+        self.router_addr = router_addr
+        self.pub_addr = pub_addr
+        self.auth = auth
+        self._outbox_addr = f"inproc://mgb-outbox-{id(self)}"
+        self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="mgb-zmq")
+        self._local = threading.local()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mgb-zmq-server", daemon=True)
+        self.unroutable = 0
+        self.bound: dict[str, str] = {}
+        self._error: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(10)
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- outgoing, from any thread --------------------------------------------------------
+    def _push(self, frames: list[bytes]) -> None:
+        sock = getattr(self._local, "push", None)
+        if sock is None:
+            sock = self.ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 1000)
+            sock.connect(self._outbox_addr)
+            self._local.push = sock
+        sock.send_multipart(frames, copy=False)
+
+    def publish(self, session: str, msg: Message) -> None:
+        self._push([b"event", session.encode(), encode(msg)])
+
+    def _reply(self, identity: bytes, msg: Message) -> None:
+        self._push([b"reply", identity, encode(msg), *msg.buffers])
+
+    # -- the server thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            router = self.ctx.socket(zmq.ROUTER)
+            router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            router.setsockopt(zmq.MAXMSGSIZE, limits.MAX_MESSAGE_BYTES)
+            router.setsockopt(zmq.LINGER, 0)
+            xpub = self.ctx.socket(zmq.XPUB)
+            xpub.setsockopt(zmq.XPUB_VERBOSE, 1)
+            xpub.setsockopt(zmq.LINGER, 0)
+            if self.auth is not None:
+                self.auth.configure_server(router)
+                self.auth.configure_server(xpub)
+            router.bind(self.router_addr)
+            xpub.bind(self.pub_addr)
+            self.bound = {"router": router.getsockopt_string(zmq.LAST_ENDPOINT),
+                          "pub": xpub.getsockopt_string(zmq.LAST_ENDPOINT)}
+            outbox = self.ctx.socket(zmq.PULL)
+            outbox.bind(self._outbox_addr)
+        except BaseException as exc:  # noqa: BLE001 - reported to start()
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        poller = zmq.Poller()
+        for sock in (router, xpub, outbox):
+            poller.register(sock, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                for sock, _ in poller.poll(100):
+                    if sock is router:
+                        self._on_request(router.recv_multipart(copy=True))
+                    elif sock is xpub:
+                        self._on_subscription(xpub.recv_multipart())
+                    else:
+                        self._on_outgoing(outbox.recv_multipart(), router, xpub)
+        finally:
+            for sock in (router, xpub, outbox):
+                sock.close(0)
+
+    def _on_subscription(self, frames: list[bytes]) -> None:
+        data = frames[0]
+        if data[:1] == b"\x01":  # subscribe; \x00 is unsubscribe
+            topic = data[1:].decode(errors="replace")
+            welcome = new_message("welcome", {"session": topic}, session=topic)
+            self.publish(topic, welcome)
+
+    def _on_outgoing(self, frames: list[bytes], router: zmq.Socket, xpub: zmq.Socket) -> None:
+        kind = frames[0]
+        if kind == b"event":
+            xpub.send_multipart(frames[1:])
+            return
+        identity, payload = frames[1], frames[2:]
+        try:
+            router.send_multipart([identity, b"", *payload])
+        except zmq.ZMQError as exc:
+            if exc.errno != zmq.EHOSTUNREACH:
+                raise
+            self.unroutable += 1  # the client went away; its events stay available through status
+            log.warning("reply to a client that is gone was dropped (%d so far)", self.unroutable)
+
+    def _on_request(self, frames: list[bytes]) -> None:
+        identity, rest = frames[0], frames[1:]
+        if rest and rest[0] == b"":
+            rest = rest[1:]
+        if not rest:
+            return
+        self._pool.submit(self._handle, identity, rest[0], rest[1:])
+
+    def _handle(self, identity: bytes, data: bytes, buffers: list[bytes]) -> None:
+        try:
+            msg = decode(data, buffers)
+        except EngineError as exc:
+            bad = Message("error", {}, header={}, parent_header={})
+            self._reply(identity, new_message("error", error_content(exc), parent=bad))
+            return
+        session = msg.session
+
+        def sink(event: str, content: dict[str, Any]) -> None:
+            self.publish(session, new_message(event, content, parent=msg))
+
+        try:
+            content, out_buffers = self.handler.handle(msg, sink)
+            self._reply(identity, reply_to(msg, content, out_buffers))
+        except EngineError as exc:
+            self._reply(identity, reply_to(msg, error_content(exc)))
+        except Exception as exc:  # noqa: BLE001 - never let one request kill the server
+            log.exception("request %s failed", msg.msg_type)
+            self._reply(identity, reply_to(msg, error_content(EngineError("internal", f"{type(exc).__name__}: {exc}"))))
