@@ -4,6 +4,9 @@
 4-codebook decoder with the delay pattern, a 32 kHz EnCodec at 50 frames/s, classifier-free
 guidance, a chroma prefix for the melody variant — with every dimension shrunk. Their weights
 are random (seeded), so they make noise, not music: they exist to exercise every code path.
+EnCodec's codebooks are random too (a fresh EnCodec has all-zero codebooks until a checkpoint
+fills them), so different tokens decode to different audio and audio-prompt encoding is
+meaningful.
 
 A random decoder with default init (std 0.02) barely reacts to its conditioning, which would let a
 bug that drops the prompt or melody pass unnoticed; the decoder and conditioning projections are
@@ -75,6 +78,11 @@ def build_tiny(melody: bool = False, seed: int = TINY_SEED) -> PreTrainedModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = cls(config)
+        # EnCodec's codebooks are zero buffers until a checkpoint fills them: every code would
+        # decode to the same sound. Random codebooks make different tokens sound different.
+        for layer in model.audio_encoder.quantizer.layers:
+            layer.codebook.embed.normal_(0.0, 1.0)
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
     with torch.no_grad():
         for param in model.decoder.parameters():
             if param.dim() == 2:
