@@ -227,6 +227,22 @@ def _codes() -> set[str]:
     return set(ERROR_CODES)
 
 
+def attach_input_files(content: dict[str, Any]) -> list[bytes]:
+    """Turn input file paths into binary buffers, so a remote engine needs no shared disk."""
+    from engine.cli import input_files
+
+    buffers: list[bytes] = []
+    for ref in input_files(content):
+        path = Path(ref.pop("path"))
+        try:
+            buffers.append(path.read_bytes())
+        except OSError as exc:
+            raise EngineError("bad_audio", f"cannot read {path}: {exc.strerror}") from None
+        ref["buffer"] = len(buffers) - 1
+        ref["format"] = path.suffix.lstrip(".") or "bin"
+    return buffers
+
+
 def run_remote(args: Any, kind: str, content: dict[str, Any]) -> dict[str, Any]:
     """What ``musicgen-bridge generate`` (without --local) does: submit, follow, fetch to --out."""
     import sys
@@ -236,7 +252,7 @@ def run_remote(args: Any, kind: str, content: dict[str, Any]) -> dict[str, Any]:
         if out.exists():
             raise EngineError("file_exists", f"{out} exists; files are never overwritten")
         content.pop("output_name", None)  # the engine names the file in its own root; we fetch it
-    buffers: list[bytes] = list(content.pop("_buffers", []))
+    buffers = attach_input_files(content)
     show = None if getattr(args, "json", False) else (lambda f: print(f"\r{f:6.1%}", end="", file=sys.stderr))
     with Client(args.server or DEFAULT_ADDRESS, timeout=10.0) as client:
         client.ping()

@@ -28,13 +28,14 @@ FETCH_CHUNK = 256 * 1024
 FETCH_CHUNK_MAX = 4 * 1024 * 1024
 MAX_STATUS_WAIT_S = 30.0
 #: content fields that may carry input audio as a binary buffer reference {"buffer": i}
-BUFFER_FIELDS = (("melody", "audio"), ("audio",), ("seed_audio",))
+BUFFER_FIELDS = (("melody", "audio"), ("melody", "midi_file"), ("audio",), ("seed_audio",))
 
 
 class RequestHandler:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.scratch = Path(tempfile.mkdtemp(prefix="mgb-scratch-"))
+        engine.paths.allow_reading(self.scratch)
         self._table: dict[str, Callable[[Message, Sink], dict[str, Any]]] = {
             "ping": self.ping,
             "models": self.models,

@@ -41,6 +41,12 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variations", type=int, default=None, help="number of takes, decoded as one batch")
     p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
     p.add_argument("--backend", default=None, help="auto|reference|fast")
+    p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
+    p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
+    p.add_argument("--melody-audio", default=None, help="melody from an audio file (MusicGen-Melody models)")
+    p.add_argument("--melody-start", type=float, default=None, help="start of the melody range in seconds")
+    p.add_argument("--melody-end", type=float, default=None, help="end of the melody range in seconds")
+    p.add_argument("--melody-mode", default=None, help="highest|lowest|loudest note of chords")
     p.add_argument("--out", default=None, help="output file (never overwritten)")
     p.add_argument("--output-dir", default=None, help="output folder (inside the engine's allowed folders)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -60,10 +66,45 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
     content.update({k: v for k, v in optional.items() if v is not None})
     if args.no_tempo_hint:
         content["tempo_hint"] = False
+    melody = melody_content(args)
+    if melody is not None:
+        content["melody"] = melody
     if args.out is not None:
         out = Path(args.out)
         content["output_name"] = out.name
     return content
+
+
+def melody_content(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.midi and args.melody_audio:
+        raise EngineError("invalid_field", "give --midi or --melody-audio, not both")
+    melody: dict[str, Any] | None = None
+    if args.midi:
+        melody = {"midi_file": {"path": str(Path(args.midi).resolve())}}
+        if args.midi_track is not None:
+            melody["midi_file"]["track"] = args.midi_track
+    elif args.melody_audio:
+        audio: dict[str, Any] = {"path": str(Path(args.melody_audio).resolve())}
+        if args.melody_start is not None:
+            audio["start_seconds"] = args.melody_start
+        if args.melody_end is not None:
+            audio["end_seconds"] = args.melody_end
+        melody = {"audio": audio}
+    if melody is not None and args.melody_mode:
+        melody["mode"] = args.melody_mode
+    return melody
+
+
+def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The {"path": ...} objects of a request's input files (melody, continuation audio)."""
+    found = []
+    melody = content.get("melody") or {}
+    for key in ("midi_file", "audio"):
+        if isinstance(melody.get(key), dict) and "path" in melody[key]:
+            found.append(melody[key])
+    if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
+        found.append(content["audio"])
+    return found
 
 
 def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
@@ -93,8 +134,10 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
         content["output_dir"] = str(out_dir)
         if Path(args.out).exists():
             raise EngineError("file_exists", f"{args.out} exists; files are never overwritten")
+    # in-process, the producer's own input files are readable wherever they are
+    allowed = sorted({str(Path(ref["path"]).parent) for ref in input_files(content)})
     config = EngineConfig(default_model=content.get("model") or "facebook/musicgen-small",
-                          output_root=out_dir, device=getattr(args, "device", "auto"),
+                          output_root=out_dir, allowed_dirs=allowed, device=getattr(args, "device", "auto"),
                           cache_dir=getattr(args, "cache_dir", None))
     engine = Engine(config)
     try:

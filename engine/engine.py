@@ -20,7 +20,8 @@ from typing import Any
 from . import limits
 from .errors import EngineError
 from .jobs import Job, JobQueue, Listener
-from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
+from .melody_input import check_melody_spec, load_melody
+from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec
 from .paths import PathPolicy
 from .pipeline import EngineContext, run_generate
 from .request import GenerateRequest
@@ -56,7 +57,14 @@ class Engine:
         """Validate and queue a job; raises EngineError before anything is queued."""
         if kind == "generate":
             request = GenerateRequest.from_dict(content)
-            get_spec(request.model or self.config.default_model)
+            spec = get_spec(request.model or self.config.default_model)
+            if request.melody is not None:
+                check_melody_spec(request.melody)
+                if not spec.melody:
+                    raise EngineError("no_melody_support", f"model {spec.name} has no melody conditioning; use "
+                                      f"one of: {', '.join(MELODY_MODELS)}")
+                if "audio" not in request.melody:  # notes and MIDI are cheap: fail before queueing
+                    load_melody(request.melody, self.paths)
             self.paths.folder(request.output_dir)
             if request.output_name is not None:
                 self.paths.file_name(request.output_name)

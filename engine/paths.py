@@ -26,6 +26,22 @@ class PathPolicy:
     def __init__(self, output_root: str | Path | None = None, allowed_dirs: list[str | Path] | None = None) -> None:
         self.output_root = Path(output_root or default_output_root()).expanduser().resolve()
         self.roots = [self.output_root] + [Path(d).expanduser().resolve() for d in (allowed_dirs or [])]
+        self.read_roots: list[Path] = []  # extra folders inputs may come from (the bridge's scratch)
+
+    def allow_reading(self, folder: str | Path) -> None:
+        self.read_roots.append(Path(folder).resolve())
+
+    def input_file(self, requested: str, field: str = "path") -> Path:
+        """The real path of an input file (MIDI, audio) that must lie inside the allowed roots."""
+        if not isinstance(requested, str) or not requested or "\x00" in requested:
+            raise EngineError("invalid_field", f"{field} must be a file path", field=field)
+        real = Path(requested).expanduser().resolve()
+        if not any(real == root or root in real.parents for root in self.roots + self.read_roots):
+            raise EngineError("path_not_allowed",
+                              f"{requested} is outside the engine's allowed folders "
+                              f"({', '.join(map(str, self.roots))}); start the engine with --allow-dir to add one",
+                              path=requested, field=field)
+        return real
 
     def folder(self, requested: str | None) -> Path:
         """The real folder to write into, checked against the roots (nothing is created here)."""

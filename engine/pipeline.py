@@ -15,6 +15,7 @@ from . import __version__, output
 from .errors import EngineError
 from .generation import Conditioning, GenerationOutput, generate_reference
 from .jobs import Job
+from .melody_input import load_melody, melody_chroma
 from .models.registry import LoadedModel, ModelRegistry
 from .paths import PathPolicy
 from .request import GenerateRequest
@@ -82,7 +83,10 @@ def run_generate(ctx: EngineContext, job: Job) -> dict[str, Any]:
     job.check_cancelled()
     t_load = time.perf_counter()
     prompt = tempo_prompt(req.prompt, req)
-    cond = Conditioning(prompts=[prompt] * req.variations)
+    chroma = None
+    if req.melody is not None:
+        chroma = melody_chroma(load_melody(req.melody, ctx.paths), req.melody, req)
+    cond = Conditioning(prompts=[prompt] * req.variations, melody_chroma=chroma)
     generate = choose_backend(ctx, req)
     gen = generate(loaded, cond, frames_model, req.sampling, req.take_seeds(),
                    on_step=lambda done, total: job.report_progress(DECODE_SHARE * done / total),
