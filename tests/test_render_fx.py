@@ -303,3 +303,18 @@ def test_real_vst3_renders_through_the_cache() -> None:
     assert first.shape == (2, 48000) and np.isfinite(first).all()
     assert cache.loads == 1
     np.testing.assert_allclose(first, second, atol=1e-6)
+
+
+def test_rate_limited_builtins_are_refused_at_other_rates() -> None:
+    entry = [{"plugin": "MP3Compressor", "vbr_quality": 4}]
+    assert len(parse_chain(entry, sample_rate=44100)) == 1
+    err = bad_fx(RenderSpec.from_dict, {"sample_rate": 96000, "fx": entry})
+    assert "MP3Compressor only runs at 32000, 44100, 48000 Hz, not 96000 Hz" in err.message
+
+
+def test_a_plugin_failing_mid_render_is_bad_fx() -> None:
+    chain = parse_chain([{"plugin": "MP3Compressor"}])  # no rate given: the limit is not checked here
+    spec = RenderSpec(sample_rate=48000, fx=chain)
+    object.__setattr__(spec, "sample_rate", 96000)  # bypass validation to reach pedalboard's own refusal
+    err = bad_fx(Renderer(spec).render, np.zeros((2, 9600), np.float32), 32000)
+    assert "failed while processing" in err.message and "MP3 only supports" in err.message

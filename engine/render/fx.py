@@ -82,6 +82,9 @@ EXTRA_RANGES: dict[tuple[str, str], tuple[float, float | str]] = {
     ("Resample", "target_sample_rate"): (1000.0, 192000.0),
 }
 
+#: Built-ins that only run at some sample rates (LAME's MPEG-1 rates).
+RATE_LIMITS: dict[str, tuple[int, ...]] = {"MP3Compressor": (32000, 44100, 48000)}
+
 ParamValue = Union[float, str, bool]
 
 
@@ -185,6 +188,7 @@ class FxChain:
         """Check the ranges that depend on the rate the chain runs at (cutoffs below Nyquist)."""
         for index, item in enumerate(self.items):
             if isinstance(item, BuiltinFx):
+                _check_rate_limit(index, item.plugin, sample_rate)
                 for name, value in item.params.items():
                     _check_extra_range(index, item.plugin, name, value, sample_rate)
 
@@ -200,6 +204,13 @@ def default_vst3_dirs() -> list[Path]:
     if sys.platform == "darwin":
         return [home / "Library/Audio/Plug-Ins/VST3", Path("/Library/Audio/Plug-Ins/VST3")]
     return [home / ".vst3", Path("/usr/lib/vst3"), Path("/usr/local/lib/vst3")]
+
+
+def _check_rate_limit(index: int, plugin: str, sample_rate: int | None) -> None:
+    rates = RATE_LIMITS.get(plugin)
+    if rates is not None and sample_rate is not None and sample_rate not in rates:
+        raise _bad(f"fx[{index}] {plugin} only runs at {', '.join(map(str, rates))} Hz, not {sample_rate} Hz",
+                   index=index, plugin=plugin)
 
 
 def _check_extra_range(index: int, plugin: str, name: str, value: Any, sample_rate: int | None) -> None:
@@ -226,6 +237,7 @@ def _parse_builtin(index: int, entry: Mapping[str, Any], sample_rate: int | None
     plugin = entry["plugin"]
     if not isinstance(plugin, str) or plugin not in BUILTINS:
         raise _bad(f"fx[{index}]: unknown plugin {plugin!r}; built-ins are {', '.join(BUILTINS)}", index=index)
+    _check_rate_limit(index, plugin, sample_rate)
     defaults = builtin_parameters(plugin)
     params: dict[str, float | str] = {}
     for name, value in entry.items():

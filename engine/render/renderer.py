@@ -60,7 +60,8 @@ class RenderSpec:
 
     sample_rate: 32000, 44100, 48000, 88200 or 96000. channels: 1 or 2. fx: validated chain.
     loudness_lufs: integrated loudness target or None. true_peak_dbtp: ceiling or None.
-    fade_in_s / fade_out_s: raised-cosine fades. tail: "cut" or "keep"; max_tail_s <= 30.
+    fade_in_s / fade_out_s: raised-cosine fades at the start / at the very end of the returned
+    clip (after the tail with tail="keep"). tail: "cut" or "keep"; max_tail_s <= 30.
     format: wav16, wav24, wav32f, flac, aiff (used by the writer).
     """
 
@@ -195,11 +196,15 @@ class Renderer:
             data = dsp.fit_length(dsp.convert_channels(data, spec.channels), frames)
             tail_frames = 0
             if board is not None:
-                data, tail_frames = run_chain(
-                    board, data, spec.sample_rate, tail=spec.tail, max_tail_s=spec.max_tail_s,
-                    longest_delay_s=spec.fx.longest_delay_s(), chunk_frames=self.chunk_frames,
-                    block_frames=CHAIN_BLOCK, cancelled=cancelled,
-                )
+                try:
+                    data, tail_frames = run_chain(
+                        board, data, spec.sample_rate, tail=spec.tail, max_tail_s=spec.max_tail_s,
+                        longest_delay_s=spec.fx.longest_delay_s(), chunk_frames=self.chunk_frames,
+                        block_frames=CHAIN_BLOCK, cancelled=cancelled,
+                    )
+                except (ValueError, RuntimeError) as exc:  # pedalboard's way of refusing audio
+                    why = " ".join(str(exc).split())
+                    raise EngineError("bad_fx", f"the fx chain failed while processing: {why}") from exc
         data = dsp.apply_fades(data, spec.sample_rate, spec.fade_in_s, spec.fade_out_s)
         return self._level(data, tail_frames)
 

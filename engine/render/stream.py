@@ -83,12 +83,12 @@ def run_chain(
 ) -> tuple[np.ndarray, int]:
     """Process ``audio`` through ``board``; return (output, tail_frames) as described above.
 
-    ``chunk_frames`` feeds the input in chunks of that size (None: one piece); the output
+    ``chunk_frames`` feeds the input in chunks of that size (default 8 blocks); the output
     does not depend on it. ``cancelled()`` is polled between chunks and raises ``cancelled``.
     """
     channels, frames = audio.shape
     stream = ChainStream(board, sample_rate, channels, block_frames)
-    step = chunk_frames or max(frames, 1)
+    step = chunk_frames or block_frames * 8  # also how often cancelled() is polled
     outs: list[np.ndarray] = []
 
     def check() -> None:
@@ -100,7 +100,8 @@ def run_chain(
         outs.append(stream.push(audio[:, start : start + step]))
     have = sum(o.shape[1] for o in outs)
     max_tail = int(min(max_tail_s, MAX_TAIL_S) * sample_rate) if tail == "keep" else 0
-    # Latency flush only for "cut"; generous cap so a plugin that never answers cannot hang us.
+    # "cut" pushes silence only until latent plugins have caught up with the input;
+    # the cap keeps a plugin that never returns audio from looping forever.
     limit = frames + max(max_tail, int(MAX_TAIL_S * sample_rate)) + block_frames
     quiet_needed = int(max(MIN_QUIET_S, longest_delay_s + 0.25) * sample_rate)
     scan = _TailScan(frames)
