@@ -1,0 +1,119 @@
+"""Where rendered files may go: one output root plus explicitly allowed folders.
+
+    >>> policy = PathPolicy("/tmp/mgb-out", allowed_dirs=["/tmp/session"])
+    >>> policy.resolve("drums", "loop.wav")          # relative folders live under the root
+    PosixPath('/tmp/mgb-out/drums/loop.wav')
+    >>> policy.resolve("/tmp/session", "loop.wav")   # absolute folders must be allowed
+    PosixPath('/tmp/session/loop.wav')
+
+Anything that lands outside every root once symlinks and ``..`` are resolved raises
+``EngineError("path_not_allowed")``; resolving never creates or writes anything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from engine.errors import EngineError
+
+APP_DIR = "musicgen-bridge"
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder: $XDG_DATA_HOME, else the platform's usual place.
+
+    >>> user_data_dir().name
+    'musicgen-bridge'
+    """
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg and os.path.isabs(xdg):  # the XDG spec says to ignore relative values
+        return Path(xdg) / APP_DIR
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        if base:
+            return Path(base) / APP_DIR
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_DIR
+    return Path.home() / ".local" / "share" / APP_DIR
+
+
+def user_config_dir() -> Path:
+    """The per-user config folder ($XDG_CONFIG_HOME/musicgen-bridge or the platform's place)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / APP_DIR
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA")
+        if base:
+            return Path(base) / APP_DIR
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_DIR
+    return Path.home() / ".config" / APP_DIR
+
+
+def default_output_root() -> Path:
+    """Default folder for rendered clips: ``<user data dir>/output``."""
+    return user_data_dir() / "output"
+
+
+def _real(path: Path) -> Path:
+    # resolve() follows every symlink of the existing part of the path and folds "..".
+    return Path(os.path.abspath(path.expanduser())).resolve(strict=False)
+
+
+class PathPolicy:
+    """Decides where a request may write.
+
+    ``output_root`` (default: :func:`default_output_root`) receives relative folders and
+    requests with no folder; ``allowed_dirs`` are extra absolute folders (e.g. a DAW project
+    folder) that requests may name. Real paths are compared, so a symlink inside the root
+    that points elsewhere is refused too.
+
+        >>> policy = PathPolicy()
+        >>> path = policy.resolve(None, "take1.wav")  # <root>/take1.wav
+    """
+
+    def __init__(
+        self,
+        output_root: str | os.PathLike[str] | None = None,
+        allowed_dirs: Iterable[str | os.PathLike[str]] = (),
+    ) -> None:
+        self.output_root = Path(output_root) if output_root is not None else default_output_root()
+        self.allowed_dirs = tuple(Path(d) for d in allowed_dirs)
+        for d in (self.output_root, *self.allowed_dirs):
+            if not d.expanduser().is_absolute():
+                raise ValueError(f"policy folders must be absolute: {d}")
+
+    def roots(self) -> list[Path]:
+        """The real paths of the output root and the allowed folders (resolved now)."""
+        return [_real(d) for d in (self.output_root, *self.allowed_dirs)]
+
+    def resolve(self, directory: str | os.PathLike[str] | None, name: str) -> Path:
+        """The real path of file ``name`` in ``directory`` (None: the output root).
+
+        A relative ``directory`` is taken under the output root. Raises
+        ``EngineError("path_not_allowed")`` when the file would lie outside the root and the
+        allowed folders, and ``EngineError("invalid_field")`` for an empty name.
+        """
+        if not name or name in (".", "..") or "\x00" in name:
+            raise EngineError("invalid_field", f"file name {name!r} is not usable; give a plain file name")
+        if directory is None or str(directory) == "":
+            base = self.output_root
+        else:
+            if "\x00" in str(directory):
+                raise EngineError("invalid_field", "the folder name contains a NUL character")
+            d = Path(directory).expanduser()
+            base = d if d.is_absolute() else self.output_root / d
+        target = _real(base / name)
+        for root in self.roots():
+            if target != root and target.is_relative_to(root):
+                return target
+        raise EngineError(
+            "path_not_allowed",
+            f"{base / name} lies outside the output root and the allowed folders; "
+            "write under the output root or add the folder to the allowed folders",
+            path=str(base / name),
+        )
