@@ -47,6 +47,12 @@ def _add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--melody-start", type=float, default=None, help="start of the melody range in seconds")
     p.add_argument("--melody-end", type=float, default=None, help="end of the melody range in seconds")
     p.add_argument("--melody-mode", default=None, help="highest|lowest|loudest note of chords")
+    p.add_argument("--fx", default=None, help="effect chain: a preset name (master-lite, lofi, wide-verb) or a JSON file")
+    p.add_argument("--loudness", type=float, default=None, help="integrated loudness target in LUFS")
+    p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling in dBTP (default -1)")
+    p.add_argument("--tail", default=None, help="cut|keep: effect tails cut to the exact length or kept")
+    p.add_argument("--track", default=None, help="track name used in file names")
+    p.add_argument("--preview", action="store_true", help="play the result when an audio device exists")
     p.add_argument("--out", default=None, help="output file (never overwritten)")
     p.add_argument("--output-dir", default=None, help="output folder (inside the engine's allowed folders)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -62,7 +68,13 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
                                "channels": args.channels, "format": args.format}
     optional = {"model": args.model, "bars": args.bars, "seconds": args.seconds, "seed": args.seed,
                 "top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature, "cfg": args.cfg,
-                "variations": args.variations, "backend": args.backend, "output_dir": args.output_dir}
+                "variations": args.variations, "backend": args.backend, "output_dir": args.output_dir,
+                "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling, "tail": args.tail,
+                "track": args.track}
+    if args.fx is not None:
+        fx_file = Path(args.fx)
+        # a chain file travels as its JSON content, so a remote engine needs no access to it
+        optional["fx"] = _read_chain_file(fx_file) if fx_file.suffix == ".json" or fx_file.exists() else args.fx
     content.update({k: v for k, v in optional.items() if v is not None})
     if args.no_tempo_hint:
         content["tempo_hint"] = False
@@ -73,6 +85,15 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
         out = Path(args.out)
         content["output_name"] = out.name
     return content
+
+
+def _read_chain_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise EngineError("bad_fx", f"cannot read the effect chain file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise EngineError("bad_fx", f"{path} is not valid JSON: {exc}") from None
 
 
 def melody_content(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -113,6 +134,12 @@ def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
     else:
         for take in result.get("takes", [result]):
             print(f"{take['path']}  {take['frames']} frames @ {result['sample_rate']} Hz")
+    if getattr(args, "preview", False):
+        from .render import preview
+        import soundfile as sf
+
+        data, rate = sf.read(result["path"], dtype="float32", always_2d=True)
+        print(preview(data.T, rate), file=sys.stderr)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

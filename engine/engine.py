@@ -23,6 +23,7 @@ from .jobs import Job, JobQueue, Listener
 from .melody_input import check_melody_spec, load_melody
 from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec
 from .paths import PathPolicy
+from .render import RenderSpec, check_file_name
 from .pipeline import EngineContext, run_generate
 from .request import GenerateRequest
 
@@ -39,6 +40,7 @@ class EngineConfig:
     output_root: str | Path | None = None
     allowed_dirs: list[str | Path] = field(default_factory=list)
     max_queue: int = limits.MAX_QUEUE
+    vst3_dirs: list[str] | None = None  # None: the platform's standard VST3 folders
 
 
 class Engine:
@@ -46,7 +48,7 @@ class Engine:
         self.config = config or EngineConfig()
         get_spec(self.config.default_model)
         self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
-        self.paths = PathPolicy(self.config.output_root, self.config.allowed_dirs)
+        self.paths = PathPolicy(_absolute(self.config.output_root), [_absolute(d) for d in self.config.allowed_dirs])
         self.context = EngineContext(self.registry, self.paths, self.config.default_model, _backends())
         for name in self.config.preload:
             self.registry.load(name)
@@ -67,7 +69,11 @@ class Engine:
                     load_melody(request.melody, self.paths)
             self.paths.folder(request.output_dir)
             if request.output_name is not None:
-                self.paths.file_name(request.output_name)
+                check_file_name(request.output_name)
+            # the whole render chain is validated before any work (bad_fx, invalid_field)
+            request.render = RenderSpec.from_dict(
+                {**request.render_fields, "sample_rate": request.sample_rate, "channels": request.channels,
+                 "format": request.format}, vst3_dirs=self.config.vst3_dirs)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener)
@@ -106,6 +112,10 @@ class Engine:
         if job.kind == "generate":
             return run_generate(self.context, job)
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
+
+
+def _absolute(path: str | Path | None) -> Path | None:
+    return None if path is None else Path(path).expanduser().resolve()
 
 
 def _backends() -> dict[str, Any]:

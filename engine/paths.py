@@ -1,69 +1,151 @@
-"""Where the engine may write: its output root and the session folders it was allowed.
+"""Where rendered files may go: one output root plus explicitly allowed folders.
 
-A request names a folder (or nothing: the output root). The folder's real path — symlinks
-resolved, ``..`` collapsed — must lie inside one of the allowed roots, else ``path_not_allowed``.
+    >>> policy = PathPolicy("/tmp/mgb-out", allowed_dirs=["/tmp/session"])
+    >>> policy.resolve("drums", "loop.wav")          # relative folders live under the root
+    PosixPath('/tmp/mgb-out/drums/loop.wav')
+    >>> policy.resolve("/tmp/session", "loop.wav")   # absolute folders must be allowed
+    PosixPath('/tmp/session/loop.wav')
+
+Anything that lands outside every root once symlinks and ``..`` are resolved raises
+``EngineError("path_not_allowed")``; resolving never creates or writes anything.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import EngineError
+from engine.errors import EngineError
+
+APP_DIR = "musicgen-bridge"
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder: $XDG_DATA_HOME, else the platform's usual place.
+
+    >>> user_data_dir().name
+    'musicgen-bridge'
+    """
+    xdg = os.environ.get("XDG_DATA_HOME")
+    if xdg and os.path.isabs(xdg):  # the XDG spec says to ignore relative values
+        return Path(xdg) / APP_DIR
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        if base:
+            return Path(base) / APP_DIR
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_DIR
+    return Path.home() / ".local" / "share" / APP_DIR
+
+
+def user_config_dir() -> Path:
+    """The per-user config folder ($XDG_CONFIG_HOME/musicgen-bridge or the platform's place)."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / APP_DIR
+    if sys.platform == "win32":
+        base = os.environ.get("APPDATA")
+        if base:
+            return Path(base) / APP_DIR
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_DIR
+    return Path.home() / ".config" / APP_DIR
 
 
 def default_output_root() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "musicgen-bridge" / "output"
+    """Default folder for rendered clips: ``<user data dir>/output``."""
+    return user_data_dir() / "output"
+
+
+def _real(path: Path) -> Path:
+    # resolve() follows every symlink of the existing part of the path and folds "..".
+    return Path(os.path.abspath(path.expanduser())).resolve(strict=False)
 
 
 class PathPolicy:
-    """>>> policy = PathPolicy("/tmp/mgb-out", ["/tmp/session"])
-    >>> policy.folder(None)
-    PosixPath('/tmp/mgb-out')
+    """Decides where a request may write.
+
+    ``output_root`` (default: :func:`default_output_root`) receives relative folders and
+    requests with no folder; ``allowed_dirs`` are extra absolute folders (e.g. a DAW project
+    folder) that requests may name. Real paths are compared, so a symlink inside the root
+    that points elsewhere is refused too.
+
+        >>> policy = PathPolicy()
+        >>> path = policy.resolve(None, "take1.wav")  # <root>/take1.wav
     """
 
-    def __init__(self, output_root: str | Path | None = None, allowed_dirs: list[str | Path] | None = None) -> None:
-        self.output_root = Path(output_root or default_output_root()).expanduser().resolve()
-        self.roots = [self.output_root] + [Path(d).expanduser().resolve() for d in (allowed_dirs or [])]
-        self.read_roots: list[Path] = []  # extra folders inputs may come from (the bridge's scratch)
+    def __init__(
+        self,
+        output_root: str | os.PathLike[str] | None = None,
+        allowed_dirs: Iterable[str | os.PathLike[str]] = (),
+    ) -> None:
+        self.output_root = Path(output_root) if output_root is not None else default_output_root()
+        self.allowed_dirs = tuple(Path(d) for d in allowed_dirs)
+        self.read_dirs: tuple[Path, ...] = ()
+        for d in (self.output_root, *self.allowed_dirs):
+            if not d.expanduser().is_absolute():
+                raise ValueError(f"policy folders must be absolute: {d}")
 
-    def allow_reading(self, folder: str | Path) -> None:
-        self.read_roots.append(Path(folder).resolve())
+    def roots(self) -> list[Path]:
+        """The real paths of the output root and the allowed folders (resolved now)."""
+        return [_real(d) for d in (self.output_root, *self.allowed_dirs)]
+
+    def resolve(self, directory: str | os.PathLike[str] | None, name: str) -> Path:
+        """The real path of file ``name`` in ``directory`` (None: the output root).
+
+        A relative ``directory`` is taken under the output root. Raises
+        ``EngineError("path_not_allowed")`` when the file would lie outside the root and the
+        allowed folders, and ``EngineError("invalid_field")`` for an empty name.
+        """
+        if not name or name in (".", "..") or "\x00" in name:
+            raise EngineError("invalid_field", f"file name {name!r} is not usable; give a plain file name")
+        if directory is None or str(directory) == "":
+            base = self.output_root
+        else:
+            if "\x00" in str(directory):
+                raise EngineError("invalid_field", "the folder name contains a NUL character")
+            d = Path(directory).expanduser()
+            base = d if d.is_absolute() else self.output_root / d
+        target = _real(base / name)
+        for root in self.roots():
+            if target != root and target.is_relative_to(root):
+                return target
+        raise EngineError(
+            "path_not_allowed",
+            f"{base / name} lies outside the output root and the allowed folders; "
+            "write under the output root or add the folder to the allowed folders",
+            path=str(base / name),
+        )
+
+    # -- engine-facing helpers: folders for outputs, files for inputs ----------------------
+    def folder(self, requested: str | os.PathLike[str] | None) -> Path:
+        """The real folder a request's ``output_dir`` names (None: the output root), checked now."""
+        base = self.output_root if requested in (None, "") else Path(str(requested)).expanduser()
+        if "\x00" in str(base):
+            raise EngineError("invalid_field", "the folder name contains a NUL character")
+        if not base.is_absolute():
+            base = self.output_root / base
+        real = _real(base)
+        if any(real == root or real.is_relative_to(root) for root in self.roots()):
+            return real
+        raise EngineError("path_not_allowed", f"{requested} lies outside the output root and the allowed folders "
+                          f"({', '.join(map(str, self.roots()))}); start the engine with --allow-dir to add one",
+                          path=str(requested))
+
+    def allow_reading(self, folder: str | os.PathLike[str]) -> None:
+        """Let inputs come from ``folder`` too (the bridge's scratch folder for received buffers)."""
+        self.read_dirs = (*self.read_dirs, Path(folder))
 
     def input_file(self, requested: str, field: str = "path") -> Path:
-        """The real path of an input file (MIDI, audio) that must lie inside the allowed roots."""
+        """The real path of an input file (MIDI, audio) that must lie inside the allowed folders."""
         if not isinstance(requested, str) or not requested or "\x00" in requested:
             raise EngineError("invalid_field", f"{field} must be a file path", field=field)
-        real = Path(requested).expanduser().resolve()
-        if not any(real == root or root in real.parents for root in self.roots + self.read_roots):
-            raise EngineError("path_not_allowed",
-                              f"{requested} is outside the engine's allowed folders "
-                              f"({', '.join(map(str, self.roots))}); start the engine with --allow-dir to add one",
-                              path=requested, field=field)
-        return real
-
-    def folder(self, requested: str | None) -> Path:
-        """The real folder to write into, checked against the roots (nothing is created here)."""
-        if requested is None or requested == "":
-            return self.output_root
-        if "\x00" in requested:
-            raise EngineError("path_not_allowed", "the folder name contains a NUL byte")
-        path = Path(requested).expanduser()
-        if not path.is_absolute():
-            path = self.output_root / path
-        real = path.resolve()  # follows symlinks, so a link pointing outside is caught
-        for root in self.roots:
-            if real == root or root in real.parents:
-                return real
-        raise EngineError("path_not_allowed",
-                          f"{requested} is outside the engine's output root and allowed folders "
-                          f"({', '.join(map(str, self.roots))}); start the engine with --allow-dir to add one",
-                          path=requested)
-
-    def file_name(self, name: str) -> str:
-        """A bare file name: no folders, no hidden or empty names."""
-        if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
-            raise EngineError("path_not_allowed", f"output_name must be a plain file name, got {name!r}",
-                              field="output_name")
-        return name
+        real = _real(Path(requested))
+        roots = self.roots() + [_real(d) for d in self.read_dirs]
+        if any(real.is_relative_to(root) and real != root for root in roots):
+            return real
+        raise EngineError("path_not_allowed", f"{requested} lies outside the engine's allowed folders "
+                          f"({', '.join(map(str, self.roots()))}); start the engine with --allow-dir to add one",
+                          path=requested, field=field)

@@ -11,13 +11,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__, output
+from . import __version__
 from .errors import EngineError
 from .generation import Conditioning, GenerationOutput, generate_reference
 from .jobs import Job
 from .melody_input import load_melody, melody_chroma
 from .models.registry import LoadedModel, ModelRegistry
 from .paths import PathPolicy
+from .render import Renderer, RenderSpec, clip_name, get_format, write_clip
 from .request import GenerateRequest
 
 #: Share of a job's progress that belongs to token decoding (the rest: decode, render, write).
@@ -70,8 +71,6 @@ def run_generate(ctx: EngineContext, job: Job) -> dict[str, Any]:
     t0 = time.perf_counter()
     loaded = ctx.registry.load(req.model or ctx.default_model)
     folder = ctx.paths.folder(req.output_dir)
-    if req.output_name is not None:
-        ctx.paths.file_name(req.output_name)
     if req.melody is not None and not loaded.supports_melody:
         from .models.registry import MELODY_MODELS
         raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning; "
@@ -94,7 +93,7 @@ def run_generate(ctx: EngineContext, job: Job) -> dict[str, Any]:
     t_gen = time.perf_counter()
     takes = write_takes(req, gen.audio, loaded, folder, {
         "model": loaded.name, "model_revision": loaded.revision, "prompt_sent": prompt,
-        "versions": versions(), "request": req.to_dict()})
+        "versions": versions(), "request": req.to_dict()}, job)
     t_end = time.perf_counter()
     timing = {"load_s": round(t_load - t0, 4), "generate_s": round(t_gen - t_load, 4),
               "render_s": round(t_end - t_gen, 4), "total_s": round(t_end - t0, 4),
@@ -110,21 +109,26 @@ def _num(value: Any) -> int | float:
 
 
 def write_takes(req: GenerateRequest, audio: np.ndarray, loaded: LoadedModel, folder: Path,
-                meta: dict[str, Any]) -> list[dict[str, Any]]:
-    """Render each take to the session format and write it with its sidecar."""
-    ext = output.EXTENSIONS[req.format]
-    folder.mkdir(parents=True, exist_ok=True)
+                meta: dict[str, Any], job: Job | None = None) -> list[dict[str, Any]]:
+    """Render each take to the session format through the request's chain and write it safely."""
+    spec = req.render or RenderSpec(sample_rate=req.sample_rate, channels=req.channels, format=req.format)
+    renderer = Renderer(spec)
+    cancelled = job.cancel_event.is_set if job is not None else None
     takes = []
     for i, seed in enumerate(req.take_seeds()):
-        clip = output.resample(audio[i], loaded.sample_rate, req.sample_rate)
-        clip = output.fit_length(output.conform_channels(clip, req.channels), req.frames)
+        clip, report = renderer.render_with_report(audio[i], loaded.sample_rate, frames=req.frames,
+                                                   cancelled=cancelled)
         if req.output_name is not None:
-            stem = Path(req.output_name).stem if Path(req.output_name).suffix == ext else req.output_name
-            path = folder / (f"{stem}{ext}" if req.variations == 1 else f"{stem}-take{i + 1}{ext}")
+            stem = Path(req.output_name)
+            stem_name = stem.stem if stem.suffix.lower() == get_format(spec.format).ext else stem.name
+            path, auto = folder / (stem_name if req.variations == 1 else f"{stem_name}-take{i + 1}"), False
         else:
-            path = output.free_name(folder, output.default_name(req.prompt, _num(req.start_bar), i), ext)
-        output.write_audio(path, clip, req.sample_rate, req.format)
-        output.write_sidecar(path, {**meta, "take": i + 1, "seed": seed, "frames": req.frames,
-                                    "sample_rate": req.sample_rate, "format": req.format})
-        takes.append({"take": i + 1, "path": str(path), "frames": req.frames, "seed": seed})
+            path = folder / clip_name(req.name_pattern, track=req.track, prompt=req.prompt,
+                                      bar=_num(req.start_bar), take=i + 1)
+            auto = True
+        files = write_clip(clip, spec.sample_rate, path, fmt=spec.format, auto=auto,
+                           sidecar={**meta, "take": i + 1, "seed": seed, "frames": int(clip.shape[1]),
+                                    "sample_rate": spec.sample_rate, "format": spec.format,
+                                    "render": spec.to_dict(), "render_report": report.to_dict()})
+        takes.append({"take": i + 1, "path": str(files.audio), "frames": int(clip.shape[1]), "seed": seed})
     return takes

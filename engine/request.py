@@ -24,6 +24,9 @@ from .timeline import (TimeSignature, bars_to_seconds, check_bpm, check_sample_r
                        span_frames)
 
 FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
+#: request fields that configure the render stage (engine.render.RenderSpec)
+RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
+DEFAULT_PATTERN = "{date}-{time}_{prompt}_bar{bar}_take{take}"
 BACKENDS = ("auto", "reference", "fast")
 
 
@@ -90,7 +93,11 @@ class GenerateRequest:
     tempo_hint: bool = True
     backend: str = "auto"
     melody: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # fields later stages validate (fx, loudness...)
+    track: str = ""
+    name_pattern: str = DEFAULT_PATTERN
+    render_fields: dict[str, Any] = field(default_factory=dict)  # fx, loudness_lufs, ... (RenderSpec)
+    render: Any = None  # the validated RenderSpec, set by the engine at submit time
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept for the sidecar
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GenerateRequest":
@@ -130,7 +137,9 @@ class GenerateRequest:
         melody = d.get("melody")
         if melody is not None and not isinstance(melody, dict):
             raise EngineError("invalid_field", "melody must be an object", field="melody")
-        known = {f for f in cls.__dataclass_fields__} | {"top_k", "top_p", "temperature", "cfg", "greedy"}
+        render_fields = {k: d[k] for k in RENDER_FIELDS if k in d}
+        known = {f for f in cls.__dataclass_fields__} | {"top_k", "top_p", "temperature", "cfg", "greedy"} \
+            | set(RENDER_FIELDS)
         return cls(
             prompt=prompt, model=model, bpm=bpm, time_signature=ts, bars=bars, seconds=seconds,
             start_bar=start_bar, seed=seed, sampling=sampling,
@@ -143,6 +152,9 @@ class GenerateRequest:
             tempo_hint=bool(d.get("tempo_hint", True)),
             backend=_choice(d, "backend", "auto", BACKENDS),
             melody=melody,
+            track=_str(d, "track", "", 100) or "",
+            name_pattern=_str(d, "name_pattern", DEFAULT_PATTERN, limits.MAX_NAME_CHARS) or DEFAULT_PATTERN,
+            render_fields=render_fields,
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -171,6 +183,11 @@ class GenerateRequest:
         out = asdict(self)
         out.pop("sampling")
         out.pop("extra")
+        out.pop("render")
+        out.pop("render_fields")
+        out.update(self.render.to_dict() if self.render is not None else self.render_fields)
+        for key in ("sample_rate", "channels", "format"):
+            out[key] = getattr(self, key)
         out.update(asdict(self.sampling))
         out.update(self.extra)
         out["bpm"] = float(self.bpm) if self.bpm.denominator != 1 else int(self.bpm)

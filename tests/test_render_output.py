@@ -19,7 +19,7 @@ from engine.errors import EngineError
 from engine.render import output as outmod
 from engine.render.naming import check_file_name, clip_name, safe_stem, slugify
 from engine.render.output import FORMATS, write_clip, write_sidecar
-from engine.render.paths import PathPolicy, default_output_root
+from engine.paths import PathPolicy, default_output_root
 from engine.render.playback import preview
 
 

@@ -14,7 +14,7 @@ from scipy.signal import resample_poly
 from engine.errors import EngineError
 from engine.render import dsp
 from engine.render.output import write_clip
-from engine.render.paths import PathPolicy
+from engine.paths import PathPolicy
 from engine.render.presets import SHIPPED_PRESETS, resolve_chain
 from engine.render.renderer import Renderer, RenderSpec
 from engine.render.stream import run_chain

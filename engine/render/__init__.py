@@ -12,7 +12,7 @@ from engine.render.dsp import apply_fades, convert_channels, fit_length, integra
 from engine.render.fx import BUILTINS, EXTRA_RANGES, BuiltinFx, FxChain, Vst3Fx, default_vst3_dirs, parse_chain
 from engine.render.naming import DEFAULT_PATTERN, check_file_name, clip_name, safe_stem, slugify
 from engine.render.output import FORMATS, AudioFormat, ClipFiles, get_format, sidecar_path, write_clip, write_sidecar
-from engine.render.paths import PathPolicy, default_output_root
+from engine.paths import PathPolicy, default_output_root
 from engine.render.playback import preview
 from engine.render.presets import list_presets, load_chain_file, resolve_chain
 from engine.render.renderer import SAMPLE_RATES, Renderer, RenderReport, RenderSpec

@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.errors import EngineError
 from engine.render.fx import FxChain, parse_chain
-from engine.render.paths import user_config_dir
+from engine.paths import user_config_dir
 
 SHIPPED_PRESETS = Path(__file__).resolve().parents[2] / "examples" / "fx"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
