@@ -154,6 +154,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
+    from .models import hf
+    from .models.specs import DEFAULT_MODEL, get_spec
+
+    # absent weights fail before torch and transformers are even imported (seconds count here)
+    spec = get_spec(content.get("model") or DEFAULT_MODEL)
+    if not spec.builtin:
+        hf.ensure_snapshot(spec.hf_id, hf.cache_dir(getattr(args, "cache_dir", None)))
     from .engine import Engine, EngineConfig
 
     out_dir = Path(args.out).expanduser().resolve().parent if args.out else Path.cwd()
@@ -163,7 +170,7 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
             raise EngineError("file_exists", f"{args.out} exists; files are never overwritten")
     # in-process, the producer's own input files are readable wherever they are
     allowed = sorted({str(Path(ref["path"]).parent) for ref in input_files(content)})
-    config = EngineConfig(default_model=content.get("model") or "facebook/musicgen-small",
+    config = EngineConfig(default_model=spec.name,
                           output_root=out_dir, allowed_dirs=allowed, device=getattr(args, "device", "auto"),
                           cache_dir=getattr(args, "cache_dir", None))
     engine = Engine(config)

@@ -66,11 +66,30 @@ def versions() -> dict[str, str]:
             "pedalboard": pedalboard.__version__, "numpy": np.__version__, "python": platform.python_version()}
 
 
-def run_generate(ctx: EngineContext, job: Job) -> dict[str, Any]:
+@dataclass
+class RenderedTake:
+    """One take rendered to the session format, not yet on disk."""
+
+    take: int
+    seed: int
+    clip: np.ndarray  # (channels, frames) float32 at the session rate
+    sidecar: dict[str, Any]
+
+
+@dataclass
+class Produced:
+    """What generation + render yield; a remote worker returns this and the front end writes it."""
+
+    takes: list[RenderedTake]
+    model: str
+    timing: dict[str, float]
+
+
+def produce(ctx: EngineContext, job: Job) -> Produced:
+    """Generate and render every take of a generate job (no files written)."""
     req: GenerateRequest = job.request
     t0 = time.perf_counter()
     loaded = ctx.registry.load(req.model or ctx.default_model)
-    folder = ctx.paths.folder(req.output_dir)
     if req.melody is not None and not loaded.supports_melody:
         from .models.registry import MELODY_MODELS
         raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning; "
@@ -91,44 +110,61 @@ def run_generate(ctx: EngineContext, job: Job) -> dict[str, Any]:
                    on_step=lambda done, total: job.report_progress(DECODE_SHARE * done / total),
                    cancel=job.cancel_event)
     t_gen = time.perf_counter()
-    takes = write_takes(req, gen.audio, loaded, folder, {
-        "model": loaded.name, "model_revision": loaded.revision, "prompt_sent": prompt,
-        "versions": versions(), "request": req.to_dict()}, job)
+    meta = {"model": loaded.name, "model_revision": loaded.revision, "prompt_sent": prompt,
+            "versions": versions(), "request": req.to_dict()}
+    takes = render_takes(req, gen.audio, loaded.sample_rate, meta, job)
     t_end = time.perf_counter()
     timing = {"load_s": round(t_load - t0, 4), "generate_s": round(t_gen - t_load, 4),
-              "render_s": round(t_end - t_gen, 4), "total_s": round(t_end - t0, 4),
+              "render_s": round(t_end - t_gen, 4),
               "rtf": round(float(req.duration) * req.variations / max(t_gen - t_load, 1e-9), 3)}
-    first = takes[0]
-    return {"path": first["path"], "takes": takes, "frames": first["frames"], "sample_rate": req.sample_rate,
-            "channels": req.channels, "start_bar": _num(req.start_bar), "bars": req.bars,
-            "seconds": float(req.duration), "model": loaded.name, "seed": req.seed, "timing": timing}
+    return Produced(takes=takes, model=loaded.name, timing=timing)
 
 
-def _num(value: Any) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
-
-
-def write_takes(req: GenerateRequest, audio: np.ndarray, loaded: LoadedModel, folder: Path,
-                meta: dict[str, Any], job: Job | None = None) -> list[dict[str, Any]]:
-    """Render each take to the session format through the request's chain and write it safely."""
+def render_takes(req: GenerateRequest, audio: np.ndarray, model_rate: int, meta: dict[str, Any],
+                 job: Job | None = None) -> list[RenderedTake]:
+    """Each take through the request's render spec (rate, channels, chain, loudness, exact length)."""
     spec = req.render or RenderSpec(sample_rate=req.sample_rate, channels=req.channels, format=req.format)
     renderer = Renderer(spec)
     cancelled = job.cancel_event.is_set if job is not None else None
     takes = []
     for i, seed in enumerate(req.take_seeds()):
-        clip, report = renderer.render_with_report(audio[i], loaded.sample_rate, frames=req.frames,
-                                                   cancelled=cancelled)
+        clip, report = renderer.render_with_report(audio[i], model_rate, frames=req.frames, cancelled=cancelled)
+        takes.append(RenderedTake(i + 1, seed, clip, {
+            **meta, "take": i + 1, "seed": seed, "frames": int(clip.shape[1]), "sample_rate": spec.sample_rate,
+            "format": spec.format, "render": spec.to_dict(), "render_report": report.to_dict()}))
+    return takes
+
+
+def publish(ctx: EngineContext, job: Job, produced: Produced) -> dict[str, Any]:
+    """Write the takes under the engine's roots (temp name + rename, never overwriting)."""
+    req: GenerateRequest = job.request
+    t0 = time.perf_counter()
+    folder = ctx.paths.folder(req.output_dir)
+    spec = req.render or RenderSpec(sample_rate=req.sample_rate, channels=req.channels, format=req.format)
+    written = []
+    for take in produced.takes:
         if req.output_name is not None:
             stem = Path(req.output_name)
             stem_name = stem.stem if stem.suffix.lower() == get_format(spec.format).ext else stem.name
-            path, auto = folder / (stem_name if req.variations == 1 else f"{stem_name}-take{i + 1}"), False
+            path = folder / (stem_name if req.variations == 1 else f"{stem_name}-take{take.take}")
+            auto = False
         else:
             path = folder / clip_name(req.name_pattern, track=req.track, prompt=req.prompt,
-                                      bar=_num(req.start_bar), take=i + 1)
+                                      bar=_num(req.start_bar), take=take.take)
             auto = True
-        files = write_clip(clip, spec.sample_rate, path, fmt=spec.format, auto=auto,
-                           sidecar={**meta, "take": i + 1, "seed": seed, "frames": int(clip.shape[1]),
-                                    "sample_rate": spec.sample_rate, "format": spec.format,
-                                    "render": spec.to_dict(), "render_report": report.to_dict()})
-        takes.append({"take": i + 1, "path": str(files.audio), "frames": int(clip.shape[1]), "seed": seed})
-    return takes
+        files = write_clip(take.clip, spec.sample_rate, path, fmt=spec.format, auto=auto, sidecar=take.sidecar)
+        written.append({"take": take.take, "path": str(files.audio), "frames": int(take.clip.shape[1]),
+                        "seed": take.seed})
+    timing = {**produced.timing, "write_s": round(time.perf_counter() - t0, 4)}
+    first = written[0]
+    return {"path": first["path"], "takes": written, "frames": first["frames"], "sample_rate": spec.sample_rate,
+            "channels": spec.channels, "start_bar": _num(req.start_bar), "bars": req.bars,
+            "seconds": float(req.duration), "model": produced.model, "seed": req.seed, "timing": timing}
+
+
+def run_generate(ctx: EngineContext, job: Job) -> dict[str, Any]:
+    return publish(ctx, job, produce(ctx, job))
+
+
+def _num(value: Any) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)

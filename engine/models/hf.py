@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from ..errors import EngineError
 
-PROBE_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 3.0
 
 
 def cache_dir(path: str | Path | None) -> Path:
@@ -66,8 +67,8 @@ def ensure_snapshot(hf_id: str, cache: Path) -> str:
     return snapshot_download(hf_id, cache_dir=str(cache))
 
 
-def load_pretrained(hf_id: str, melody: bool, cache_dir: Path, device: torch.device,
-                    dtype: torch.dtype) -> tuple[Any, Any, str]:
+def load_pretrained(hf_id: str, melody: bool, cache_dir: Path, device: "torch.device",
+                    dtype: "torch.dtype") -> tuple[Any, Any, str]:
     """Load model and tokenizer; return (model, tokenizer, revision)."""
     from transformers import AutoTokenizer, MusicgenForConditionalGeneration, MusicgenMelodyForConditionalGeneration
 

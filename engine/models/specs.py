@@ -1,0 +1,57 @@
+"""The models the registry knows, as plain data (importing this needs neither torch nor transformers).
+
+>>> get_spec("tiny").builtin, get_spec("facebook/musicgen-melody").melody
+(True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import EngineError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the registry knows about a model before loading it."""
+
+    name: str
+    params: str
+    melody: bool = False
+    stereo: bool = False
+    hf_id: str | None = None  # None: built in code
+
+    @property
+    def builtin(self) -> bool:
+        return self.hf_id is None
+
+
+def _hf(name: str, params: str, melody: bool = False, stereo: bool = False) -> ModelSpec:
+    return ModelSpec(name=name, params=params, melody=melody, stereo=stereo, hf_id=name)
+
+
+MODEL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
+    ModelSpec("tiny", "0.3M (random, makes noise)"),
+    ModelSpec("tiny-melody", "0.3M (random, makes noise)", melody=True),
+    _hf("facebook/musicgen-small", "300M"),
+    _hf("facebook/musicgen-medium", "1.5B"),
+    _hf("facebook/musicgen-large", "3.3B"),
+    _hf("facebook/musicgen-melody", "1.5B", melody=True),
+    _hf("facebook/musicgen-melody-large", "3.3B", melody=True),
+    _hf("facebook/musicgen-stereo-small", "300M", stereo=True),
+    _hf("facebook/musicgen-stereo-medium", "1.5B", stereo=True),
+    _hf("facebook/musicgen-stereo-large", "3.3B", stereo=True),
+    _hf("facebook/musicgen-stereo-melody", "1.5B", melody=True, stereo=True),
+    _hf("facebook/musicgen-stereo-melody-large", "3.3B", melody=True, stereo=True),
+]}
+
+DEFAULT_MODEL = "facebook/musicgen-small"
+MELODY_MODELS = tuple(name for name, spec in MODEL_SPECS.items() if spec.melody)
+
+
+def get_spec(name: str) -> ModelSpec:
+    spec = MODEL_SPECS.get(name)
+    if spec is None:
+        raise EngineError("unknown_model", f"unknown model {name!r}; known models: {', '.join(MODEL_SPECS)}",
+                          model=name)
+    return spec
