@@ -20,13 +20,14 @@ from typing import Any
 from . import limits
 from .errors import EngineError
 from .models.sampling import SamplingParams
+from .render.naming import DEFAULT_PATTERN
 from .timeline import (TimeSignature, bars_to_seconds, check_bpm, check_sample_rate, exact, seconds_to_frames,
                        span_frames)
 
 FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 #: request fields that configure the render stage (engine.render.RenderSpec)
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
-DEFAULT_PATTERN = "{date}-{time}_{prompt}_bar{bar}_take{take}"
+
 BACKENDS = ("auto", "reference", "fast")
 
 
