@@ -105,11 +105,13 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
     if cond.audio_prompt_codes is not None:
         codes = cond.audio_prompt_codes
         if codes.dim() != 3 or codes.shape[0] != takes or codes.shape[1] != k:
-            raise ValueError(f"audio_prompt_codes must be (takes={takes}, codebooks={k}, frames), got {tuple(codes.shape)}")
+            raise ValueError(f"audio_prompt_codes must be (takes={takes}, codebooks={k}, frames), "
+                             f"got {tuple(codes.shape)}")
         prompt_frames = int(codes.shape[2])
         if prompt_frames + frames > loaded.max_frames:
-            raise EngineError("invalid_field", f"audio prompt ({prompt_frames} frames) plus new audio ({frames} frames) "
-                              f"exceeds the model window of {loaded.max_frames} frames; shorten the context or the window",
+            raise EngineError("invalid_field",
+                              f"audio prompt ({prompt_frames} frames) plus new audio ({frames} frames) exceeds the "
+                              f"model window of {loaded.max_frames} frames; shorten the context or the window",
                               field="context_bars")
         # As transformers does for `input_values`: the prompt's codes become the decoder's first ids
         # (rows take-major, codebook-minor); generate() prepends the start token and lays the delay
@@ -120,8 +122,9 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
                                temperature=1.0, guidance_scale=params.cfg if params.uses_cfg else None,
                                logits_processor=LogitsProcessorList([sampler]))
     steps = torch.stack(sampler.chosen, dim=1).cpu()
-    # step s fills prompt frame P + s - k for codebook k, so the delay-pattern bookkeeping of new
-    # frames is the same with or without a prompt (prompt tokens forced in early steps are dropped)
+    # step s chooses frame s - k of codebook k counted from the prompt's end; while that is negative
+    # it is a prompt frame, which generate() overwrites with the prompt's own code. So undelay keeps
+    # exactly the new frames, prompt or not.
     tokens = undelay(steps, takes, k, frames)
     audio = audio.float().cpu().numpy()
     if prompt_frames:

@@ -178,7 +178,8 @@ class TokenStream:
         ran past its bar line is cut back to it).
         """
         if plan.first_frame > self.generated_frames:
-            raise ValueError(f"window starts at frame {plan.first_frame} but the stream ends at {self.generated_frames}")
+            raise ValueError(f"window starts at frame {plan.first_frame} "
+                             f"but the stream ends at {self.generated_frames}")
         at = self.prompt_frames + plan.first_frame
         context = self.tokens[:, :, at - plan.context_frames:at] if plan.context_frames else None
         cond = Conditioning(prompts=prompts, audio_prompt_codes=context)

@@ -273,7 +273,8 @@ class Grid:
 
     def span_frames(self, start_bar: Fraction | int, bars: Fraction | int, sample_rate: int) -> int:
         """Frames of [start_bar, start_bar + bars): the difference of the two rounded boundaries."""
-        return self.bar_frame(Fraction(start_bar) + Fraction(bars), sample_rate) - self.bar_frame(start_bar, sample_rate)
+        end = self.bar_frame(Fraction(start_bar) + Fraction(bars), sample_rate)
+        return end - self.bar_frame(start_bar, sample_rate)
 
     def bar_offsets(self, start_bar: int, bars: int, sample_rate: int) -> list[int]:
         """Sample offsets of the bar lines start_bar..start_bar+bars inside a clip starting at start_bar.
