@@ -165,7 +165,11 @@ class TokenStream:
         return frame_at(self.grid, self.origin_bar, bar_offset, self.loaded.frame_rate)
 
     def window(self, index: int, start_bar: int, bars: int, context_bars: int, last: bool = False) -> WindowPlan:
-        """Plan of one window at ``start_bar`` (relative to the origin); ``last`` covers the final bar fully."""
+        """Plan of one window at ``start_bar`` (relative to the origin).
+
+        ``last=True`` generates through the end of the final bar (ceil) so the window can be decoded
+        on its own; live mode asks for every window that way (the next window cuts the extra frame).
+        """
         return _window(self.grid, self.origin_bar, index, start_bar, bars, start_bar + bars if last else -1,
                        self.loaded.frame_rate, context_bars, self.prompt_frames)
 
@@ -209,6 +213,22 @@ class TokenStream:
         pre = pre_frames * (rate // self.loaded.frame_rate)
         if lo - pre < 0 or lo + n > audio.shape[-1]:
             raise ValueError("the stream does not cover the requested span")
+        return np.ascontiguousarray(audio[..., lo - pre:lo + n])
+
+    def window_audio(self, plan: WindowPlan, pre_frames: int = 1) -> np.ndarray:
+        """Audio of one window's bars at the model rate, exact length, decoded with its context only
+        (live mode: cost stays flat as the stream grows). The first ``pre_frames`` frames' samples
+        before the window's bar line come too, the model's own audio there, for
+        :func:`engine.continuation.smooth_join` against the previous window's last sample."""
+        rate, hop = self.loaded.sample_rate, self.loaded.sample_rate // self.loaded.frame_rate
+        first = plan.first_frame - plan.context_frames
+        audio = self.decode(first, plan.first_frame + plan.frames)
+        bar0 = Fraction(self.origin_bar)
+        lo = self.grid.bar_frame(bar0 + plan.start_bar, rate) - self.grid.bar_frame(bar0, rate) - first * hop
+        n = self.grid.span_frames(bar0 + plan.start_bar, plan.bars, rate)
+        pre = pre_frames * hop
+        if lo - pre < 0 or lo + n > audio.shape[-1]:
+            raise ValueError("the window's tokens do not cover its bars; was it generated with last=True?")
         return np.ascontiguousarray(audio[..., lo - pre:lo + n])
 
 

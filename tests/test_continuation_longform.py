@@ -101,6 +101,9 @@ def test_long_request_with_a_small_window():
     assert [d for d, _ in progress] == list(range(1, total + 1))  # one monotone count over all windows
     audio = stream.span_audio(9)
     assert audio.shape == (2, 1, 18 * 32000)
+    last = plan[-1]  # live mode decodes one window with its context only
+    win = stream.window_audio(last, pre_frames=1)
+    assert win.shape == (2, 1, 640 + grid.span_frames(8 + last.start_bar, last.bars, 32000))
 
 
 @pytest.mark.slow
