@@ -101,15 +101,37 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
     if cond.melody_chroma is not None:
         chroma = cond.melody_chroma.to(loaded.device, loaded.dtype)
         kwargs["input_features"] = chroma[None].expand(takes, -1, -1).contiguous()
+    prompt_frames = 0
     if cond.audio_prompt_codes is not None:
-        raise EngineError("unsupported", "audio-prompt continuation is not available on this path yet")
+        codes = cond.audio_prompt_codes
+        if codes.dim() != 3 or codes.shape[0] != takes or codes.shape[1] != k:
+            raise ValueError(f"audio_prompt_codes must be (takes={takes}, codebooks={k}, frames), "
+                             f"got {tuple(codes.shape)}")
+        prompt_frames = int(codes.shape[2])
+        if prompt_frames + frames > loaded.max_frames:
+            raise EngineError("invalid_field",
+                              f"audio prompt ({prompt_frames} frames) plus new audio ({frames} frames) exceeds the "
+                              f"model window of {loaded.max_frames} frames; shorten the context or the window",
+                              field="context_bars")
+        # As transformers does for `input_values`: the prompt's codes become the decoder's first ids
+        # (rows take-major, codebook-minor); generate() prepends the start token and lays the delay
+        # pattern over them, so the new frames continue the prompt instead of starting a new piece.
+        kwargs["decoder_input_ids"] = codes.to(loaded.device, torch.long).reshape(takes * k, prompt_frames)
     with loaded.lock, torch.inference_mode():
         audio = model.generate(**kwargs, max_new_tokens=n_steps, do_sample=True, top_k=0, top_p=1.0,
                                temperature=1.0, guidance_scale=params.cfg if params.uses_cfg else None,
                                logits_processor=LogitsProcessorList([sampler]))
     steps = torch.stack(sampler.chosen, dim=1).cpu()
+    # step s chooses frame s - k of codebook k counted from the prompt's end; while that is negative
+    # it is a prompt frame, which generate() overwrites with the prompt's own code. So undelay keeps
+    # exactly the new frames, prompt or not.
     tokens = undelay(steps, takes, k, frames)
-    return GenerationOutput(tokens=tokens, audio=audio.float().cpu().numpy())
+    audio = audio.float().cpu().numpy()
+    if prompt_frames:
+        # generate() decodes prompt and continuation together; keep only the new frames' samples
+        hop = loaded.sample_rate // loaded.frame_rate
+        audio = audio[..., prompt_frames * hop:(prompt_frames + frames) * hop]
+    return GenerationOutput(tokens=tokens, audio=np.ascontiguousarray(audio))
 
 
 def decode_tokens(loaded: LoadedModel, tokens: torch.Tensor) -> np.ndarray:

@@ -185,3 +185,104 @@ class TempoMap:
 
     def span_frames(self, start_beat: Fraction | int, beats: Fraction | int, sample_rate: int) -> int:
         return self.frame_at(Fraction(start_beat) + Fraction(beats), sample_rate) - self.frame_at(start_beat, sample_rate)
+
+    def beat_at_seconds(self, seconds: Fraction | int) -> Fraction:
+        """Exact beat reached after ``seconds`` (the inverse of :meth:`seconds_at`).
+
+        >>> TempoMap([(0, 120), (8, 60)]).beat_at_seconds(6)
+        Fraction(10, 1)
+        """
+        seconds = Fraction(seconds)
+        if seconds < 0:
+            raise EngineError("invalid_field", "time positions must not be negative", field="seconds")
+        elapsed = Fraction(0)
+        for i, (b, bpm) in enumerate(self.points):
+            if i + 1 < len(self.points):
+                seg = beats_to_seconds(self.points[i + 1][0] - b, bpm)
+                if elapsed + seg <= seconds:
+                    elapsed += seg
+                    continue
+            return b + (seconds - elapsed) * bpm / 60
+        raise AssertionError("unreachable: the last segment is open-ended")
+
+
+# --- bars under a time signature -------------------------------------------------------------
+# Bars are counted from 0 at the session's beat 0; a beat is one quarter note (what DAWs report
+# as song position). The protocol's 1-based bar numbers are converted at the edge, not here.
+
+def bar_to_beat(bar: Fraction | int, time_signature: TimeSignature) -> Fraction:
+    """Quarter-note beat where ``bar`` starts (fractional bars allowed).
+
+    >>> bar_to_beat(2, TimeSignature(7, 8))
+    Fraction(7, 1)
+    """
+    return Fraction(bar) * time_signature.quarters_per_bar
+
+
+def beat_to_bar(beat: Fraction | int, time_signature: TimeSignature) -> Fraction:
+    """Bar position (fractional) of a quarter-note beat; ``floor()`` of it is the bar index.
+
+    >>> beat_to_bar(Fraction(9, 2), TimeSignature(6, 8))
+    Fraction(3, 2)
+    """
+    return Fraction(beat) / time_signature.quarters_per_bar
+
+
+def position_to_beat(bar: int, beat_in_bar: Fraction | int, time_signature: TimeSignature) -> Fraction:
+    """(bar, quarter-note beat within the bar) to an absolute beat; the beat must lie inside the bar."""
+    beat_in_bar = Fraction(beat_in_bar)
+    if not 0 <= beat_in_bar < time_signature.quarters_per_bar:
+        raise EngineError("invalid_field", f"beat within a {time_signature} bar must be >= 0 and below "
+                          f"{time_signature.quarters_per_bar}, got {beat_in_bar}", field="beat")
+    return bar_to_beat(bar, time_signature) + beat_in_bar
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The bar grid of a session: a time signature over a tempo map (or one tempo).
+
+    Every boundary is an exact Fraction of seconds rounded once to a sample, so spans of
+    consecutive bars tile exactly at any sample rate.
+
+    >>> grid = Grid(TimeSignature(3, 4), TempoMap.constant(Fraction(187, 2)))
+    >>> grid.span_frames(0, 4, 48000), grid.bar_frame(4, 48000)
+    (369626, 369626)
+    """
+
+    time_signature: TimeSignature
+    tempo: TempoMap
+
+    @classmethod
+    def constant(cls, time_signature: "TimeSignature | str", bpm: float | int | str | Fraction) -> "Grid":
+        return cls(TimeSignature.parse(time_signature), TempoMap.constant(check_bpm(bpm)))
+
+    def bar_seconds(self, bar: Fraction | int) -> Fraction:
+        """Exact seconds from bar 0 to the (possibly fractional) bar position ``bar``."""
+        return self.tempo.seconds_at(bar_to_beat(bar, self.time_signature))
+
+    def bar_at_seconds(self, seconds: Fraction | int) -> Fraction:
+        """Exact (fractional) bar position reached after ``seconds``."""
+        return beat_to_bar(self.tempo.beat_at_seconds(seconds), self.time_signature)
+
+    def bar_frame(self, bar: Fraction | int, sample_rate: int) -> int:
+        """Sample index of a bar position, counted from bar 0."""
+        return seconds_to_frames(self.bar_seconds(bar), sample_rate)
+
+    def span_seconds(self, start_bar: Fraction | int, bars: Fraction | int) -> Fraction:
+        return self.bar_seconds(Fraction(start_bar) + Fraction(bars)) - self.bar_seconds(start_bar)
+
+    def span_frames(self, start_bar: Fraction | int, bars: Fraction | int, sample_rate: int) -> int:
+        """Frames of [start_bar, start_bar + bars): the difference of the two rounded boundaries."""
+        end = self.bar_frame(Fraction(start_bar) + Fraction(bars), sample_rate)
+        return end - self.bar_frame(start_bar, sample_rate)
+
+    def bar_offsets(self, start_bar: int, bars: int, sample_rate: int) -> list[int]:
+        """Sample offsets of the bar lines start_bar..start_bar+bars inside a clip starting at start_bar.
+
+        The first is 0 and the last is the clip's length: ``offsets[i+1] - offsets[i]`` is bar i's length.
+        """
+        origin = self.bar_frame(start_bar, sample_rate)
+        return [self.bar_frame(start_bar + i, sample_rate) - origin for i in range(bars + 1)]
+
+    def bpm_at_bar(self, bar: Fraction | int) -> Fraction:
+        return self.tempo.bpm_at(bar_to_beat(bar, self.time_signature))
