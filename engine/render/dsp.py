@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pyloudnorm
 from pedalboard import Resample
-from pedalboard.io import StreamResampler
+from engine.resampling import resample as _resample
 from scipy.signal import resample_poly
 
 RESAMPLE_QUALITY = Resample.Quality.WindowedSinc
@@ -40,18 +40,8 @@ def convert_channels(audio: np.ndarray, channels: int) -> np.ndarray:
 
 
 def resample(audio: np.ndarray, in_rate: int, out_rate: int, *, block_frames: int = RESAMPLE_BLOCK) -> np.ndarray:
-    """Resample with pedalboard's streaming windowed-sinc resampler, ``block_frames`` at a time.
-
-    The resampler compensates its own latency, so sample 0 stays sample 0; the result holds
-    about ``frames * out_rate / in_rate`` frames (use :func:`fit_length` for the exact count).
-    """
-    if in_rate == out_rate:
-        return audio.copy()
-    stream = StreamResampler(float(in_rate), float(out_rate), audio.shape[0], RESAMPLE_QUALITY)
-    pieces = [stream.process(np.ascontiguousarray(audio[:, i : i + block_frames]))
-              for i in range(0, audio.shape[1], block_frames)]
-    pieces.append(stream.process())  # flush what the filter still holds
-    return np.concatenate(pieces, axis=1).astype(np.float32, copy=False)
+    """High-quality streaming resample (see :func:`engine.resampling.resample`)."""
+    return _resample(audio, in_rate, out_rate, quality=RESAMPLE_QUALITY, block_frames=block_frames)
 
 
 def fit_length(audio: np.ndarray, frames: int) -> np.ndarray:
