@@ -13,13 +13,16 @@ import numpy as np
 
 from . import __version__
 from .errors import EngineError
+from .conform import conform
 from .generation import Conditioning, GenerationOutput, generate_reference
+from .longform import generate_long
 from .jobs import Job
 from .melody_input import load_melody, melody_chroma
 from .models.registry import LoadedModel, ModelRegistry
 from .paths import PathPolicy
 from .render import Renderer, RenderSpec, clip_name, get_format, write_clip
 from .request import GenerateRequest
+from .timeline import Grid
 
 #: Share of a job's progress that belongs to token decoding (the rest: decode, render, write).
 DECODE_SHARE = 0.9
@@ -94,10 +97,6 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
         from .models.registry import MELODY_MODELS
         raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning; "
                           f"use one of: {', '.join(MELODY_MODELS)}")
-    frames_model = model_frames_for(float(req.duration), loaded)
-    if frames_model > loaded.max_frames:
-        raise EngineError("too_large", f"{float(req.duration):.1f} s is longer than one model window "
-                          f"({loaded.max_frames / loaded.frame_rate:.0f} s)")
     job.check_cancelled()
     t_load = time.perf_counter()
     prompt = tempo_prompt(req.prompt, req)
@@ -105,19 +104,44 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
     if req.melody is not None:
         chroma = melody_chroma(load_melody(req.melody, ctx.paths), req.melody, req)
     cond = Conditioning(prompts=[prompt] * req.variations, melody_chroma=chroma)
-    generate = choose_backend(ctx, req)
-    gen = generate(loaded, cond, frames_model, req.sampling, req.take_seeds(),
-                   on_step=lambda done, total: job.report_progress(DECODE_SHARE * done / total),
-                   cancel=job.cancel_event)
+    audio, conform_report = generate_audio(ctx, req, loaded, cond, job)
     t_gen = time.perf_counter()
     meta = {"model": loaded.name, "model_revision": loaded.revision, "prompt_sent": prompt,
-            "versions": versions(), "request": req.to_dict()}
-    takes = render_takes(req, gen.audio, loaded.sample_rate, meta, job)
+            "versions": versions(), "request": req.to_dict(), "conform": conform_report}
+    takes = render_takes(req, audio, loaded.sample_rate, meta, job)
     t_end = time.perf_counter()
     timing = {"load_s": round(t_load - t0, 4), "generate_s": round(t_gen - t_load, 4),
               "render_s": round(t_end - t_gen, 4),
               "rtf": round(float(req.duration) * req.variations / max(t_gen - t_load, 1e-9), 3)}
     return Produced(takes=takes, model=loaded.name, timing=timing)
+
+
+def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel, cond: Conditioning,
+                   job: Job) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """(takes, channels, samples) at the model rate: one window, or bar-aligned windows when longer,
+    then conformed to the session tempo and bar grid when the request is in bars."""
+    generate = choose_backend(ctx, req)
+    on_step = lambda done, total: job.report_progress(DECODE_SHARE * done / total)  # noqa: E731
+    frames_model = model_frames_for(float(req.duration), loaded)
+    grid = Grid.constant(req.time_signature, req.bpm)
+    bars = req.bars if req.bars is not None else math.ceil(req.duration / grid.span_seconds(0, 1))
+    if frames_model <= loaded.max_frames:
+        audio = generate(loaded, cond, frames_model, req.sampling, req.take_seeds(), on_step=on_step,
+                         cancel=job.cancel_event).audio
+    else:
+        if cond.melody_chroma is not None:
+            raise EngineError("too_large", f"melody-conditioned clips are limited to one model window "
+                              f"({loaded.max_frames / loaded.frame_rate:.0f} s)")
+        stream, _plan = generate_long(loaded, cond.prompts, grid, 0, bars, req.sampling, req.take_seeds(),
+                                      context_bars=req.context_bars, window_bars=req.window_bars,
+                                      on_step=on_step, cancel=job.cancel_event, generate=generate)
+        audio = stream.span_audio(bars)
+    if not (req.conform and req.bars is not None):
+        return audio, []
+    conformed = [conform(take, loaded.sample_rate, grid=grid, bars=bars) for take in audio]
+    reports = [{"stretch_factor": round(c.stretch_factor, 6), "shift_s": round(c.shift_s, 6),
+                "beats_found": c.estimate is not None} for c in conformed]
+    return np.stack([c.audio for c in conformed]), reports
 
 
 def render_takes(req: GenerateRequest, audio: np.ndarray, model_rate: int, meta: dict[str, Any],

@@ -71,6 +71,30 @@ def _choice(d: dict, name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _bar(d: dict, name: str) -> Fraction:
+    value = exact(d.get(name, 1), name)
+    if not 1 <= value <= 100000:
+        raise EngineError("invalid_field", f"{name} must be between 1 and 100000 (bar 1 is the session start)",
+                          field=name)
+    return value
+
+
+def _audio_ref(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = {"path": value}
+    if not isinstance(value, dict) or not isinstance(value.get("path"), str):
+        raise EngineError("invalid_field", "audio must be {\"path\": ..., \"start_seconds\": ..., "
+                          "\"end_seconds\": ...} (or a buffer reference)", field="audio")
+    for key in ("start_seconds", "end_seconds"):
+        if value.get(key) is not None:
+            seconds = exact(value[key], f"audio.{key}")
+            if seconds < 0:
+                raise EngineError("invalid_field", f"audio.{key} must not be negative", field=f"audio.{key}")
+    return value
+
+
 @dataclass
 class GenerateRequest:
     """Everything one generation needs. Units: bpm in quarter notes per minute, bars in the time
@@ -94,6 +118,11 @@ class GenerateRequest:
     tempo_hint: bool = True
     backend: str = "auto"
     melody: dict[str, Any] | None = None
+    conform: bool = True  # tempo-conform and bar-align the clip (requests in bars)
+    context_bars: int = 2  # bars of context for long-form windows and continuations
+    window_bars: int | None = None  # bars per long-form window (None: as many as fit)
+    audio: dict[str, Any] | None = None  # continue: the item {path, start_seconds, end_seconds}
+    item_start_bar: Fraction = Fraction(1)  # continue: the bar where the item starts on the timeline
     track: str = ""
     name_pattern: str = DEFAULT_PATTERN
     render_fields: dict[str, Any] = field(default_factory=dict)  # fx, loudness_lufs, ... (RenderSpec)
@@ -122,9 +151,7 @@ class GenerateRequest:
         if length > limits.MAX_SECONDS:
             raise EngineError("too_large", f"the request asks for {float(length):.1f} s of audio; the limit is "
                               f"{limits.MAX_SECONDS} s", field="bars" if bars is not None else "seconds")
-        start_bar = exact(d.get("start_bar", 1), "start_bar")
-        if not 1 <= start_bar <= 100000:
-            raise EngineError("invalid_field", "start_bar must be between 1 and 100000", field="start_bar")
+        start_bar = _bar(d, "start_bar")
         seed = _int(d, "seed", None, 0, 2**63 - 1)
         if seed is None:
             seed = secrets.randbelow(2**31)
@@ -153,6 +180,11 @@ class GenerateRequest:
             tempo_hint=bool(d.get("tempo_hint", True)),
             backend=_choice(d, "backend", "auto", BACKENDS),
             melody=melody,
+            conform=bool(d.get("conform", True)),
+            context_bars=_int(d, "context_bars", 2, 1, 64),
+            window_bars=_int(d, "window_bars", None, 1, 256),
+            audio=_audio_ref(d.get("audio")),
+            item_start_bar=_bar(d, "item_start_bar"),
             track=_str(d, "track", "", 100) or "",
             name_pattern=_str(d, "name_pattern", DEFAULT_PATTERN, limits.MAX_NAME_CHARS) or DEFAULT_PATTERN,
             render_fields=render_fields,
@@ -193,7 +225,9 @@ class GenerateRequest:
         out.update(self.extra)
         out["bpm"] = float(self.bpm) if self.bpm.denominator != 1 else int(self.bpm)
         out["time_signature"] = str(self.time_signature)
-        out["start_bar"] = float(self.start_bar) if self.start_bar.denominator != 1 else int(self.start_bar)
+        for key in ("start_bar", "item_start_bar"):
+            value = getattr(self, key)
+            out[key] = float(value) if value.denominator != 1 else int(value)
         if self.seconds is not None:
             out["seconds"] = float(self.seconds)
         return out
