@@ -79,13 +79,15 @@ def build_random(arch: str, decoder_layers: int | None = None, text_layers: int 
     """A :class:`LoadedModel` with random weights and a byte-level tokenizer (no vocabulary file needed)."""
     config = published_config(arch, decoder_layers, text_layers, text_vocab)
     cls = MusicgenMelodyForConditionalGeneration if arch == "melody" else MusicgenForConditionalGeneration
-    with torch.random.fork_rng(devices=[]):
+    device = torch.device(device)
+    rng_devices = [device.index or 0] if device.type == "cuda" else []
+    # built on the target device: random init of billions of weights is slow on a CPU
+    with torch.random.fork_rng(devices=rng_devices), device:
         torch.manual_seed(seed)
         model = cls(config)
     model.generation_config = GenerationConfig(do_sample=True, top_k=250, guidance_scale=3.0, max_length=1500,
                                                decoder_start_token_id=CODEBOOK_SIZE, pad_token_id=CODEBOOK_SIZE,
                                                bos_token_id=CODEBOOK_SIZE)
-    device = torch.device(device)
     model = model.to(device=device, dtype=dtype).eval()
     depth = f"{decoder_layers}-layer " if decoder_layers else ""
     spec = ModelSpec(f"random-{arch}", f"{ARCHS[arch][4]} architecture, {depth}random weights", melody=arch == "melody")
