@@ -90,5 +90,6 @@ def build_random(arch: str, decoder_layers: int | None = None, text_layers: int 
                                                bos_token_id=CODEBOOK_SIZE)
     model = model.to(device=device, dtype=dtype).eval()
     depth = f"{decoder_layers}-layer " if decoder_layers else ""
-    spec = ModelSpec(f"random-{arch}", f"{ARCHS[arch][4]} architecture, {depth}random weights", melody=arch == "melody")
+    spec = ModelSpec(f"random-{arch}", f"{ARCHS[arch][4]} architecture, {depth}random weights",
+                     melody=arch == "melody")
     return LoadedModel(spec, model, tiny.tiny_tokenizer(), device, dtype, revision=f"random-seed{seed}")

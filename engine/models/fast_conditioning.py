@@ -47,7 +47,8 @@ def prepare_text(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, g
         states = torch.cat([states, torch.zeros_like(states)], dim=0)
         mask = torch.cat([mask, torch.zeros_like(mask)], dim=0)
     decoder_cfg = model.decoder.config
-    if model.text_encoder.config.hidden_size != decoder_cfg.hidden_size and decoder_cfg.cross_attention_hidden_size is None:
+    widths_differ = model.text_encoder.config.hidden_size != decoder_cfg.hidden_size
+    if widths_differ and decoder_cfg.cross_attention_hidden_size is None:
         states = model.enc_to_dec_proj(states)
     states = states * mask[..., None]
     # transformers drops the mask when nothing is masked; keep its choice so SDPA takes the same kernel
