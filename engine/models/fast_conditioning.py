@@ -35,6 +35,11 @@ class Prepared:
         return 0 if self.prefix is None else self.prefix.shape[1]
 
 
+def is_melody(model) -> bool:
+    """MusicGen-Melody (chroma prefix, no cross-attention) rather than MusicGen."""
+    return getattr(model.config, "chroma_length", None) is not None
+
+
 def _text_states(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     return model.text_encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 

@@ -24,7 +24,7 @@ import torch
 
 from ..errors import EngineError
 from ..generation import Conditioning, GenerationOutput, StepCallback, decode_tokens
-from .fast_conditioning import Prepared, codebook_delays, delay_pattern, prepare_melody, prepare_text
+from .fast_conditioning import Prepared, codebook_delays, delay_pattern, is_melody, prepare_melody, prepare_text
 from .fast_step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
 from .registry import LoadedModel
 from .sampling import SamplingParams, choose_tokens, guide, make_generators
@@ -47,7 +47,7 @@ def _check(loaded: LoadedModel, cond: Conditioning, frames: int, seeds: list[int
         raise ValueError(f"mode must be one of {MODES}")
     if not isinstance(frames, int) or frames < 1:
         raise EngineError("invalid_field", f"frames must be a positive integer, got {frames!r}", field="frames")
-    if cond.melody_chroma is not None and not hasattr(loaded.model, "audio_enc_to_dec_proj"):
+    if cond.melody_chroma is not None and not is_melody(loaded.model):
         raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning")
     codes = cond.audio_prompt_codes
     if codes is not None:
@@ -64,7 +64,7 @@ def _check(loaded: LoadedModel, cond: Conditioning, frames: int, seeds: list[int
 def _prepare(loaded: LoadedModel, cond: Conditioning, guided: bool) -> Prepared:
     model = loaded.model
     inputs = loaded.tokenizer(cond.prompts, padding=True, return_tensors="pt").to(loaded.device)
-    if hasattr(model, "audio_enc_to_dec_proj"):
+    if is_melody(model):
         chroma = None
         if cond.melody_chroma is not None:
             chroma = cond.melody_chroma.to(loaded.device, loaded.dtype)[None]
@@ -149,12 +149,11 @@ def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: 
             if on_step is not None:
                 on_step(s + 1, n_steps)
         tokens = _undelay(chosen.t().cpu(), takes, delays, frames)
-
-    if prompt is None:
-        audio = decode_tokens(loaded, tokens)
-    else:
-        hop = loaded.sample_rate // loaded.frame_rate
-        audio = decode_tokens(loaded, torch.cat([prompt.cpu(), tokens], dim=-1))[..., n_prompt * hop:]
+        if prompt is None:
+            audio = decode_tokens(loaded, tokens)
+        else:  # decode with the prompt as context, keep the new frames' samples
+            hop = loaded.sample_rate // loaded.frame_rate
+            audio = decode_tokens(loaded, torch.cat([prompt.cpu(), tokens], dim=-1))[..., n_prompt * hop:]
     return GenerationOutput(tokens=tokens, audio=audio)
 
 
