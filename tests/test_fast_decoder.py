@@ -12,13 +12,15 @@ import threading
 import numpy as np
 import pytest
 import torch
-from transformers import LogitsProcessorList
+from transformers import LogitsProcessorList, MusicgenForConditionalGeneration
 
 from engine.errors import EngineError
 from engine.generation import Conditioning, StepSampler, generate_reference, steps_for, undelay
+from engine.models import tiny
 from engine.models.fast_archs import BYTE_VOCAB, build_random
+from engine.models.fast_conditioning import codebook_delays
 from engine.models.fast_decoder import generate_fast
-from engine.models.registry import ModelRegistry
+from engine.models.registry import LoadedModel, ModelRegistry, ModelSpec
 from engine.models.sampling import SamplingParams, make_generators
 
 torch.set_num_threads(1)
@@ -178,3 +180,31 @@ def test_bad_inputs_raise_engine_errors(registry):
     assert err.value.code == "unsupported"
     with pytest.raises(ValueError):
         generate_fast(tiny, Conditioning(["x", "y"]), 4, TOP_K, [1])
+
+
+def test_stereo_delays_match_transformers():
+    # stereo checkpoints interleave left/right codebooks that share a delay; the reference path's
+    # undelay is mono-only, so compare with transformers' generate directly
+    config = tiny._configs(melody=False)
+    config.decoder.num_codebooks, config.decoder.audio_channels = 8, 2
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = MusicgenForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        for param in model.decoder.parameters():
+            param.mul_(3.0)  # as tiny does, so tokens depend on the prompt
+    model.generation_config = tiny._generation_config(tiny.TINY_CODEBOOK_SIZE)
+    loaded = LoadedModel(ModelSpec("tiny-stereo", "test"), model, tiny.tiny_tokenizer(), torch.device("cpu"),
+                         torch.float32, "test")
+    frames, delays = 12, codebook_delays(8, 2)
+    sampler = StepSampler(TOP_K, make_generators(SEEDS, "cpu"), 8, frames + 3, None, None)
+    with torch.inference_mode():
+        audio = model.generate(**loaded.tokenizer(PROMPTS, padding=True, return_tensors="pt"),
+                               max_new_tokens=frames + max(delays), do_sample=True, top_k=0, top_p=1.0,
+                               guidance_scale=TOP_K.cfg, logits_processor=LogitsProcessorList([sampler]))
+    steps = torch.stack(sampler.chosen, dim=1).reshape(2, 8, -1)
+    expected = torch.stack([steps[:, k, d:d + frames] for k, d in enumerate(delays)], dim=1)
+    fast = generate_fast(loaded, Conditioning(PROMPTS), frames, TOP_K, SEEDS)
+    assert torch.equal(fast.tokens, expected)
+    np.testing.assert_array_equal(fast.audio, audio.numpy())
+    assert fast.audio.shape == (2, 2, frames * 640)
