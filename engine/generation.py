@@ -69,18 +69,25 @@ class StepSampler(LogitsProcessor):
         return torch.cat([onehot, onehot]) if self.params.uses_cfg else onehot
 
 
-def undelay(steps: torch.Tensor, takes: int, codebooks: int, frames: int) -> torch.Tensor:
-    """Undo MusicGen's delay pattern: codebook k of frame t was chosen at step t + k.
+def codebook_delays(num_codebooks: int, audio_channels: int) -> list[int]:
+    """Delay of each codebook in steps: ``k`` for mono; stereo interleaves left/right pairs sharing ``k // 2``."""
+    if audio_channels == 2:
+        return [k // 2 for k in range(num_codebooks)]
+    return list(range(num_codebooks))
+
+
+def undelay(steps: torch.Tensor, takes: int, delays: list[int], frames: int) -> torch.Tensor:
+    """Undo MusicGen's delay pattern: codebook k of frame t was chosen at step t + delays[k].
 
     ``steps`` is (takes * codebooks, n_steps) in transformers' row order (take-major).
     """
-    rows = steps.reshape(takes, codebooks, -1)
-    return torch.stack([rows[:, k, k:k + frames] for k in range(codebooks)], dim=1)
+    rows = steps.reshape(takes, len(delays), -1)
+    return torch.stack([rows[:, k, d:d + frames] for k, d in enumerate(delays)], dim=1)
 
 
-def steps_for(frames: int, codebooks: int) -> int:
+def steps_for(frames: int, delays: list[int]) -> int:
     """Decoding steps that yield ``frames`` complete frames under the delay pattern."""
-    return frames + codebooks - 1
+    return frames + max(delays)
 
 
 def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, params: SamplingParams,
@@ -94,7 +101,8 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
     if cond.melody_chroma is not None and not loaded.supports_melody:
         raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning")
     k = loaded.num_codebooks
-    n_steps = steps_for(frames, k)
+    delays = codebook_delays(k, loaded.audio_channels)
+    n_steps = steps_for(frames, delays)
     sampler = StepSampler(params, make_generators(seeds, loaded.device), k, n_steps, on_step, cancel)
     inputs = loaded.tokenizer(cond.prompts, padding=True, return_tensors="pt").to(loaded.device)
     kwargs = dict(inputs)
@@ -125,7 +133,7 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
     # step s chooses frame s - k of codebook k counted from the prompt's end; while that is negative
     # it is a prompt frame, which generate() overwrites with the prompt's own code. So undelay keeps
     # exactly the new frames, prompt or not.
-    tokens = undelay(steps, takes, k, frames)
+    tokens = undelay(steps, takes, delays, frames)
     audio = audio.float().cpu().numpy()
     if prompt_frames:
         # generate() decodes prompt and continuation together; keep only the new frames' samples

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from .errors import EngineError
-from .generation import Conditioning, GenerationOutput, StepCallback, decode_tokens, generate_reference, steps_for
+from .generation import (Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens,
+                         generate_reference, steps_for)
 from .models.registry import LoadedModel
 from .models.sampling import SamplingParams
 from .timeline import Grid, seconds_to_frames
@@ -250,13 +251,13 @@ def generate_long(loaded: LoadedModel, prompts: list[str], grid: Grid, start_bar
     stream = TokenStream(loaded, grid, start_bar, len(prompts), prompt_codes)
     plan = plan_windows(grid, start_bar, bars, frame_rate=loaded.frame_rate, max_frames=loaded.max_frames,
                         context_bars=context_bars, prompt_frames=stream.prompt_frames, window_bars=window_bars)
-    k = loaded.num_codebooks
-    total = sum(steps_for(w.frames, k) for w in plan)
+    delays = codebook_delays(loaded.num_codebooks, loaded.audio_channels)
+    total = sum(steps_for(w.frames, delays) for w in plan)
     done = 0
     for w in plan:
         def step(n: int, _total: int, base: int = done) -> None:
             if on_step is not None:
                 on_step(base + n, total)
         stream.generate(w, prompts, params, seeds, step, cancel, generate)
-        done += steps_for(w.frames, k)
+        done += steps_for(w.frames, delays)
     return stream, plan

@@ -18,7 +18,7 @@ from engine.errors import EngineError
 from engine.generation import Conditioning, StepSampler, generate_reference, steps_for, undelay
 from engine.models import tiny
 from engine.models.fast_archs import BYTE_VOCAB, build_random
-from engine.models.fast_conditioning import codebook_delays
+from engine.generation import codebook_delays
 from engine.models.fast_decoder import generate_fast
 from engine.models.registry import LoadedModel, ModelRegistry, ModelSpec
 from engine.models.sampling import SamplingParams, make_generators
@@ -86,7 +86,7 @@ def test_small_architecture_matches_reference(small, params):
 def _reference_continuation(loaded, cond: Conditioning, frames: int, params: SamplingParams, seeds: list[int]):
     """transformers' ``generate`` with the prompt codes as ``decoder_input_ids``; only the new frames kept."""
     takes, k = len(cond.prompts), loaded.num_codebooks
-    n_steps = steps_for(frames, k)
+    n_steps = steps_for(frames, list(range(k)))
     sampler = StepSampler(params, make_generators(seeds, loaded.device), k, n_steps, None, None)
     kwargs = dict(loaded.tokenizer(cond.prompts, padding=True, return_tensors="pt"))
     if cond.melody_chroma is not None:
@@ -97,7 +97,7 @@ def _reference_continuation(loaded, cond: Conditioning, frames: int, params: Sam
         audio = loaded.model.generate(**kwargs, max_new_tokens=n_steps, do_sample=True, top_k=0, top_p=1.0,
                                       temperature=1.0, guidance_scale=params.cfg if params.uses_cfg else None,
                                       logits_processor=LogitsProcessorList([sampler]))
-    return undelay(torch.stack(sampler.chosen, dim=1), takes, k, frames), audio.numpy()
+    return undelay(torch.stack(sampler.chosen, dim=1), takes, list(range(k)), frames), audio.numpy()
 
 
 @pytest.mark.parametrize("name, params", [("tiny", GREEDY), ("tiny", TOP_K), ("tiny-melody", GREEDY),
@@ -183,8 +183,8 @@ def test_bad_inputs_raise_engine_errors(registry):
 
 
 def test_stereo_delays_match_transformers():
-    # stereo checkpoints interleave left/right codebooks that share a delay; the reference path's
-    # undelay is mono-only, so compare with transformers' generate directly
+    # stereo checkpoints interleave left/right codebooks that share a delay: both our paths must
+    # read tokens back the way transformers lays them out
     config = tiny._configs(melody=False)
     config.decoder.num_codebooks, config.decoder.audio_channels = 8, 2
     with torch.random.fork_rng(devices=[]):
@@ -208,3 +208,5 @@ def test_stereo_delays_match_transformers():
     assert torch.equal(fast.tokens, expected)
     np.testing.assert_array_equal(fast.audio, audio.numpy())
     assert fast.audio.shape == (2, 2, frames * 640)
+    ref = generate_reference(loaded, Conditioning(PROMPTS), frames, TOP_K, SEEDS)
+    assert torch.equal(ref.tokens, expected)

@@ -7,7 +7,8 @@ import torch
 from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
 
 from engine.generation import Conditioning
-from engine.models.fast_conditioning import codebook_delays, delay_pattern, prepare_melody, prepare_text
+from engine.generation import codebook_delays
+from engine.models.fast_conditioning import delay_pattern, prepare_melody, prepare_text
 from engine.models.fast_decoder import generate_fast
 from engine.models.fast_step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
 from engine.models.registry import ModelRegistry

@@ -92,13 +92,6 @@ def prepare_melody(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     return Prepared(rows=prefix.shape[0], cross_states=None, cross_mask=None, prefix=prefix)
 
 
-def codebook_delays(num_codebooks: int, audio_channels: int) -> list[int]:
-    """Delay of each codebook in steps: ``k`` for mono; stereo interleaves left/right pairs sharing ``k // 2``."""
-    if audio_channels == 2:
-        return [k // 2 for k in range(num_codebooks)]
-    return list(range(num_codebooks))
-
-
 def delay_pattern(prompt: torch.Tensor | None, takes: int, num_codebooks: int, delays: list[int],
                   new_frames: int, pad: int, device: torch.device) -> torch.Tensor:
     """Input template ``(takes, K, 1 + P + new_frames + max_delay)``: a token id, or -1 where generated.

@@ -23,8 +23,8 @@ import threading
 import torch
 
 from ..errors import EngineError
-from ..generation import Conditioning, GenerationOutput, StepCallback, decode_tokens
-from .fast_conditioning import Prepared, codebook_delays, delay_pattern, is_melody, prepare_melody, prepare_text
+from ..generation import Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens, undelay
+from .fast_conditioning import Prepared, delay_pattern, is_melody, prepare_melody, prepare_text
 from .fast_step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
 from .registry import LoadedModel
 from .sampling import SamplingParams, choose_tokens, guide, make_generators
@@ -71,11 +71,6 @@ def _prepare(loaded: LoadedModel, cond: Conditioning, guided: bool) -> Prepared:
             chroma = chroma.expand(len(cond.prompts), -1, -1).contiguous()
         return prepare_melody(model, inputs["input_ids"], inputs["attention_mask"], chroma, guided)
     return prepare_text(model, inputs["input_ids"], inputs["attention_mask"], guided)
-
-
-def _undelay(steps: torch.Tensor, takes: int, delays: list[int], frames: int) -> torch.Tensor:
-    rows = steps.reshape(takes, len(delays), -1)
-    return torch.stack([rows[:, k, d:d + frames] for k, d in enumerate(delays)], dim=1)
 
 
 def _resolve_mode(mode: str, device: torch.device) -> str:
@@ -148,7 +143,7 @@ def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: 
                 _pace(events)
             if on_step is not None:
                 on_step(s + 1, n_steps)
-        tokens = _undelay(chosen.t().cpu(), takes, delays, frames)
+        tokens = undelay(chosen.t().cpu(), takes, delays, frames)
         if prompt is None:
             audio = decode_tokens(loaded, tokens)
         else:  # decode with the prompt as context, keep the new frames' samples
