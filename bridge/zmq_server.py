@@ -13,6 +13,7 @@ hand outgoing frames to it through an inproc PUSH/PULL pair.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -144,15 +145,14 @@ class ZmqServer:
         identity, rest = frames[0], frames[1:]
         if rest and rest[0] == b"":
             rest = rest[1:]
-        if not rest:
-            return
-        self._pool.submit(self._handle, identity, rest[0], rest[1:])
+        # a request with no JSON frame still gets an answer (decode reports bad_json), never silence
+        self._pool.submit(self._handle, identity, rest[0] if rest else b"", rest[1:])
 
     def _handle(self, identity: bytes, data: bytes, buffers: list[bytes]) -> None:
         try:
             msg = decode(data, buffers)
         except EngineError as exc:
-            bad = Message("error", {}, header={}, parent_header={})
+            bad = Message("error", {}, header=_readable_header(data), parent_header={})
             self._reply(identity, new_message("error", error_content(exc), parent=bad))
             return
         session = msg.session
@@ -168,3 +168,14 @@ class ZmqServer:
         except Exception as exc:  # noqa: BLE001 - never let one request kill the server
             log.exception("request %s failed", msg.msg_type)
             self._reply(identity, reply_to(msg, error_content(EngineError("internal", f"{type(exc).__name__}: {exc}"))))
+
+
+def _readable_header(data: bytes) -> dict[str, Any]:
+    """The header of a request that failed to decode, when there is one, so its error can be matched."""
+    if len(data) > limits.MAX_JSON_BYTES:
+        return {}
+    try:
+        header = json.loads(data).get("header")
+    except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+        return {}
+    return header if isinstance(header, dict) and isinstance(header.get("msg_id"), str) else {}
