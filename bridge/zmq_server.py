@@ -44,7 +44,11 @@ class ZmqServer:
         self.auth = auth
         self._outbox_addr = f"inproc://mgb-outbox-{id(self)}"
         self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="mgb-zmq")
-        self._local = threading.local()
+        # one PUSH socket shared under a lock (a lock is the memory barrier ZeroMQ asks for when a socket
+        # changes threads): messages from different threads then reach the server thread in the order
+        # they were sent, so a job's accepted event (handler thread) always precedes its progress (worker)
+        self._push_sock: zmq.Socket | None = None
+        self._push_lock = threading.Lock()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mgb-zmq-server", daemon=True)
@@ -60,19 +64,28 @@ class ZmqServer:
             raise self._error
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._push_lock:
+            self._stop.set()
+            if self._push_sock is not None:
+                self._push_sock.close(0)
+                self._push_sock = None
         self._thread.join(5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- outgoing, from any thread --------------------------------------------------------
     def _push(self, frames: list[bytes]) -> None:
-        sock = getattr(self._local, "push", None)
-        if sock is None:
-            sock = self.ctx.socket(zmq.PUSH)
-            sock.setsockopt(zmq.LINGER, 1000)
-            sock.connect(self._outbox_addr)
-            self._local.push = sock
-        sock.send_multipart(frames, copy=False)
+        with self._push_lock:
+            if self._stop.is_set():
+                return  # nobody reads the outbox any more; a job finishing during shutdown must not block
+            if self._push_sock is None:
+                self._push_sock = self.ctx.socket(zmq.PUSH)
+                self._push_sock.setsockopt(zmq.LINGER, 0)
+                self._push_sock.setsockopt(zmq.SNDTIMEO, 1000)
+                self._push_sock.connect(self._outbox_addr)
+            try:
+                self._push_sock.send_multipart(frames, copy=False)
+            except zmq.Again:
+                log.warning("outgoing message dropped: the server thread is not reading")
 
     def publish(self, session: str, msg: Message) -> None:
         self._push([b"event", session.encode(), encode(msg)])

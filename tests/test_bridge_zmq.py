@@ -101,6 +101,15 @@ def test_fetch_in_chunks_matches_the_file(zmq_peer, tmp_path):
     assert buffers[0] == on_disk[44:144]
     reply, _ = zmq_peer.request("fetch", {"path": "/etc/passwd"})
     assert reply["content"]["code"] == "path_not_allowed"
+    secret = tmp_path / "outside.txt"
+    secret.write_text("not yours")
+    link = path.with_name("link-to-outside.txt")
+    link.symlink_to(secret)  # a link inside the output root must not lead out of it
+    try:
+        reply, buffers = zmq_peer.request("fetch", {"path": str(link)})
+        assert reply["content"]["code"] == "path_not_allowed" and buffers == []
+    finally:
+        link.unlink()
 
 
 def test_client_generate_and_fetch(client, tmp_path):
