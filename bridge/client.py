@@ -25,6 +25,8 @@ from .protocol import Message, decode, encode, new_message
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
 IDEMPOTENT = {"ping", "models", "status", "fetch"}
 STATUS_POLL_S = 2.0
+#: a running engine answers ping in milliseconds even while it generates; fail fast when none is there
+PING_TIMEOUT_S = 3.0
 
 
 def events_address(router_addr: str) -> str:
@@ -255,7 +257,7 @@ def run_remote(args: Any, kind: str, content: dict[str, Any]) -> dict[str, Any]:
     buffers = attach_input_files(content)
     show = None if getattr(args, "json", False) else (lambda f: print(f"\r{f:6.1%}", end="", file=sys.stderr))
     with Client(args.server or DEFAULT_ADDRESS, timeout=10.0) as client:
-        client.ping()
+        client.request("ping", timeout=PING_TIMEOUT_S, retries=0)
         job_id = client.submit(kind, content, buffers)
         result = client.wait(job_id, show, timeout=getattr(args, "timeout", 600.0))
         if show:

@@ -125,9 +125,11 @@ class RequestHandler:
                 path = path.with_name(path.name + ".json")
             return path
         raw = c.get("path")
-        if not isinstance(raw, str):
+        if raw is None:
             raise EngineError("missing_field", "fetch needs job_id or path", field="path")
-        path = self.engine.paths.folder(str(Path(raw).parent)) / Path(raw).name
+        if not isinstance(raw, str) or not raw:
+            raise EngineError("invalid_field", "path must be a non-empty string", field="path")
+        path = self.engine.paths.folder(raw)  # the whole path resolved: a symlink cannot lead outside
         if not path.is_file():
             raise EngineError("invalid_field", f"no file at {raw}", field="path")
         return path

@@ -5,19 +5,23 @@ Address space (one table per object, as AbletonOSC does):
 ========================  =====================  ==============================================
 address                   arguments              meaning
 ========================  =====================  ==============================================
-/mgb/<msg_type>           s:json                 any protocol request, content as JSON
+/mgb/<msg_type>           [s:json]               any protocol request, content as JSON (none: {})
 /mgb/hello                i:reply_port           send my events to this port (Max udpreceive)
 /mgb/ping                 (none)                 -> /mgb/reply s:"ping" s:json
 /mgb/transport            f:beat f:bpm i:playing DAW transport for live mode
 /mgb/live/start           [s:json]               live_start
-/mgb/live/stop            [s:session_id]         live_stop
+/mgb/live/stop            s:session_id           live_stop
 /mgb/cancel               s:job_id               cancel
 ========================  =====================  ==============================================
 
 Events back to the client: /mgb/accepted s:job_id, /mgb/progress s:job_id f:fraction,
 /mgb/done s:job_id s:path f:start_bar i:frames, /mgb/error s:job_id s:code s:message,
 /mgb/window s:session_id i:index f:start_bar i:bars s:path f:rtf, /mgb/underrun s:session_id f:beat,
-and /mgb/reply s:msg_type s:json for every request.
+and /mgb/reply s:msg_type s:json for every request (fetch adds b:chunk).
+
+Replies go to the port the last /mgb/hello from the same host:port named; failing that, the port
+the last /mgb/hello from the same host named (one-shot senders such as oscsend use a new port
+each time); failing that, back to the sending port.
 
 python-osc's own servers read at most 8 KB and drop anything they cannot dispatch without a
 word; a producer's controller then just sees nothing happen. We use its parser and builder
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import socketserver
 import threading
@@ -40,7 +45,7 @@ from pythonosc.osc_packet import OscPacket
 from engine.errors import EngineError
 
 from .handlers import RequestHandler
-from .protocol import REQUEST_TYPES, Message, new_header
+from .protocol import REQUEST_TYPES, Message, check_finite, loads, new_header
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +56,14 @@ Address = tuple[str, int]
 
 
 def _json_content(args: list[Any], address: str) -> dict[str, Any]:
+    if not args:
+        return {}  # /mgb/models with no argument reads as {}, as /mgb/ping does
     if len(args) != 1 or not isinstance(args[0], str):
         raise EngineError("invalid_field", f"{address} takes one string argument holding the JSON content")
-    from .protocol import loads
-
     content = loads(args[0])
     if not isinstance(content, dict):
         raise EngineError("bad_json", f"{address}: the JSON content must be an object")
-    return content
+    return check_finite(content)  # 1e400 parses as inf; ZeroMQ requests get the same check in decode()
 
 
 def _typed(args: list[Any], tags: str, address: str) -> list[Any]:
@@ -68,6 +73,8 @@ def _typed(args: list[Any], tags: str, address: str) -> list[Any]:
     out = []
     for value, tag in zip(args, tags):
         if tag == "f" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise EngineError("invalid_field", f"{address}: argument {len(out) + 1} must be a finite number")
             out.append(float(value))
         elif tag == "i" and isinstance(value, int) and not isinstance(value, bool):
             out.append(value)
@@ -86,7 +93,8 @@ class OscRouter:
 
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
-        self._reply_ports: dict[str, int] = {}  # client host -> port announced with /mgb/hello
+        # /mgb/hello announcements: (host, port) -> reply port, and host -> the host's latest one
+        self._reply_ports: dict[Address | str, int] = {}
         self._lock = threading.Lock()
         # typed convenience addresses: address -> (arg tags, content builder)
         self.typed: dict[str, tuple[str, Callable[[list[Any]], tuple[str, dict[str, Any]]]]] = {
@@ -99,7 +107,8 @@ class OscRouter:
 
     def reply_target(self, sender: Address) -> Address:
         with self._lock:
-            return (sender[0], self._reply_ports.get(sender[0], sender[1]))
+            port = self._reply_ports.get((sender[0], sender[1]), self._reply_ports.get(sender[0], sender[1]))
+        return (sender[0], port)
 
     def handle(self, address: str, args: list[Any], sender: Address, send: Callable[[bytes], None]) -> None:
         """Handle one OSC message; every outcome is answered with OSC through ``send``."""
@@ -109,6 +118,7 @@ class OscRouter:
                 if not 1 <= port <= 65535:
                     raise EngineError("invalid_field", "/mgb/hello: reply port must be 1..65535")
                 with self._lock:
+                    self._reply_ports[(sender[0], sender[1])] = port
                     self._reply_ports[sender[0]] = port
                 send(build_msg("/mgb/reply", ["hello", json.dumps({"status": "ok", "reply_port": port})]).dgram)
                 return
@@ -125,8 +135,10 @@ class OscRouter:
                 send(dgram)
 
         try:
-            reply, _buffers = self.handler.handle(msg, sink)
-            send(build_msg("/mgb/reply", [msg_type, json.dumps({"status": "ok", **reply}, default=str)]).dgram)
+            reply, buffers = self.handler.handle(msg, sink)
+            # binary parts (fetch chunks) travel as OSC blobs after the JSON
+            args = [msg_type, json.dumps({"status": "ok", **reply}, default=str), *map(bytes, buffers)]
+            send(build_msg("/mgb/reply", args).dgram)
         except EngineError as exc:
             send(_error_dgram(str(content.get("job_id", "")), exc))
         except Exception as exc:  # noqa: BLE001 - the server keeps serving
@@ -190,6 +202,10 @@ class _UdpHandler(socketserver.BaseRequestHandler):
         target = router.reply_target(self.client_address)
 
         def send(dgram: bytes) -> None:
+            if len(dgram) > SAFE_UDP_BYTES:  # would be dropped or refused (EMSGSIZE): say why instead
+                dgram = _error_dgram("", EngineError(
+                    "too_large", f"the reply is {len(dgram)} bytes, over the safe UDP size of {SAFE_UDP_BYTES}; "
+                    "ask for less (fetch length <= 4096) or use OSC over TCP or ZeroMQ"))
             try:
                 sock.sendto(dgram, router.reply_target(self.client_address))
             except OSError as exc:

@@ -94,16 +94,16 @@ def error_content(err: EngineError, job_id: str = "") -> dict[str, Any]:
     return out
 
 
-def _finite(obj: Any) -> Any:
+def check_finite(obj: Any) -> Any:
     """Reject NaN/Infinity anywhere: JSON has no such numbers and they poison arithmetic."""
     if isinstance(obj, float) and not math.isfinite(obj):
         raise EngineError("invalid_field", "numbers must be finite (no NaN or Infinity)")
     if isinstance(obj, dict):
         for v in obj.values():
-            _finite(v)
+            check_finite(v)
     elif isinstance(obj, list):
         for v in obj:
-            _finite(v)
+            check_finite(v)
     return obj
 
 
@@ -145,7 +145,7 @@ def decode(data: bytes | str, buffers: list[bytes] | None = None) -> Message:
     if not isinstance(version, str) or version.split(".")[0] != SUPPORTED_MAJOR:
         raise EngineError("unsupported_version", f"protocol version {version!r} is not supported; "
                           f"this engine speaks {PROTOCOL_VERSION}")
-    _finite(content)
+    check_finite(content)
     return Message(msg_type=msg_type, content=content, header=header, parent_header=parent,
                    buffers=list(buffers or []))
 

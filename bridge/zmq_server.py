@@ -13,6 +13,7 @@ hand outgoing frames to it through an inproc PUSH/PULL pair.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,11 @@ class ZmqServer:
         self.auth = auth
         self._outbox_addr = f"inproc://mgb-outbox-{id(self)}"
         self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="mgb-zmq")
-        self._local = threading.local()
+        # one PUSH socket shared under a lock (a lock is the memory barrier ZeroMQ asks for when a socket
+        # changes threads): messages from different threads then reach the server thread in the order
+        # they were sent, so a job's accepted event (handler thread) always precedes its progress (worker)
+        self._push_sock: zmq.Socket | None = None
+        self._push_lock = threading.Lock()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mgb-zmq-server", daemon=True)
@@ -59,19 +64,28 @@ class ZmqServer:
             raise self._error
 
     def stop(self) -> None:
-        self._stop.set()
+        with self._push_lock:
+            self._stop.set()
+            if self._push_sock is not None:
+                self._push_sock.close(0)
+                self._push_sock = None
         self._thread.join(5)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- outgoing, from any thread --------------------------------------------------------
     def _push(self, frames: list[bytes]) -> None:
-        sock = getattr(self._local, "push", None)
-        if sock is None:
-            sock = self.ctx.socket(zmq.PUSH)
-            sock.setsockopt(zmq.LINGER, 1000)
-            sock.connect(self._outbox_addr)
-            self._local.push = sock
-        sock.send_multipart(frames, copy=False)
+        with self._push_lock:
+            if self._stop.is_set():
+                return  # nobody reads the outbox any more; a job finishing during shutdown must not block
+            if self._push_sock is None:
+                self._push_sock = self.ctx.socket(zmq.PUSH)
+                self._push_sock.setsockopt(zmq.LINGER, 0)
+                self._push_sock.setsockopt(zmq.SNDTIMEO, 1000)
+                self._push_sock.connect(self._outbox_addr)
+            try:
+                self._push_sock.send_multipart(frames, copy=False)
+            except zmq.Again:
+                log.warning("outgoing message dropped: the server thread is not reading")
 
     def publish(self, session: str, msg: Message) -> None:
         self._push([b"event", session.encode(), encode(msg)])
@@ -144,15 +158,14 @@ class ZmqServer:
         identity, rest = frames[0], frames[1:]
         if rest and rest[0] == b"":
             rest = rest[1:]
-        if not rest:
-            return
-        self._pool.submit(self._handle, identity, rest[0], rest[1:])
+        # a request with no JSON frame still gets an answer (decode reports bad_json), never silence
+        self._pool.submit(self._handle, identity, rest[0] if rest else b"", rest[1:])
 
     def _handle(self, identity: bytes, data: bytes, buffers: list[bytes]) -> None:
         try:
             msg = decode(data, buffers)
         except EngineError as exc:
-            bad = Message("error", {}, header={}, parent_header={})
+            bad = Message("error", {}, header=_readable_header(data), parent_header={})
             self._reply(identity, new_message("error", error_content(exc), parent=bad))
             return
         session = msg.session
@@ -168,3 +181,14 @@ class ZmqServer:
         except Exception as exc:  # noqa: BLE001 - never let one request kill the server
             log.exception("request %s failed", msg.msg_type)
             self._reply(identity, reply_to(msg, error_content(EngineError("internal", f"{type(exc).__name__}: {exc}"))))
+
+
+def _readable_header(data: bytes) -> dict[str, Any]:
+    """The header of a request that failed to decode, when there is one, so its error can be matched."""
+    if len(data) > limits.MAX_JSON_BYTES:
+        return {}
+    try:
+        header = json.loads(data).get("header")
+    except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
+        return {}
+    return header if isinstance(header, dict) and isinstance(header.get("msg_id"), str) else {}
