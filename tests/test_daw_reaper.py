@@ -179,7 +179,8 @@ def test_not_a_midi_item(tmp_path: Path) -> None:
 
 def test_generate_through_the_real_cli_and_a_running_engine(tmp_path: Path) -> None:
     with tiny_engine(tmp_path / "engine-out") as server:
-        scenario = generate_scenario(tmp_path, ["c major line", "4", "tiny", "1"], cli_command(),
+        # two bars keep the test quick on a shared CPU; the mock test above checks the 4-bar case
+        scenario = generate_scenario(tmp_path, ["c major line", "2", "tiny", "1"], cli_command(),
                                      ext={"musicgen-bridge/server": server.addresses["zmq"]}, pump=40)
         snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []
@@ -188,13 +189,13 @@ def test_generate_through_the_real_cli_and_a_running_engine(tmp_path: Path) -> N
     path = Path(take["source"])
     assert path.parent == tmp_path / "media" / "musicgen-bridge" and path.is_file()
     frames, rate = frames_of(path)
-    assert (frames, rate) == (317520, 44100) and Fraction(frames, rate) == bar_seconds(4, NUM, DEN, BPM)
+    assert (frames, rate) == (158760, 44100) and Fraction(frames, rate) == bar_seconds(2, NUM, DEN, BPM)
     assert item["position"] == pytest.approx(ITEM_POS, abs=1e-9)
-    assert item["length"] == pytest.approx(7.2, abs=1e-9)
+    assert item["length"] == pytest.approx(3.6, abs=1e-9)
     # the sidecar the CLI fetched beside it records the request the engine ran
     side = json.loads(path.with_name(path.name + ".json").read_text())
     assert side["request"]["bpm"] == 100 and side["request"]["time_signature"] == "3/4"
-    assert side["request"]["start_bar"] == 3 and side["request"]["bars"] == 4
+    assert side["request"]["start_bar"] == 3 and side["request"]["bars"] == 2
 
 
 # -- continuation ------------------------------------------------------------------------------
@@ -246,3 +247,43 @@ def test_lua_json_matches_python_json(tmp_path: Path) -> None:
     proc = subprocess.run([LUA, "-e", code], input=json.dumps(source), capture_output=True, text=True, check=True)
     back = json.loads(proc.stdout)
     assert back == {**source, "added": [1.5, -2, 1e-7, "tab\t", []]}
+
+
+# -- live mode -------------------------------------------------------------------------------
+
+def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path: Path) -> None:
+    import sys
+
+    from tests.daw.fake_live import FakeLiveEngine
+
+    engine = FakeLiveEngine(tmp_path / "engine-out")
+    with tiny_engine(tmp_path / "engine-out", engine=engine) as server:
+        scenario = {"project": project(tmp_path),
+                    "ext": {"musicgen-bridge/server": server.addresses["zmq"], "musicgen-bridge/python": sys.executable},
+                    "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
+                    "steps": [{"play": {"playing": True, "position": 0}},
+                              {"script": script("Live continuation start")}, {"pump": 3},
+                              {"script": script("Live continuation stop")}, {"pump": 15}]}
+        snap = run_reaper(scenario, tmp_path)
+    assert snap["messages"] == []
+    (session,) = engine.sessions.values()
+    sent = session["content"]
+    assert {k: sent[k] for k in ("prompt", "model", "bpm", "time_signature", "window_bars", "context_bars",
+                                 "ahead_bars", "start_bar")} == {
+        "prompt": "ambient pads", "model": "tiny", "bpm": 100, "time_signature": "3/4", "window_bars": 2,
+        "context_bars": 2, "ahead_bars": 2, "start_bar": 2}  # playing from bar 1: starts on the next bar
+    beats = [t["beat"] for t in engine.transports]
+    assert len(beats) >= 3 and beats == sorted(beats) and beats[-1] > 3  # the play cursor, in quarter notes
+    assert all(t["bpm"] == 100 and t["playing"] is True for t in engine.transports)
+    assert engine.stopped == ["s-1"]
+    assert [t["name"] for t in snap["tracks"]] == ["Keys", "MusicGen live: ambient pads", "Drums"]
+    items = snap["tracks"][1]["items"]
+    assert len(items) == session["next"] >= 2  # every window the engine made was placed
+    for i, item in enumerate(items):
+        assert item["position"] == pytest.approx(BAR_S * (1 + 2 * i), abs=1e-9)  # bar 2, 4, 6...
+        assert item["length"] == pytest.approx(2 * BAR_S, abs=1e-9)
+        path = Path(item["takes"][0]["source"])
+        assert path.parent == tmp_path / "media" / "musicgen-bridge"  # copied into the project
+        frames, rate = frames_of(path)
+        assert Fraction(frames, rate) == bar_seconds(2, NUM, DEN, BPM)
+    assert len(calls(snap, "Undo_BeginBlock")) == 1 + len(items)  # the track, then one per window

@@ -61,6 +61,7 @@ class FakeLiveEngine(Engine):
             if beat < start_beat - int(c["ahead_bars"]) * s["qpb"]:
                 return
             seconds = bars * s["qpb"] * 60 / Fraction(str(c["bpm"]))
+            self.paths.output_root.mkdir(parents=True, exist_ok=True)
             path = self.paths.output_root / f"{sid}-w{s['next']}.wav"
             write_wav(path, seconds, s["sample_rate"])
             s["listener"]("window", {"session_id": sid, "index": s["next"], "start_bar": float(start_bar),
