@@ -216,3 +216,27 @@ def test_device_javascript_is_es5_for_max_js() -> None:
         code = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', '""', code)  # string literals
         for pattern in (r"=>", r"\blet\b", r"\bconst\b", r"`", r"\bclass\b", r"\.\.\."):
             assert not re.search(pattern, code), f"{name} uses {pattern}, which Max's js object cannot run"
+
+
+@needs_node
+def test_live_mode_over_real_osc_with_a_live_engine(tmp_path: Path) -> None:
+    from tests.daw.fake_live import FakeLiveEngine
+
+    live = live_set()
+    live["set"]["is_playing"], live["set"]["current_song_time"] = 1, 4.5  # in bar 2 of 3/4
+    steps = ui("pads", bars=2, ahead_bars=2, samplerate=44100) + [
+        {"handle": ["live"]}, {"wait": {"status": "^(Live: window 0|Error|No answer)", "timeout_ms": 10000}},
+        {"handle": ["live"]}, {"sleep": 300}]
+    engine = FakeLiveEngine(tmp_path / "engine-out")
+    with tiny_engine(tmp_path / "engine-out", engine=engine) as server:
+        result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    assert result["record"]["status"][-1].startswith("Live stopped after 1 window"), result["record"]["status"]
+    (session,) = engine.sessions.values()
+    assert (session["content"]["start_bar"], session["content"]["window_bars"]) == (3, 2)
+    assert engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True}
+    assert engine.stopped == ["s-1"]
+    (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]
+    path, position = created["args"]
+    assert created["path"] == "live_set tracks 1" and position == 6  # bar 3 of 3/4 = beat 6
+    frames, rate = frames_of(path)
+    assert Fraction(frames, rate) == bar_seconds(2, 3, 4, 100)

@@ -147,6 +147,16 @@ def test_engine_error_is_shown(tmp_path: Path) -> None:
     assert "too_large" in msg["text"] and "bars must be at most 1024" in msg["text"]
 
 
+def test_an_older_cli_without_the_option_is_explained(tmp_path: Path) -> None:
+    fake = tmp_path / "old.sh"  # what argparse prints for an option this CLI lacks
+    fake.write_text("#!/bin/sh\necho 'usage: musicgen-bridge [-h] ...' >&2\n"
+                    "echo 'musicgen-bridge: error: unrecognized arguments: --melody /x.json' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    snap = run_reaper(generate_scenario(tmp_path, ["x", "4", "facebook/musicgen-melody", "1"], str(fake)), tmp_path)
+    (msg,) = snap["messages"]
+    assert "unrecognized arguments: --melody" in msg["text"] and "Update musicgen-bridge" in msg["text"]
+
+
 def test_cancel_stops_the_cli_and_places_nothing(tmp_path: Path) -> None:
     scenario = generate_scenario(tmp_path, ["x", "4", "tiny", "1"], fake_cli_command(),
                                  gfx={"cancel_after_ticks": 4}, pump=10)

@@ -108,7 +108,7 @@ function M.spawn(words, base)
   end
   M.write_file(job.script, script)
   if reaper.ExecProcess then
-    reaper.ExecProcess(job.command, -1)
+    reaper.ExecProcess(job.command, M.is_windows() and -2 or -1)  -- no wait (-2: minimised console)
   elseif M.is_windows() then
     os.execute('start "" /B ' .. job.command)
   else
@@ -119,20 +119,22 @@ end
 
 --- Parse the CLI's error line "musicgen-bridge: <code>: <message>" (the last one wins).
 function M.parse_error(stderr, rc)
+  stderr = stderr or ""
+  -- argparse rejects options and subcommands this CLI does not have yet
+  local usage = stderr:match("[^\n]*unrecognized arguments[^\n]*") or stderr:match("[^\n]*invalid choice[^\n]*")
+  if usage then
+    return {code = "cli_too_old", message = "this musicgen-bridge does not know what the script asked for:\n" .. usage}
+  end
   local code, message
-  for line in (stderr or ""):gmatch("[^\r\n]+") do
+  for line in stderr:gmatch("[^\r\n]+") do
     local c, m = line:match("^musicgen%-bridge: ([%w_]+): (.*)$")
-    if c then code, message = c, m end
+    if c and c ~= "error" then code, message = c, m end
   end
   if code then return {code = code, message = message} end
-  if rc == 127 or (stderr or ""):match("not found") or (stderr or ""):match("not recognized") then
+  if rc == 127 or stderr:match("not found") or stderr:match("not recognized") then
     return {code = "cli_missing", message = "the musicgen-bridge command was not found"}
   end
-  if (stderr or ""):match("unrecognized arguments") then
-    return {code = "cli_too_old", message = "this musicgen-bridge does not know an option the script used:\n" ..
-      (stderr:match("[^\n]*unrecognized arguments[^\n]*") or "")}
-  end
-  local tail = (stderr or ""):sub(-600)
+  local tail = stderr:sub(-600)
   return {code = "internal", message = (tail ~= "" and tail or ("the command exited with status " .. tostring(rc)))}
 end
 
