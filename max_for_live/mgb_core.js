@@ -370,15 +370,13 @@ function createDevice(env) {
       } else {
         finish([{path: args[1]}]);
       }
-    } else if (address === "/mgb/error" && (mine || (st.pending && !st.job) || args[0] === "")) {
+    } else if (address === "/mgb/error" && (mine || args[0] === "" || (st.pending && !st.job))) {
+      if (!st.pending && !st.live) return;  // about a request that is no longer ours
       answered();
-      var wasLive = st.pending && st.pending.kind === "live";
-      if (!st.pending && !st.live) return;
       st.job = null;
       st.pending = null;
       progress(0);
-      status((args[1] === "cancelled" ? "Cancelled" : "Error (" + args[1] + "): " + args[2]) +
-             (wasLive ? " [live]" : ""));
+      status(args[1] === "cancelled" ? "Cancelled" : "Error (" + args[1] + "): " + args[2]);
     } else if (address === "/mgb/window") {
       onWindow(args);
     } else if (address === "/mgb/underrun" && st.live && args[0] === st.live.session_id) {

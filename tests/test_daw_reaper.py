@@ -77,6 +77,7 @@ def test_generate_from_midi_item_sends_notes_tempo_and_inserts_exact_bars(tmp_pa
     assert melody["notes"] == expected
     out = Path(argv_value(argv, "--out"))
     assert out.parent == tmp_path / "media" / "musicgen-bridge"
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # job files are cleaned up
 
     names = [t["name"] for t in snap["tracks"]]
     assert names == ["Keys", "MusicGen: c major line, piano", "Drums"]

@@ -143,6 +143,9 @@ function M.run_job(opts)
       if state == "done" then
         finish()
         M.jobs.cleanup(job)
+        -- the CLI fetched a sidecar that records the request; ours stay only when something fails
+        os.remove(opts.base .. ".request.json")
+        os.remove(opts.base .. ".melody.json")
         local ok, err = pcall(opts.on_done, job.result)
         if not ok then M.ui.message("Could not place the result: " .. tostring(err)) end
         return
