@@ -1,0 +1,198 @@
+-- musicgen-bridge ReaScript support: run the CLI in the background and poll for its result.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+--
+-- Stock Reaper Lua has no sockets, so the `musicgen-bridge` command line is the messenger:
+--
+--   local job = jobs.start(settings, {"generate", "--prompt", "lofi", "--json", "--out", out}, job_dir)
+--   -- then, from a reaper.defer loop:
+--   local state = jobs.poll(job)   --> "running" | "done" | "failed"
+--   job.result (decoded JSON) / job.error {code, message}
+--
+-- A small wrapper script (sh or cmd) runs the CLI with stdout and stderr in files and writes
+-- the exit status last (to a temporary name, then renamed), so a poll never reads half a result.
+
+local M = {}
+
+local function here()
+  local src = debug.getinfo(1, "S").source
+  return src:match("^@(.*[/\\])") or ""
+end
+local json = dofile(here() .. "json.lua")
+
+function M.is_windows()
+  return (reaper.GetOS() or ""):match("^Win") ~= nil
+end
+
+local function file_exists(path)
+  local fh = io.open(path, "rb")
+  if fh then fh:close() return true end
+  return false
+end
+M.file_exists = file_exists
+
+function M.read_file(path)
+  local fh = io.open(path, "rb")
+  if not fh then return nil end
+  local data = fh:read("a")
+  fh:close()
+  return data
+end
+
+function M.write_file(path, data)
+  local tmp = path .. ".part"
+  local fh = assert(io.open(tmp, "wb"))
+  fh:write(data)
+  fh:close()
+  os.remove(path)  -- Windows' rename does not replace; our own job files only
+  assert(os.rename(tmp, path))
+end
+
+--- Quote one argument for /bin/sh (single quotes; embedded ones closed, escaped, reopened).
+function M.sh_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+--- Quote one argument for cmd.exe running a console program. cmd has no escape for '"'
+--  inside quotes and expands %VAR% in batch files, so both are replaced in free text.
+function M.cmd_quote(s)
+  s = tostring(s):gsub('"', "'"):gsub("%%", "%%%%")
+  return '"' .. s .. '"'
+end
+
+--- The command words that start the CLI: a path to an existing file stays one word (it may
+--  hold spaces); anything else (e.g. "python -m engine.cli") is split on spaces.
+function M.cli_words(cli)
+  cli = cli ~= "" and cli or "musicgen-bridge"
+  if file_exists(cli) then return {cli} end
+  local words = {}
+  for w in cli:gmatch("%S+") do words[#words + 1] = w end
+  return words
+end
+
+--- The Python that runs our helper scripts: the setting, else the one beside the CLI.
+function M.python_words(settings)
+  if settings.python and settings.python ~= "" then return M.cli_words(settings.python) end
+  local words = M.cli_words(settings.cli or "")
+  if #words > 1 and words[1]:lower():match("python[%d.]*[%w.]*$") then return {words[1]} end
+  local dir = words[1]:match("^(.*[/\\])musicgen%-bridge[%w.]*$")
+  if dir then
+    local exe = M.is_windows() and "python.exe" or "python"
+    if file_exists(dir .. exe) then return {dir .. exe} end
+  end
+  return {M.is_windows() and "python" or "python3"}
+end
+
+--- Write the wrapper script for `words` and start it without waiting (reaper.ExecProcess -1).
+function M.spawn(words, base)
+  local job = {base = base, out = base .. ".stdout", err = base .. ".stderr", rc_file = base .. ".rc",
+               pid_file = base .. ".pid", started = reaper.time_precise(), words = words}
+  local script
+  if M.is_windows() then
+    local q = {}
+    for i, w in ipairs(words) do q[i] = M.cmd_quote(w) end
+    job.script = base .. ".cmd"
+    script = table.concat({"@echo off", table.concat(q, " ") .. " > " .. M.cmd_quote(job.out) .. " 2> " ..
+      M.cmd_quote(job.err), "echo %ERRORLEVEL% > " .. M.cmd_quote(job.rc_file .. ".part"),
+      "move /Y " .. M.cmd_quote(job.rc_file .. ".part") .. " " .. M.cmd_quote(job.rc_file) .. " > nul", ""}, "\r\n")
+    job.command = 'cmd.exe /C "' .. job.script .. '"'
+  else
+    local q = {}
+    for i, w in ipairs(words) do q[i] = M.sh_quote(w) end
+    job.script = base .. ".sh"
+    -- the CLI runs as a child so we know its pid for cancel, and the shell outlives it to write the status
+    script = table.concat({"#!/bin/sh", table.concat(q, " ") .. " > " .. M.sh_quote(job.out) .. " 2> " ..
+      M.sh_quote(job.err) .. " < /dev/null &", "child=$!", "echo $child > " .. M.sh_quote(job.pid_file),
+      "wait $child", "echo $? > " .. M.sh_quote(job.rc_file .. ".part"),
+      "mv " .. M.sh_quote(job.rc_file .. ".part") .. " " .. M.sh_quote(job.rc_file), ""}, "\n")
+    job.command = "/bin/sh " .. M.sh_quote(job.script)
+  end
+  M.write_file(job.script, script)
+  if reaper.ExecProcess then
+    reaper.ExecProcess(job.command, M.is_windows() and -2 or -1)  -- no wait (-2: minimised console)
+  elseif M.is_windows() then
+    os.execute('start "" /B ' .. job.command)
+  else
+    os.execute(job.command .. " &")
+  end
+  return job
+end
+
+--- Parse the CLI's error line "musicgen-bridge: <code>: <message>" (the last one wins).
+function M.parse_error(stderr, rc)
+  stderr = stderr or ""
+  -- argparse rejects options and subcommands this CLI does not have yet
+  local usage = stderr:match("[^\n]*unrecognized arguments[^\n]*") or stderr:match("[^\n]*invalid choice[^\n]*")
+  if usage then
+    return {code = "cli_too_old", message = "this musicgen-bridge does not know what the script asked for:\n" .. usage}
+  end
+  local code, message
+  for line in stderr:gmatch("[^\r\n]+") do
+    local c, m = line:match("^musicgen%-bridge: ([%w_]+): (.*)$")
+    if c and c ~= "error" then code, message = c, m end
+  end
+  if code then return {code = code, message = message} end
+  if rc == 127 or stderr:match("not found") or stderr:match("not recognized") then
+    return {code = "cli_missing", message = "the musicgen-bridge command was not found"}
+  end
+  local tail = stderr:sub(-600)
+  return {code = "internal", message = (tail ~= "" and tail or ("the command exited with status " .. tostring(rc)))}
+end
+
+--- Progress the CLI printed to stderr ("  42.0%"), if any: 0..1 or nil.
+function M.progress(job)
+  local err = M.read_file(job.err) or ""
+  local last
+  for pct in err:gmatch("(%d+%.?%d*)%%") do last = tonumber(pct) end
+  return last and math.min(1, last / 100) or nil
+end
+
+--- "running", "done" (job.result set) or "failed" (job.error set).
+function M.poll(job)
+  if job.state and job.state ~= "running" then return job.state end
+  if not file_exists(job.rc_file) then
+    job.state = "running"
+    return job.state
+  end
+  local rc = tonumber((M.read_file(job.rc_file) or ""):match("%-?%d+")) or -1
+  local out = M.read_file(job.out) or ""
+  local err = M.read_file(job.err) or ""
+  job.exit = rc
+  if rc == 0 and job.plain then
+    job.result, job.state = {}, "done"  -- a helper with no JSON answer
+    return job.state
+  end
+  if rc == 0 then
+    local line = out:match("(%b{})%s*$")
+    local ok, result = pcall(json.decode, line or "")
+    if ok and type(result) == "table" then
+      job.result, job.state = result, "done"
+      return job.state
+    end
+    job.error = {code = "internal", message = "the CLI printed no JSON result: " .. out:sub(1, 300)}
+  else
+    job.error = M.parse_error(err, rc)
+  end
+  job.state = "failed"
+  return job.state
+end
+
+--- Stop waiting for a job and stop its CLI process (the engine may still finish the job).
+function M.cancel(job)
+  job.state = "cancelled"
+  if M.is_windows() then return end
+  local pid = (M.read_file(job.pid_file) or ""):match("%d+")
+  if pid then
+    if reaper.ExecProcess then reaper.ExecProcess("/bin/kill -TERM " .. pid, 2000)
+    else os.execute("kill -TERM " .. pid) end
+  end
+end
+
+--- Remove a finished job's helper files (the results it fetched stay).
+function M.cleanup(job)
+  for _, p in ipairs({job.out, job.err, job.rc_file,
+                      job.pid_file, job.script}) do
+    os.remove(p)
+  end
+end
+
+return M

@@ -1,0 +1,5 @@
+-- @description musicgen-bridge: Live continuation stop
+-- @about Ends the running live session (windows already placed stay).
+-- SPDX-License-Identifier: GPL-3.0-or-later
+
+reaper.SetExtState("musicgen-bridge", "live_stop", "1", false)

@@ -1,0 +1,1453 @@
+{
+ "patcher": {
+  "fileversion": 1,
+  "appversion": {
+   "major": 8,
+   "minor": 6,
+   "revision": 0,
+   "architecture": "x64",
+   "modernui": 1
+  },
+  "classnamespace": "box",
+  "rect": [
+   100.0,
+   100.0,
+   760.0,
+   560.0
+  ],
+  "openinpresentation": 1,
+  "default_fontsize": 10.0,
+  "default_fontface": 0,
+  "default_fontname": "Arial Bold",
+  "gridsize": [
+   8.0,
+   8.0
+  ],
+  "devicewidth": 450.0,
+  "description": "musicgen-bridge: generate, continue and play live with MusicGen from Live (GPL-3.0-or-later)",
+  "boxes": [
+   {
+    "box": {
+     "id": "obj-thisdevice",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      20.0,
+      20.0,
+      90.0,
+      22.0
+     ],
+     "outlettype": [
+      "bang",
+      "int",
+      "int"
+     ],
+     "text": "live.thisdevice"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-init",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      20.0,
+      60.0,
+      32.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "init"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-js",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      20.0,
+      400.0,
+      200.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "js mgb_device.js",
+     "saved_object_attributes": {
+      "filename": "mgb_device.js",
+      "parameter_enable": 0
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-udpsend",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      20.0,
+      460.0,
+      140.0,
+      22.0
+     ],
+     "text": "udpsend 127.0.0.1 9000"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-udpreceive",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      240.0,
+      340.0,
+      100.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "udpreceive 9001"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-dspstate",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 4,
+     "patching_rect": [
+      130.0,
+      60.0,
+      70.0,
+      22.0
+     ],
+     "outlettype": [
+      "int",
+      "float",
+      "int",
+      "int"
+     ],
+     "text": "dspstate~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-sr",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      130.0,
+      100.0,
+      110.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend samplerate"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-plugin",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 2,
+     "patching_rect": [
+      600.0,
+      20.0,
+      60.0,
+      22.0
+     ],
+     "outlettype": [
+      "signal",
+      "signal"
+     ],
+     "text": "plugin~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-plugout",
+     "maxclass": "newobj",
+     "numinlets": 2,
+     "numoutlets": 0,
+     "patching_rect": [
+      600.0,
+      80.0,
+      60.0,
+      22.0
+     ],
+     "text": "plugout~"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-label-prompt",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      260.0,
+      20.0,
+      60.0,
+      18.0
+     ],
+     "text": "Prompt",
+     "presentation": 1,
+     "presentation_rect": [
+      10.0,
+      6.0,
+      60.0,
+      18.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prompt",
+     "maxclass": "textedit",
+     "numinlets": 1,
+     "numoutlets": 4,
+     "patching_rect": [
+      260.0,
+      40.0,
+      220.0,
+      40.0
+     ],
+     "outlettype": [
+      "",
+      "int",
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      10.0,
+      24.0,
+      250.0,
+      36.0
+     ],
+     "keymode": 1,
+     "lines": 2,
+     "hint": "describe the music, e.g. warm lofi keys"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-prompt",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      260.0,
+      90.0,
+      95.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend prompt"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-label-model",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      500.0,
+      120.0,
+      60.0,
+      18.0
+     ],
+     "text": "Model",
+     "presentation": 1,
+     "presentation_rect": [
+      10.0,
+      64.0,
+      60.0,
+      18.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-model",
+     "maxclass": "umenu",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      500.0,
+      140.0,
+      200.0,
+      22.0
+     ],
+     "outlettype": [
+      "int",
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      10.0,
+      80.0,
+      250.0,
+      22.0
+     ],
+     "items": [
+      "facebook/musicgen-small",
+      ",",
+      "facebook/musicgen-medium",
+      ",",
+      "facebook/musicgen-large",
+      ",",
+      "facebook/musicgen-melody",
+      ",",
+      "facebook/musicgen-stereo-small",
+      ",",
+      "facebook/musicgen-stereo-melody"
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Model",
+       "parameter_shortname": "Model",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 5,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-model",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      500.0,
+      180.0,
+      90.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend model"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-bars",
+     "maxclass": "live.numbox",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      380.0,
+      220.0,
+      44.0,
+      15.0
+     ],
+     "outlettype": [
+      "",
+      "float"
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      270.0,
+      24.0,
+      44.0,
+      15.0
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Bars",
+       "parameter_shortname": "Bars",
+       "parameter_type": 1,
+       "parameter_mmin": 0,
+       "parameter_mmax": 64,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_annotation_name": "0 = the clip's length"
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-label-bars",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      430.0,
+      220.0,
+      40.0,
+      18.0
+     ],
+     "text": "Bars",
+     "presentation": 1,
+     "presentation_rect": [
+      318.0,
+      22.0,
+      40.0,
+      18.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-bars",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      380.0,
+      250.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend bars"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-takes",
+     "maxclass": "live.numbox",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      480.0,
+      220.0,
+      44.0,
+      15.0
+     ],
+     "outlettype": [
+      "",
+      "float"
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      270.0,
+      44.0,
+      44.0,
+      15.0
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Takes",
+       "parameter_shortname": "Takes",
+       "parameter_type": 1,
+       "parameter_mmin": 1,
+       "parameter_mmax": 8,
+       "parameter_initial": [
+        1
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-label-takes",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      530.0,
+      220.0,
+      40.0,
+      18.0
+     ],
+     "text": "Takes",
+     "presentation": 1,
+     "presentation_rect": [
+      318.0,
+      42.0,
+      40.0,
+      18.0
+     ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-takes",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      480.0,
+      250.0,
+      85.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend takes"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-temperature",
+     "maxclass": "live.dial",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      580.0,
+      220.0,
+      41.0,
+      48.0
+     ],
+     "outlettype": [
+      "",
+      "float"
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      360.0,
+      20.0,
+      41.0,
+      48.0
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Temperature",
+       "parameter_shortname": "Temp",
+       "parameter_type": 0,
+       "parameter_mmin": 0.1,
+       "parameter_mmax": 2.0,
+       "parameter_initial": [
+        1.0
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-temperature",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      580.0,
+      280.0,
+      120.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend temperature"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-button-generate",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      20.0,
+      160.0,
+      70.0,
+      20.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      270.0,
+      72.0,
+      56.0,
+      20.0
+     ],
+     "text": "Generate",
+     "texton": "Generate",
+     "mode": 0,
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Generate",
+       "parameter_shortname": "Generate",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_enum": [
+        "off",
+        "on"
+       ]
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-route-generate",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      20.0,
+      190.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "route bang 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-trigger-generate",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      20.0,
+      220.0,
+      40.0,
+      22.0
+     ],
+     "outlettype": [
+      "bang",
+      "bang"
+     ],
+     "text": "t b b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-msg-generate",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      20.0,
+      260.0,
+      70.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "generate"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-button-continue",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      140.0,
+      160.0,
+      70.0,
+      20.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      330.0,
+      72.0,
+      56.0,
+      20.0
+     ],
+     "text": "Continue",
+     "texton": "Continue",
+     "mode": 0,
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Continue",
+       "parameter_shortname": "Continue",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_enum": [
+        "off",
+        "on"
+       ]
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-route-continue",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      140.0,
+      190.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "route bang 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-trigger-continue",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      140.0,
+      220.0,
+      40.0,
+      22.0
+     ],
+     "outlettype": [
+      "bang",
+      "bang"
+     ],
+     "text": "t b b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-msg-continue",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      140.0,
+      260.0,
+      70.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "continue"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-button-live",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      260.0,
+      160.0,
+      70.0,
+      20.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      390.0,
+      72.0,
+      56.0,
+      20.0
+     ],
+     "text": "Live",
+     "texton": "Live",
+     "mode": 0,
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Live",
+       "parameter_shortname": "Live",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_enum": [
+        "off",
+        "on"
+       ]
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-route-live",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      260.0,
+      190.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "route bang 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-trigger-live",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      260.0,
+      220.0,
+      40.0,
+      22.0
+     ],
+     "outlettype": [
+      "bang",
+      "bang"
+     ],
+     "text": "t b b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-msg-live",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      260.0,
+      260.0,
+      70.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "live"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-progress-set",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      120.0,
+      440.0,
+      75.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "prepend set"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-progress",
+     "maxclass": "slider",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "patching_rect": [
+      120.0,
+      480.0,
+      200.0,
+      12.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      10.0,
+      108.0,
+      430.0,
+      8.0
+     ],
+     "floatoutput": 1,
+     "size": 1.0,
+     "orientation": 1,
+     "ignoreclick": 1,
+     "parameter_enable": 0
+    }
+   },
+   {
+    "box": {
+     "id": "obj-status",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      20.0,
+      520.0,
+      420.0,
+      18.0
+     ],
+     "text": "musicgen-bridge: waiting for the device to load",
+     "presentation": 1,
+     "presentation_rect": [
+      10.0,
+      120.0,
+      430.0,
+      18.0
+     ]
+    }
+   }
+  ],
+  "lines": [
+   {
+    "patchline": {
+     "source": [
+      "obj-button-generate",
+      0
+     ],
+     "destination": [
+      "obj-route-generate",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-generate",
+      0
+     ],
+     "destination": [
+      "obj-trigger-generate",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-generate",
+      1
+     ],
+     "destination": [
+      "obj-trigger-generate",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-generate",
+      1
+     ],
+     "destination": [
+      "obj-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-generate",
+      0
+     ],
+     "destination": [
+      "obj-msg-generate",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-msg-generate",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-button-continue",
+      0
+     ],
+     "destination": [
+      "obj-route-continue",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-continue",
+      0
+     ],
+     "destination": [
+      "obj-trigger-continue",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-continue",
+      1
+     ],
+     "destination": [
+      "obj-trigger-continue",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-continue",
+      1
+     ],
+     "destination": [
+      "obj-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-continue",
+      0
+     ],
+     "destination": [
+      "obj-msg-continue",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-msg-continue",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-button-live",
+      0
+     ],
+     "destination": [
+      "obj-route-live",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-live",
+      0
+     ],
+     "destination": [
+      "obj-trigger-live",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-live",
+      1
+     ],
+     "destination": [
+      "obj-trigger-live",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-live",
+      1
+     ],
+     "destination": [
+      "obj-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-live",
+      0
+     ],
+     "destination": [
+      "obj-msg-live",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-msg-live",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-thisdevice",
+      0
+     ],
+     "destination": [
+      "obj-init",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-thisdevice",
+      0
+     ],
+     "destination": [
+      "obj-dspstate",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-init",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-dspstate",
+      1
+     ],
+     "destination": [
+      "obj-prepend-sr",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-sr",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-js",
+      0
+     ],
+     "destination": [
+      "obj-udpsend",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-js",
+      1
+     ],
+     "destination": [
+      "obj-status",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-js",
+      2
+     ],
+     "destination": [
+      "obj-progress-set",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-progress-set",
+      0
+     ],
+     "destination": [
+      "obj-progress",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-udpreceive",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prompt",
+      0
+     ],
+     "destination": [
+      "obj-prepend-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-prompt",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-model",
+      1
+     ],
+     "destination": [
+      "obj-prepend-model",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-model",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-bars",
+      0
+     ],
+     "destination": [
+      "obj-prepend-bars",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-bars",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-takes",
+      0
+     ],
+     "destination": [
+      "obj-prepend-takes",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-takes",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-temperature",
+      0
+     ],
+     "destination": [
+      "obj-prepend-temperature",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-temperature",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-plugin",
+      0
+     ],
+     "destination": [
+      "obj-plugout",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-plugin",
+      1
+     ],
+     "destination": [
+      "obj-plugout",
+      1
+     ]
+    }
+   }
+  ],
+  "dependency_cache": [
+   {
+    "name": "mgb_device.js",
+    "bootpath": ".",
+    "type": "TEXT",
+    "implicit": 1
+   },
+   {
+    "name": "mgb_core.js",
+    "bootpath": ".",
+    "type": "TEXT",
+    "implicit": 1
+   }
+  ],
+  "autosave": 0
+ }
+}

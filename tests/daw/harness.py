@@ -1,0 +1,118 @@
+"""Helpers for the DAW-script tests: run Lua under the mock, start a tiny engine on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from contextlib import contextmanager
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REAPER_DIR = ROOT / "daw_scripts" / "reaper"
+M4L_DIR = ROOT / "max_for_live"
+LUA = shutil.which("lua5.4")
+NODE = shutil.which("node")
+
+
+def cli_command() -> str:
+    """This checkout's CLI as a command prefix (the console script may belong to another checkout)."""
+    return f"{sys.executable} -m engine.cli"
+
+
+def fake_cli_command() -> str:
+    return f"{sys.executable} {HERE / 'fake_cli.py'}"
+
+
+def script(name: str) -> str:
+    return str(REAPER_DIR / f"musicgen-bridge_{name}.lua")
+
+
+def run_reaper(scenario: dict[str, Any], tmp: Path, env: dict[str, str] | None = None,
+               timeout: float = 60) -> dict[str, Any]:
+    """Run the scenario's steps under tests/daw/run_reaper.lua and return the snapshot it writes."""
+    scen, out = tmp / "scenario.json", tmp / "snapshot.json"
+    scen.write_text(json.dumps(scenario))
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    proc = subprocess.run([LUA, str(HERE / "run_reaper.lua"), str(scen), str(out)], capture_output=True,
+                          text=True, env=full_env, timeout=timeout, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    snap = json.loads(out.read_text())
+    assert snap["errors"] == [], snap["errors"]
+    return snap
+
+
+def calls(snap: dict[str, Any], name: str) -> list[int]:
+    """Indexes of the recorded reaper.<name> calls."""
+    return [i for i, c in enumerate(snap["calls"]) if c["name"] == name]
+
+
+def frames_of(path: str | Path) -> tuple[int, int]:
+    info = sf.info(str(path))
+    return info.frames, info.samplerate
+
+
+def bar_seconds(bars: int, num: int, den: int, bpm: int | float) -> Fraction:
+    return Fraction(bars) * Fraction(num * 4, den) * 60 / Fraction(str(bpm))
+
+
+def write_wav(path: Path, seconds: Fraction, rate: int) -> int:
+    frames = round(seconds * rate)
+    t = np.arange(frames) / rate
+    sf.write(path, np.stack([np.sin(2 * np.pi * 220 * t)] * 2, axis=1).astype(np.float32) * 0.1, rate,
+             subtype="PCM_16")
+    return frames
+
+
+def free_port_pair() -> int:
+    """A port p with p and p + 1 free (the client finds the event socket at port + 1)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port >= 65535:
+            continue
+        with socket.socket() as s2:
+            try:
+                s2.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair on loopback")
+
+
+@contextmanager
+def tiny_engine(output_root: Path, engine: Any = None) -> Iterator[Any]:
+    """A BridgeServer around a tiny-model engine on random loopback ports (ZeroMQ and OSC UDP)."""
+    import torch
+
+    from bridge.server import BridgeServer
+    from engine.engine import Engine, EngineConfig
+
+    torch.set_num_threads(1)
+    engine = engine or Engine(EngineConfig(default_model="tiny", output_root=output_root))
+    last: Exception | None = None
+    for _ in range(5):
+        port = free_port_pair()
+        server = BridgeServer(engine, zmq_addr=f"tcp://127.0.0.1:{port}", pub_addr=f"tcp://127.0.0.1:{port + 1}",
+                              osc_udp=("127.0.0.1", 0))
+        try:
+            server.start()
+        except Exception as exc:  # noqa: BLE001 - a port taken between the probe and the bind
+            last = exc
+            continue
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    raise RuntimeError(f"could not start the engine: {last}")

@@ -1,0 +1,312 @@
+-- A mock of Reaper's `reaper` and `gfx` tables for running ReaScripts under plain lua5.4.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+--
+-- The project has one tempo and one time signature from time 0 (enough for our scripts' maths,
+-- which go through the TimeMap functions all the same). Every reaper.* call is recorded.
+--
+--   local mock = dofile("tests/daw/reaper_mock.lua")
+--   local state = mock.install(scenario)   -- sets the globals reaper and gfx
+--   dofile(script); mock.pump(state)       -- runs deferred functions until none is left
+
+local M = {}
+
+local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+--- Length in seconds of a PCM WAV file, from its header (nil when unreadable).
+local function wav_length(path)
+  local fh = io.open(path, "rb")
+  if not fh then return nil end
+  local data = fh:read(1 << 16) or ""
+  fh:close()
+  if data:sub(1, 4) ~= "RIFF" or data:sub(9, 12) ~= "WAVE" then return nil end
+  local pos, rate, block, size = 13, nil, nil, nil
+  while pos + 8 <= #data + 1 do
+    local id, len = data:sub(pos, pos + 3), string.unpack("<I4", data, pos + 4)
+    if id == "fmt " then
+      rate = string.unpack("<I4", data, pos + 12)
+      block = string.unpack("<I2", data, pos + 20)
+    elseif id == "data" then
+      size = len
+      break
+    end
+    pos = pos + 8 + len + (len % 2)
+  end
+  if not (rate and block and size) then return nil end
+  return size / block / rate, size // block, rate
+end
+M.wav_length = wav_length
+
+function M.install(scenario)
+  local p = scenario.project or {}
+  local bpm, num, denom = p.bpm or 120, p.num or 4, p.denom or 4
+  local spq = 60 / bpm
+  local qpb = num * 4 / denom
+  local state = {calls = {}, messages = {}, ext = {}, exec = {}, defer = {}, atexit = {}, clock = 0,
+                 tracks = {}, ticks = 0, inputs = scenario.inputs or {}, gfx_ticks = 0, scenario = scenario,
+                 play = {playing = false, position = 0}}
+  for k, v in pairs(scenario.ext or {}) do state.ext[k] = v end
+  local ids = 0
+  local function new_id(kind)
+    ids = ids + 1
+    return kind .. "#" .. ids
+  end
+
+  -- project objects: plain tables with an id; items point back at their track
+  for ti, t in ipairs(p.tracks or {}) do
+    local track = {id = new_id("track"), name = t.name or ("Track " .. ti), items = {}, selected = t.selected}
+    for _, it in ipairs(t.items or {}) do
+      local item = {id = new_id("item"), track = track, position = it.position, length = it.length,
+                    selected = it.selected and true or false, takes = {}, info = {}}
+      for _, tk in ipairs(it.takes or {}) do
+        local take = {id = new_id("take"), item = item, name = tk.name or "", midi = tk.midi,
+                      offs = tk.start_offset or 0, playrate = tk.playrate or 1}
+        if tk.source then
+          take.source = {id = new_id("source"), path = tk.source, length = tk.source_length or wav_length(tk.source)}
+        end
+        item.takes[#item.takes + 1] = take
+      end
+      item.active = item.takes[1]
+      track.items[#track.items + 1] = item
+    end
+    state.tracks[#state.tracks + 1] = track
+  end
+
+  local function track_index(track)
+    for i, t in ipairs(state.tracks) do if t == track then return i end end
+    error("mock: unknown track")
+  end
+  local function selected_items()
+    local out = {}
+    for _, t in ipairs(state.tracks) do
+      for _, it in ipairs(t.items) do if it.selected then out[#out + 1] = it end end
+    end
+    return out
+  end
+  local function qn(t) return t / spq end
+  local function measure_of_qn(q) return math.floor(q / qpb + 1e-9) end
+
+  local R = {}
+  -- time map (one tempo, one meter)
+  function R.TimeMap2_timeToQN(_, t) return qn(t) end
+  function R.TimeMap2_QNToTime(_, q) return q * spq end
+  function R.TimeMap2_timeToBeats(_, t)
+    local q = qn(t)
+    local m = measure_of_qn(q)
+    return (q - m * qpb) * denom / 4, m, num, q * denom / 4, denom
+  end
+  function R.TimeMap_GetMeasureInfo(_, m) return m, m * qpb, (m + 1) * qpb, num, denom, bpm end
+  function R.TimeMap_GetTimeSigAtTime(_, _) return num, denom, bpm end
+  function R.Master_GetTempo() return bpm end
+  -- transport
+  function R.GetPlayState() return state.play.playing and 1 or 0 end
+  function R.GetPlayPosition() return state.play.position end
+  function R.GetPlayPosition2() return state.play.position end
+  function R.GetCursorPosition() return p.cursor or 0 end
+  -- items and takes
+  function R.CountSelectedMediaItems() return #selected_items() end
+  function R.GetSelectedMediaItem(_, i) return selected_items()[i + 1] end
+  function R.GetMediaItem_Track(item) return item.track end
+  local ITEM_KEYS = {D_POSITION = "position", D_LENGTH = "length"}
+  function R.GetMediaItemInfo_Value(item, key)
+    if ITEM_KEYS[key] then return item[ITEM_KEYS[key]] end
+    return item.info[key] or 0
+  end
+  function R.SetMediaItemInfo_Value(item, key, value)
+    if ITEM_KEYS[key] then item[ITEM_KEYS[key]] = value else item.info[key] = value end
+    return true
+  end
+  function R.GetActiveTake(item) return item.active end
+  function R.SetActiveTake(take) take.item.active = take end
+  function R.TakeIsMIDI(take) return take.midi ~= nil end
+  function R.MIDI_CountEvts(take) return 1, #take.midi.notes, 0, 0 end
+  function R.MIDI_GetNote(take, i)
+    local n = take.midi.notes[i + 1]
+    if not n then return false end
+    local ppq = take.midi.ppq or 960
+    return true, false, n.muted or false, n.start_qn * ppq, n.end_qn * ppq, n.chan or 0, n.pitch, n.vel or 100
+  end
+  function R.MIDI_GetProjQNFromPPQPos(take, ppq)
+    return qn(take.item.position) + ppq / (take.midi.ppq or 960)
+  end
+  function R.GetMediaItemTake_Source(take) return take.source end
+  function R.GetMediaSourceFileName(source) return source.path end
+  function R.GetMediaSourceLength(source) return source.length or 0, false end
+  function R.GetMediaItemTakeInfo_Value(take, key)
+    if key == "D_STARTOFFS" then return take.offs end
+    if key == "D_PLAYRATE" then return take.playrate end
+    return 0
+  end
+  function R.GetSetMediaItemTakeInfo_String(take, key, value, set)
+    if key == "P_NAME" and set then take.name = value end
+    return true, take.name
+  end
+  function R.AddMediaItemToTrack(track)
+    local item = {id = new_id("item"), track = track, position = 0, length = 0, takes = {}, info = {}}
+    track.items[#track.items + 1] = item
+    return item
+  end
+  function R.AddTakeToMediaItem(item)
+    local take = {id = new_id("take"), item = item, name = "", offs = 0, playrate = 1}
+    item.takes[#item.takes + 1] = take
+    item.active = item.active or take
+    return take
+  end
+  function R.PCM_Source_CreateFromFile(path)
+    return {id = new_id("source"), path = path, length = wav_length(path)}
+  end
+  function R.SetMediaItemTake_Source(take, source) take.source = source return true end
+  -- tracks
+  function R.CountTracks() return #state.tracks end
+  function R.GetTrack(_, i) return state.tracks[i + 1] end
+  function R.GetSelectedTrack(_, i)
+    local n = 0
+    for _, t in ipairs(state.tracks) do
+      if t.selected then
+        if n == i then return t end
+        n = n + 1
+      end
+    end
+  end
+  function R.InsertTrackAtIndex(i, _) table.insert(state.tracks, i + 1, {id = new_id("track"), name = "", items = {}}) end
+  function R.GetMediaTrackInfo_Value(track, key)
+    if key == "IP_TRACKNUMBER" then return track_index(track) end
+    return 0
+  end
+  function R.GetSetMediaTrackInfo_String(track, key, value, set)
+    if key == "P_NAME" and set then track.name = value end
+    return true, track.name
+  end
+  -- undo and UI refresh
+  function R.Undo_BeginBlock() end
+  function R.Undo_EndBlock() end
+  function R.PreventUIRefresh() end
+  function R.UpdateArrange() end
+  function R.Main_OnCommand() end
+  -- project, files, settings
+  function R.GetProjectPath() return p.media_path or "/tmp" end
+  function R.RecursiveCreateDirectory(path) os.execute("mkdir -p " .. sh_quote(path)) return 1 end
+  function R.file_exists(path)
+    local fh = io.open(path, "rb")
+    if fh then fh:close() end
+    return fh ~= nil
+  end
+  function R.GetSetProjectInfo(_, key)
+    if key == "PROJECT_SRATE" then return p.srate or 0 end
+    if key == "PROJECT_SRATE_USE" then return p.srate and 1 or 0 end
+    return 0
+  end
+  function R.GetAudioDeviceInfo(key) if key == "SRATE" then return true, tostring(p.device_srate or 48000) end end
+  function R.GetExtState(section, key) return state.ext[section .. "/" .. key] or "" end
+  function R.SetExtState(section, key, value) state.ext[section .. "/" .. key] = value end
+  function R.HasExtState(section, key) return state.ext[section .. "/" .. key] ~= nil end
+  function R.DeleteExtState(section, key) state.ext[section .. "/" .. key] = nil end
+  -- dialogs
+  function R.GetUserInputs(title, n, captions, defaults)
+    local answer = table.remove(state.inputs, 1)
+    state.dialogs = state.dialogs or {}
+    state.dialogs[#state.dialogs + 1] = {title = title, captions = captions, defaults = defaults}
+    if answer == nil or answer == false then return false, defaults end
+    local sep = captions:match("separator=(.)") or ","
+    local vals = {}
+    for i = 1, n do vals[i] = answer[i] ~= nil and tostring(answer[i]) or "" end
+    return true, table.concat(vals, sep)
+  end
+  function R.ShowMessageBox(msg, title)
+    state.messages[#state.messages + 1] = {title = title, text = msg}
+    return 1
+  end
+  function R.ShowConsoleMsg(msg) state.console = (state.console or "") .. msg end
+  -- processes
+  function R.ExecProcess(cmd, timeout)
+    state.exec[#state.exec + 1] = cmd
+    if timeout < 0 then
+      os.execute(cmd .. " > /dev/null 2>&1 &")
+      return ""
+    end
+    local fh = io.popen(cmd .. " 2>&1")
+    local out = fh:read("a")
+    local _, _, code = fh:close()
+    return tostring(code or 0) .. "\n" .. out
+  end
+  -- the script's own life
+  function R.time_precise() return state.clock end
+  function R.defer(fn) state.defer[#state.defer + 1] = fn end
+  function R.atexit(fn) state.atexit[#state.atexit + 1] = fn end
+  function R.get_action_context() return false, state.script or "", 0, 0, 0, 0, 0 end
+  function R.GetOS() return "linux64" end
+
+  local function show(v)
+    if type(v) == "table" then return v.id or "table" end
+    if type(v) == "function" or type(v) == "userdata" then return type(v) end
+    return v
+  end
+  reaper = setmetatable({}, {__index = function(_, name)
+    local f = R[name]
+    if not f then error("mock: reaper." .. name .. " is not mocked", 2) end
+    return function(...)
+      local args = table.pack(...)
+      local rec = {name = name, args = {}}
+      for i = 1, args.n do rec.args[i] = args[i] == nil and "nil" or show(args[i]) end
+      state.calls[#state.calls + 1] = rec
+      return f(...)
+    end
+  end})
+
+  local G = {w = 420, h = 96, x = 0, y = 0}
+  local cancel_at = (scenario.gfx or {}).cancel_after_ticks
+  function G.init(name) state.window = name end
+  function G.getchar()
+    state.gfx_ticks = state.gfx_ticks + 1
+    if cancel_at and state.gfx_ticks >= cancel_at then return 27 end
+    return 0
+  end
+  for _, name in ipairs({"setfont", "set", "rect", "drawstr", "update"}) do G[name] = function() end end
+  function G.quit() state.window_closed = true end
+  gfx = G
+  return state
+end
+
+--- Run deferred functions as Reaper would, one round per tick, sleeping `tick_s` between rounds.
+function M.pump(state, max_seconds, tick_s, on_tick)
+  tick_s = tick_s or 0.05
+  local deadline = state.clock + (max_seconds or 30)
+  while #state.defer > 0 do
+    if state.clock > deadline then
+      state.timed_out = true
+      break
+    end
+    local round = state.defer
+    state.defer = {}
+    for _, fn in ipairs(round) do fn() end
+    state.ticks = state.ticks + 1
+    if on_tick then on_tick(state) end
+    if #state.defer > 0 then
+      os.execute("sleep " .. tick_s)
+      state.clock = state.clock + tick_s
+      if state.play.playing then state.play.position = state.play.position + tick_s end
+    end
+  end
+end
+
+--- What a test checks: the project after the script ran, the calls and the dialogs.
+function M.snapshot(state)
+  local tracks = {}
+  for ti, t in ipairs(state.tracks) do
+    local items = {}
+    for _, it in ipairs(t.items) do
+      local takes = {}
+      for _, tk in ipairs(it.takes) do
+        takes[#takes + 1] = {name = tk.name, source = tk.source and tk.source.path or "",
+                             source_length = tk.source and tk.source.length or -1, active = it.active == tk}
+      end
+      items[#items + 1] = {id = it.id, position = it.position, length = it.length, takes = takes,
+                           loop = it.info.B_LOOPSRC or -1}
+    end
+    tracks[ti] = {id = t.id, name = t.name, items = items}
+  end
+  return {tracks = tracks, calls = state.calls, messages = state.messages, ext = state.ext, exec = state.exec,
+          dialogs = state.dialogs or {}, ticks = state.ticks, timed_out = state.timed_out or false,
+          window_closed = state.window_closed or false, console = state.console or ""}
+end
+
+return M

@@ -1,0 +1,53 @@
+-- Run ReaScripts under lua5.4 against the mock reaper table and write what happened as JSON.
+-- SPDX-License-Identifier: GPL-3.0-or-later
+--
+--   lua5.4 tests/daw/run_reaper.lua SCENARIO.json OUT.json
+--
+-- SCENARIO: {project = {...}, ext = {...}, inputs = {{...}}, gfx = {cancel_after_ticks = N},
+--            steps = {{script = PATH}, {pump = SECONDS}, {play = {playing = true, position = 0}}}}
+
+local here = arg[0]:match("^(.*[/\\])") or "./"
+local json = dofile(here .. "../../daw_scripts/reaper/mgb/json.lua")
+local mock = dofile(here .. "reaper_mock.lua")
+
+local function read(path)
+  local fh = assert(io.open(path, "rb"))
+  local data = fh:read("a")
+  fh:close()
+  return data
+end
+
+local scenario = json.decode(read(arg[1]))
+local state = mock.install(scenario)
+local errors = {}
+for _, step in ipairs(scenario.steps or {}) do
+  if step.script then
+    state.script = step.script
+    local ok, err = pcall(dofile, step.script)
+    if not ok then errors[#errors + 1] = tostring(err) end
+  elseif step.pump then
+    local ok, err = pcall(mock.pump, state, step.pump, step.tick)
+    if not ok then errors[#errors + 1] = tostring(err) end
+  elseif step.play then
+    state.play.playing = step.play.playing and true or false
+    state.play.position = step.play.position or state.play.position
+  elseif step.atexit then
+    for _, fn in ipairs(state.atexit) do pcall(fn) end
+  end
+end
+
+local snap = mock.snapshot(state)
+snap.errors = errors
+-- empty Lua tables would be written as {}; lists must stay lists
+local function arrays(t, keys)
+  for _, k in ipairs(keys) do t[k] = json.array(t[k]) end
+end
+arrays(snap, {"tracks", "calls", "messages", "exec", "dialogs", "errors"})
+for _, track in ipairs(snap.tracks) do
+  track.items = json.array(track.items)
+  for _, item in ipairs(track.items) do item.takes = json.array(item.takes) end
+end
+for _, call in ipairs(snap.calls) do call.args = json.array(call.args) end
+local fh = assert(io.open(arg[2], "wb"))
+fh:write(json.encode(snap))
+fh:close()

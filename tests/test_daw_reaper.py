@@ -1,0 +1,300 @@
+"""The Reaper ReaScripts, run under lua5.4 against a mock ``reaper`` table (tests/daw/reaper_mock.lua).
+
+The mock's ExecProcess really starts the scripts' background command, so these tests cover the
+whole path: dialog -> request -> CLI words -> wrapper script -> result file -> defer poll -> insert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daw.harness import (LUA, REAPER_DIR, bar_seconds, calls, cli_command, fake_cli_command, frames_of,
+                               run_reaper, script, tiny_engine, write_wav)
+
+pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed (apt-get install lua5.4)")
+
+BPM, NUM, DEN = 100, 3, 4
+BAR_S = float(bar_seconds(1, NUM, DEN, BPM))  # 1.8 s
+ITEM_POS = 2 * BAR_S  # the MIDI item starts on bar 3
+C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65]
+
+
+def c_major_notes() -> list[dict[str, Any]]:
+    """Quarter notes of a C-major line; the last one crosses the item's end, one is muted."""
+    notes = [{"pitch": p, "start_qn": i, "end_qn": i + 0.75, "vel": 90 + i, "muted": i == 5}
+             for i, p in enumerate(C_MAJOR)]
+    notes[-1]["end_qn"] = 13.5
+    return notes
+
+
+def project(tmp: Path, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    midi_item = {"position": ITEM_POS, "length": 4 * BAR_S, "selected": True,
+                 "takes": [{"midi": {"ppq": 960, "notes": c_major_notes()}}]}
+    return {"bpm": BPM, "num": NUM, "denom": DEN, "media_path": str(tmp / "media"), "srate": 44100,
+            "tracks": [{"name": "Keys", "selected": True, "items": items if items is not None else [midi_item]},
+                       {"name": "Drums", "items": []}]}
+
+
+def generate_scenario(tmp: Path, answers: list[Any] | None, cli: str, **extra: Any) -> dict[str, Any]:
+    return {"project": project(tmp), "ext": {"musicgen-bridge/cli": cli, **extra.pop("ext", {})},
+            "inputs": [answers] if answers is not None else [False],
+            "steps": [{"script": script("Generate from selected MIDI item")}, {"pump": extra.pop("pump", 20)}],
+            **extra}
+
+
+def argv_value(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def test_generate_from_midi_item_sends_notes_tempo_and_inserts_exact_bars(tmp_path: Path) -> None:
+    log = tmp_path / "cli.json"
+    snap = run_reaper(generate_scenario(tmp_path, ["c major line, piano", "4", "facebook/musicgen-melody", "1"],
+                                        fake_cli_command()), tmp_path, env={"MGB_FAKE_LOG": str(log)})
+    assert snap["messages"] == []
+    sent = json.loads(log.read_text())
+    argv = sent["argv"]
+    assert argv[0] == "generate" and "--json" in argv
+    assert (argv_value(argv, "--bpm"), argv_value(argv, "--time-signature")) == ("100", "3/4")
+    assert (argv_value(argv, "--bars"), argv_value(argv, "--start-bar")) == ("4", "3")
+    assert argv_value(argv, "--sample-rate") == "44100"
+    assert argv_value(argv, "--prompt") == "c major line, piano"
+    # notes in quarter-note beats from the item's start, cut at its end
+    expected = []
+    for n in c_major_notes():
+        start, end = n["start_qn"], min(n["end_qn"], 12)
+        expected.append({"pitch": n["pitch"], "start_beats": start, "duration_beats": end - start,
+                         "velocity": n["vel"], "muted": n["muted"]})
+    melody = sent["melody"]
+    assert melody["clip_start_beats"] == 0 and melody["clip_length_beats"] == 12
+    assert melody["notes"] == expected
+    out = Path(argv_value(argv, "--out"))
+    assert out.parent == tmp_path / "media" / "musicgen-bridge"
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # job files are cleaned up
+
+    names = [t["name"] for t in snap["tracks"]]
+    assert names == ["Keys", "MusicGen: c major line, piano", "Drums"]
+    (item,) = snap["tracks"][1]["items"]
+    assert item["position"] == pytest.approx(ITEM_POS, abs=1e-9)
+    assert item["length"] == pytest.approx(7.2, abs=1e-9)
+    (take,) = item["takes"]
+    assert take["source"] == str(out) and take["active"]
+    frames, rate = frames_of(take["source"])
+    assert Fraction(frames, rate) == bar_seconds(4, NUM, DEN, BPM) == Fraction(36, 5)
+    # everything inserted inside one undo block
+    (begin,), (end,) = calls(snap, "Undo_BeginBlock"), calls(snap, "Undo_EndBlock")
+    for name in ("InsertTrackAtIndex", "AddMediaItemToTrack", "AddTakeToMediaItem", "SetMediaItemTake_Source"):
+        assert all(begin < i < end for i in calls(snap, name)) and calls(snap, name)
+    assert snap["tracks"][0]["items"][0]["takes"][0]["source"] == ""  # the MIDI item is untouched
+    # the dialog's answers are remembered for next time (persisted)
+    assert snap["ext"]["musicgen-bridge/last_prompt"] == "c major line, piano"
+    persisted = [c["args"] for c in snap["calls"] if c["name"] == "SetExtState" and c["args"][1] == "last_prompt"]
+    assert persisted == [["musicgen-bridge", "last_prompt", "c major line, piano", True]]
+    assert snap["window_closed"]
+
+
+def test_variations_become_takes_of_one_item(tmp_path: Path) -> None:
+    snap = run_reaper(generate_scenario(tmp_path, ["pads", "2", "tiny", "3"], fake_cli_command()), tmp_path,
+                      env={"MGB_FAKE_LOG": str(tmp_path / "cli.json")})
+    argv = json.loads((tmp_path / "cli.json").read_text())["argv"]
+    assert argv_value(argv, "--variations") == "3" and "--melody" not in argv  # tiny has no melody input
+    (item,) = snap["tracks"][1]["items"]
+    assert item["length"] == pytest.approx(2 * BAR_S, abs=1e-9)
+    assert [t["active"] for t in item["takes"]] == [True, False, False]
+    assert [t["name"] for t in item["takes"]] == [f"pads (take {i})" for i in (1, 2, 3)]
+    for i, take in enumerate(item["takes"], start=1):
+        assert take["source"].endswith(f"pads-take{i}.wav")
+        frames, rate = frames_of(take["source"])
+        assert Fraction(frames, rate) == bar_seconds(2, NUM, DEN, BPM)
+
+
+def test_last_answers_prefill_the_dialog(tmp_path: Path) -> None:
+    ext = {"musicgen-bridge/last_prompt": "old prompt", "musicgen-bridge/last_model": "tiny",
+           "musicgen-bridge/last_takes": "2"}
+    snap = run_reaper(generate_scenario(tmp_path, None, fake_cli_command(), ext=ext), tmp_path)
+    (dialog,) = snap["dialogs"]
+    assert dialog["defaults"].split("\n") == ["old prompt", "4", "tiny", "2"]  # bars come from the item
+    assert snap["exec"] == [] and len(snap["tracks"]) == 2  # cancelled dialog: nothing runs
+
+
+def test_engine_not_running_says_how_to_start_it(tmp_path: Path) -> None:
+    snap = run_reaper(generate_scenario(tmp_path, ["x", "4", "tiny", "1"], fake_cli_command()), tmp_path,
+                      env={"MGB_FAKE_MODE": "unreachable"})
+    (msg,) = snap["messages"]
+    assert "not running" in msg["text"] and "musicgen-bridge serve --model" in msg["text"]
+    assert len(snap["tracks"]) == 2 and calls(snap, "Undo_BeginBlock") == []
+
+
+def test_missing_cli_is_explained(tmp_path: Path) -> None:
+    snap = run_reaper(generate_scenario(tmp_path, ["x", "4", "tiny", "1"], str(tmp_path / "no" / "musicgen-bridge")),
+                      tmp_path)
+    (msg,) = snap["messages"]
+    assert "was not found" in msg["text"] and "Settings" in msg["text"]
+
+
+def test_engine_error_is_shown(tmp_path: Path) -> None:
+    fake = tmp_path / "fail.sh"
+    fake.write_text("#!/bin/sh\necho 'musicgen-bridge: too_large: bars must be at most 1024, got 2000' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    snap = run_reaper(generate_scenario(tmp_path, ["x", "4", "tiny", "1"], str(fake)), tmp_path)
+    (msg,) = snap["messages"]
+    assert "too_large" in msg["text"] and "bars must be at most 1024" in msg["text"]
+
+
+def test_an_older_cli_without_the_option_is_explained(tmp_path: Path) -> None:
+    fake = tmp_path / "old.sh"  # what argparse prints for an option this CLI lacks
+    fake.write_text("#!/bin/sh\necho 'usage: musicgen-bridge [-h] ...' >&2\n"
+                    "echo 'musicgen-bridge: error: unrecognized arguments: --melody /x.json' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    snap = run_reaper(generate_scenario(tmp_path, ["x", "4", "facebook/musicgen-melody", "1"], str(fake)), tmp_path)
+    (msg,) = snap["messages"]
+    assert "unrecognized arguments: --melody" in msg["text"] and "Update musicgen-bridge" in msg["text"]
+
+
+def test_cancel_stops_the_cli_and_places_nothing(tmp_path: Path) -> None:
+    scenario = generate_scenario(tmp_path, ["x", "4", "tiny", "1"], fake_cli_command(),
+                                 gfx={"cancel_after_ticks": 4}, pump=10)
+    snap = run_reaper(scenario, tmp_path, env={"MGB_FAKE_MODE": "slow"})
+    assert snap["messages"] == [] and len(snap["tracks"]) == 2 and snap["window_closed"]
+    assert snap["ticks"] < 10
+    (pid_file,) = (tmp_path / "media" / "musicgen-bridge").glob("*.pid")
+    pid = int(pid_file.read_text())
+    for _ in range(100):  # the TERM is delivered asynchronously
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        subprocess.run(["sleep", "0.05"])
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the CLI process survived cancel")
+
+
+def test_not_a_midi_item(tmp_path: Path) -> None:
+    wav = tmp_path / "loop.wav"
+    write_wav(wav, Fraction(18, 5), 44100)
+    scenario = generate_scenario(tmp_path, ["x", "4", "tiny", "1"], fake_cli_command())
+    scenario["project"] = project(tmp_path, [{"position": 0, "length": 3.6, "selected": True,
+                                              "takes": [{"source": str(wav)}]}])
+    snap = run_reaper(scenario, tmp_path)
+    (msg,) = snap["messages"]
+    assert "not a MIDI item" in msg["text"] and snap["exec"] == [] and snap["dialogs"] == []
+
+
+def test_generate_through_the_real_cli_and_a_running_engine(tmp_path: Path) -> None:
+    with tiny_engine(tmp_path / "engine-out") as server:
+        # two bars keep the test quick on a shared CPU; the mock test above checks the 4-bar case
+        scenario = generate_scenario(tmp_path, ["c major line", "2", "tiny", "1"], cli_command(),
+                                     ext={"musicgen-bridge/server": server.addresses["zmq"]}, pump=40)
+        snap = run_reaper(scenario, tmp_path)
+    assert snap["messages"] == []
+    (item,) = snap["tracks"][1]["items"]
+    (take,) = item["takes"]
+    path = Path(take["source"])
+    assert path.parent == tmp_path / "media" / "musicgen-bridge" and path.is_file()
+    frames, rate = frames_of(path)
+    assert (frames, rate) == (158760, 44100) and Fraction(frames, rate) == bar_seconds(2, NUM, DEN, BPM)
+    assert item["position"] == pytest.approx(ITEM_POS, abs=1e-9)
+    assert item["length"] == pytest.approx(3.6, abs=1e-9)
+    # the sidecar the CLI fetched beside it records the request the engine ran
+    side = json.loads(path.with_name(path.name + ".json").read_text())
+    assert side["request"]["bpm"] == 100 and side["request"]["time_signature"] == "3/4"
+    assert side["request"]["start_bar"] == 3 and side["request"]["bars"] == 2
+
+
+# -- continuation ------------------------------------------------------------------------------
+
+def continue_scenario(tmp: Path, wav: Path, length: float, answers: list[Any], offset: float = 0) -> dict[str, Any]:
+    item = {"position": BAR_S, "length": length, "selected": True,
+            "takes": [{"source": str(wav), "start_offset": offset}]}
+    return {"project": project(tmp, [item]), "ext": {"musicgen-bridge/cli": fake_cli_command()},
+            "inputs": [answers], "steps": [{"script": script("Continue selected audio item")}, {"pump": 20}]}
+
+
+def test_continue_sends_the_file_and_places_the_result_right_after(tmp_path: Path) -> None:
+    wav = tmp_path / "groove.wav"
+    write_wav(wav, bar_seconds(3, NUM, DEN, BPM), 44100)
+    log = tmp_path / "cli.json"
+    snap = run_reaper(continue_scenario(tmp_path, wav, 3 * BAR_S, ["", "2", "3", "tiny"]), tmp_path,
+                      env={"MGB_FAKE_LOG": str(log)})
+    assert snap["messages"] == []
+    argv = json.loads(log.read_text())["argv"]
+    assert argv[0] == "continue" and argv_value(argv, "--audio") == str(wav)
+    assert (argv_value(argv, "--context-bars"), argv_value(argv, "--bars")) == ("3", "2")
+    assert argv_value(argv, "--start-bar") == "5"  # item on bars 2-4, continuation from bar 5
+    assert (argv_value(argv, "--bpm"), argv_value(argv, "--time-signature")) == ("100", "3/4")
+    items = snap["tracks"][0]["items"]
+    assert len(items) == 2 and len(snap["tracks"]) == 2  # same track, no new one
+    new = items[1]
+    assert new["position"] == pytest.approx(4 * BAR_S, abs=1e-9)
+    assert new["length"] == pytest.approx(2 * BAR_S, abs=1e-9)
+    frames, rate = frames_of(new["takes"][0]["source"])
+    assert Fraction(frames, rate) == bar_seconds(2, NUM, DEN, BPM)
+    assert len(calls(snap, "Undo_BeginBlock")) == 1
+
+
+def test_continue_refuses_a_trimmed_item(tmp_path: Path) -> None:
+    wav = tmp_path / "long.wav"
+    write_wav(wav, bar_seconds(6, NUM, DEN, BPM), 44100)
+    snap = run_reaper(continue_scenario(tmp_path, wav, 3 * BAR_S, ["", "2", "3", "tiny"], offset=BAR_S), tmp_path)
+    (msg,) = snap["messages"]
+    assert "Glue" in msg["text"] and snap["exec"] == []
+
+
+def test_lua_json_matches_python_json(tmp_path: Path) -> None:
+    code = (f'local json = dofile("{REAPER_DIR}/mgb/json.lua")\n'
+            'local v = json.decode(io.read("a"))\n'
+            'v.added = {1.5, -2, 1e-7, "tab\\t", json.array({})}\n'
+            'io.write(json.encode(v))\n')
+    source = {"s": "quote \" backslash \\ é 🎹 \u0001", "n": [0, -3, 2.5, 1e21], "t": True, "f": False,
+              "z": None, "o": {"b": 1, "a": [{}]}}
+    proc = subprocess.run([LUA, "-e", code], input=json.dumps(source), capture_output=True, text=True, check=True)
+    back = json.loads(proc.stdout)
+    assert back == {**source, "added": [1.5, -2, 1e-7, "tab\t", []]}
+
+
+# -- live mode -------------------------------------------------------------------------------
+
+def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path: Path) -> None:
+    import sys
+
+    from tests.daw.fake_live import FakeLiveEngine
+
+    engine = FakeLiveEngine(tmp_path / "engine-out")
+    with tiny_engine(tmp_path / "engine-out", engine=engine) as server:
+        scenario = {"project": project(tmp_path),
+                    "ext": {"musicgen-bridge/server": server.addresses["zmq"], "musicgen-bridge/python": sys.executable},
+                    "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
+                    "steps": [{"play": {"playing": True, "position": 0}},
+                              {"script": script("Live continuation start")}, {"pump": 3},
+                              {"script": script("Live continuation stop")}, {"pump": 15}]}
+        snap = run_reaper(scenario, tmp_path)
+    assert snap["messages"] == []
+    (session,) = engine.sessions.values()
+    sent = session["content"]
+    assert {k: sent[k] for k in ("prompt", "model", "bpm", "time_signature", "window_bars", "context_bars",
+                                 "ahead_bars", "start_bar")} == {
+        "prompt": "ambient pads", "model": "tiny", "bpm": 100, "time_signature": "3/4", "window_bars": 2,
+        "context_bars": 2, "ahead_bars": 2, "start_bar": 2}  # playing from bar 1: starts on the next bar
+    beats = [t["beat"] for t in engine.transports]
+    assert len(beats) >= 3 and beats == sorted(beats) and beats[-1] > 3  # the play cursor, in quarter notes
+    assert all(t["bpm"] == 100 and t["playing"] is True for t in engine.transports)
+    assert engine.stopped == ["s-1"]
+    assert [t["name"] for t in snap["tracks"]] == ["Keys", "MusicGen live: ambient pads", "Drums"]
+    items = snap["tracks"][1]["items"]
+    assert len(items) == session["next"] >= 2  # every window the engine made was placed
+    for i, item in enumerate(items):
+        assert item["position"] == pytest.approx(BAR_S * (1 + 2 * i), abs=1e-9)  # bar 2, 4, 6...
+        assert item["length"] == pytest.approx(2 * BAR_S, abs=1e-9)
+        path = Path(item["takes"][0]["source"])
+        assert path.parent == tmp_path / "media" / "musicgen-bridge"  # copied into the project
+        frames, rate = frames_of(path)
+        assert Fraction(frames, rate) == bar_seconds(2, NUM, DEN, BPM)
+    assert len(calls(snap, "Undo_BeginBlock")) == 1 + len(items)  # the track, then one per window
