@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -65,8 +64,9 @@ class Client:
             self._dealer.connect(self.address)
         return self._dealer
 
-    def _subscribe(self) -> None:
-        """Subscribe to our session's events and wait for the welcome that proves the route is live."""
+    def subscribe(self) -> None:
+        """Subscribe to our session's events and wait for the welcome that proves the route is live
+        (idempotent). Requests sent afterwards cannot miss their events."""
         if self._sub is None:
             self._sub = self._socket(zmq.SUB)
             self._sub.setsockopt_string(zmq.SUBSCRIBE, self.session)
@@ -82,6 +82,16 @@ class Client:
                 self._welcomed = True
             else:
                 self._backlog.append(msg)
+
+    def poll_events(self, timeout: float) -> list[Message]:
+        """Every event for our session that arrives within ``timeout`` seconds (after subscribing)."""
+        self.subscribe()
+        assert self._sub is not None
+        out, self._backlog = self._backlog, []
+        if out or self._sub.poll(int(timeout * 1000)):
+            while self._sub.poll(0):
+                out.append(self._recv_event())
+        return out
 
     def _recv_event(self) -> Message:
         assert self._sub is not None
@@ -148,7 +158,7 @@ class Client:
         return self.request("cancel", {"job_id": job_id}).content
 
     def submit(self, msg_type: str, content: dict[str, Any], buffers: list[bytes] | None = None) -> str:
-        self._subscribe()
+        self.subscribe()
         return self.request(msg_type, content, buffers).content["job_id"]
 
     def wait(self, job_id: str, on_progress: Callable[[float], None] | None = None,
@@ -191,21 +201,23 @@ class Client:
         job_id = self.submit("continue", content, buffers)
         return {"job_id": job_id, **self.wait(job_id, on_progress, timeout)}
 
-    def fetch(self, job_id: str, dest: str | os.PathLike[str], take: int = 1, sidecar: bool = False,
-              chunk: int = 256 * 1024) -> Path:
-        """Copy a finished take's bytes to ``dest`` (never overwriting), verifying the checksum."""
+    def fetch(self, job_id: str | None, dest: str | os.PathLike[str], take: int = 1, sidecar: bool = False,
+              chunk: int = 256 * 1024, path: str | None = None) -> Path:
+        """Copy a finished take's bytes (or the engine-side file ``path``) to ``dest``, never
+        overwriting, verifying the checksum. The file gets the usual permissions (umask)."""
         dest = Path(dest)
         if dest.exists():
             raise EngineError("file_exists", f"{dest} exists; files are never overwritten")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".mgb-", suffix=".part", dir=dest.parent)
+        what: dict[str, Any] = {"path": path} if path is not None else \
+            {"job_id": job_id, "take": take, "sidecar": sidecar}
+        tmp = dest.with_name(f".mgb-{uuid.uuid4().hex[:12]}.part")
         digest = hashlib.sha256()
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with os.fdopen(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666), "wb") as fh:
                 offset, expected = 0, None
                 while True:
-                    reply = self.request("fetch", {"job_id": job_id, "take": take, "sidecar": sidecar,
-                                                   "offset": offset, "length": chunk})
+                    reply = self.request("fetch", {**what, "offset": offset, "length": chunk})
                     data = reply.buffers[0] if reply.buffers else b""
                     fh.write(data)
                     digest.update(data)
@@ -214,12 +226,12 @@ class Client:
                     if reply.content["eof"]:
                         break
             if digest.hexdigest() != expected:
-                raise EngineError("internal", f"checksum mismatch fetching job {job_id}")
-            os.link(tmp_name, dest)
+                raise EngineError("internal", f"checksum mismatch fetching {path or job_id}")
+            os.link(tmp, dest)  # fails if dest appeared meanwhile: never replaces a file
         except FileExistsError:
             raise EngineError("file_exists", f"{dest} exists; files are never overwritten") from None
         finally:
-            Path(tmp_name).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         return dest
 
 

@@ -13,6 +13,7 @@ generation.
 from __future__ import annotations
 
 import logging
+from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,15 @@ from typing import Any
 from . import limits
 from .errors import EngineError
 from .jobs import Job, JobQueue, Listener
+from .live import LiveManager
 from .melody_input import check_melody_spec, load_melody
 from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec
 from .paths import PathPolicy
 from .render import RenderSpec, check_file_name
-from .pipeline import EngineContext, run_generate
+from .continue_job import produce_continuation
+from .pipeline import EngineContext, publish, run_generate
 from .request import GenerateRequest
+from .timeline import check_bpm, exact
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +57,20 @@ class Engine:
         for name in self.config.preload:
             self.registry.load(name)
         self.queue = JobQueue(self._run, max_queue=self.config.max_queue)
+        self.live = LiveManager(self.context)
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None) -> Job:
         """Validate and queue a job; raises EngineError before anything is queued."""
-        if kind == "generate":
+        if kind in ("generate", "continue"):
             request = GenerateRequest.from_dict(content)
+            if kind == "continue":
+                if request.audio is None:
+                    raise EngineError("missing_field", "continue needs the audio item: \"audio\": {\"path\": ...}",
+                                      field="audio")
+                if request.bars is None:
+                    raise EngineError("invalid_field", "continue counts its new material in bars", field="bars")
+                self.paths.input_file(request.audio["path"], "audio")
             spec = get_spec(request.model or self.config.default_model)
             if request.melody is not None:
                 check_melody_spec(request.melody)
@@ -91,13 +103,61 @@ class Engine:
         return self.registry.describe()
 
     def live_start(self, content: dict[str, Any], listener: Listener | None = None) -> dict[str, Any]:
-        raise EngineError("unsupported", "live mode is not available in this build yet")
+        """Start a live session; windows arrive as ``window`` events through ``listener``."""
+        if not isinstance(content, dict):
+            raise EngineError("invalid_field", "live_start content must be an object")
+        window_bars = content.get("window_bars", 4)
+        request = GenerateRequest.from_dict({**content, "bars": window_bars})
+        ahead = content.get("ahead_bars", 8)
+        if isinstance(ahead, bool) or not isinstance(ahead, int) or not 1 <= ahead <= limits.MAX_AHEAD_BARS:
+            raise EngineError("invalid_field", f"ahead_bars must be an integer 1..{limits.MAX_AHEAD_BARS}",
+                              field="ahead_bars")
+        if request.start_bar.denominator != 1:
+            raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
+        get_spec(request.model or self.config.default_model)
+        self.paths.folder(request.output_dir)
+        request.render = RenderSpec.from_dict(
+            {**request.render_fields, "sample_rate": request.sample_rate, "channels": request.channels,
+             "format": request.format}, vst3_dirs=self.config.vst3_dirs)
+        seed_codes = None
+        if content.get("seed_audio") is not None:
+            seed_codes = self._seed_codes(content["seed_audio"], request)
+        session = self.live.start(request, ahead, listener, seed_codes)
+        return {"session_id": session.id, "window_bars": request.bars, "ahead_bars": ahead,
+                "start_bar": int(request.start_bar)}
+
+    def _seed_codes(self, ref: Any, request: GenerateRequest) -> Any:
+        from .continuation import prompt_context
+        from .continue_job import read_item
+        from .request import _audio_ref
+        from .timeline import Grid
+
+        ref = _audio_ref(ref)
+        path = self.paths.input_file(ref["path"], "seed_audio")
+        item, rate, _ = read_item(str(path), ref.get("start_seconds"), ref.get("end_seconds"))
+        grid = Grid.constant(request.time_signature, request.bpm)
+        end_bar = Fraction(item.shape[1], rate) / grid.span_seconds(0, 1)
+        loaded = self.registry.load(request.model or self.config.default_model)
+        return prompt_context(loaded, item, rate, grid, end_bar, request.context_bars).codes
 
     def live_stop(self, session_id: str) -> dict[str, Any]:
-        raise EngineError("unknown_session", f"no live session {session_id!r}")
+        return self.live.stop(session_id)
 
     def transport(self, content: dict[str, Any]) -> dict[str, Any]:
-        raise EngineError("unsupported", "live mode is not available in this build yet")
+        """The DAW's transport: song position in quarter-note beats, tempo, playing. Without a
+        ``session_id`` it reaches every live session (one transport per DAW)."""
+        for key in ("beat", "bpm"):
+            if key not in content:
+                raise EngineError("missing_field", f"transport needs {key}", field=key)
+        check_bpm(content["bpm"])
+        if exact(content["beat"], "beat") < 0:
+            raise EngineError("invalid_field", "beat must not be negative", field="beat")
+        session_id = content.get("session_id")
+        if session_id is not None and not isinstance(session_id, str):
+            raise EngineError("invalid_field", "session_id must be a string", field="session_id")
+        sessions = self.live.transport(content["beat"], content["bpm"], bool(content.get("playing", True)),
+                                       session_id)
+        return {"sessions": sessions}
 
     def info(self) -> dict[str, Any]:
         return {"default_model": self.config.default_model, "device": str(self.registry.device),
@@ -105,12 +165,15 @@ class Engine:
                 "output_root": str(self.paths.output_root)}
 
     def close(self) -> None:
+        self.live.stop_all()
         self.queue.shutdown()
 
     # -- worker ---------------------------------------------------------------------------
     def _run(self, job: Job) -> dict[str, Any]:
         if job.kind == "generate":
             return run_generate(self.context, job)
+        if job.kind == "continue":
+            return publish(self.context, job, produce_continuation(self.context, job))
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
 
 

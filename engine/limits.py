@@ -9,3 +9,5 @@ MAX_QUEUE = 32
 MAX_MELODY_NOTES = 20000
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # ZeroMQ frames, binary buffers included
 MAX_JSON_BYTES = 1024 * 1024  # the JSON part of a message
+MAX_LIVE_SESSIONS = 8  # one per track is the common case
+MAX_AHEAD_BARS = 64

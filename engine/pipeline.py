@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 from .errors import EngineError
-from .conform import conform
+from .conform import conform, tempo_hint
 from .generation import Conditioning, GenerationOutput, generate_reference
 from .longform import generate_long
 from .jobs import Job
@@ -34,15 +34,6 @@ class EngineContext:
     paths: PathPolicy
     default_model: str
     backends: dict[str, Callable[..., GenerationOutput]] = field(default_factory=dict)
-
-
-def tempo_prompt(prompt: str, req: GenerateRequest) -> str:
-    """Append the session tempo as a hint, as MusicGen's training captions carry it."""
-    if not req.tempo_hint:
-        return prompt
-    bpm = float(req.bpm)
-    hint = f"{bpm:g} bpm"
-    return f"{prompt.rstrip(' ,.')}, {hint}" if prompt.strip() else hint
 
 
 def choose_backend(ctx: EngineContext, req: GenerateRequest) -> Callable[..., GenerationOutput]:
@@ -86,6 +77,7 @@ class Produced:
     takes: list[RenderedTake]
     model: str
     timing: dict[str, float]
+    start_bar: Any = None  # 1-based bar where the clip lands (None: the request's start_bar)
 
 
 def produce(ctx: EngineContext, job: Job) -> Produced:
@@ -99,7 +91,7 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
                           f"use one of: {', '.join(MELODY_MODELS)}")
     job.check_cancelled()
     t_load = time.perf_counter()
-    prompt = tempo_prompt(req.prompt, req)
+    prompt = tempo_hint(req.prompt, req.bpm, req.tempo_hint)
     chroma = None
     if req.melody is not None:
         chroma = melody_chroma(load_melody(req.melody, ctx.paths), req.melody, req)
@@ -145,14 +137,15 @@ def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel
 
 
 def render_takes(req: GenerateRequest, audio: np.ndarray, model_rate: int, meta: dict[str, Any],
-                 job: Job | None = None) -> list[RenderedTake]:
+                 job: Job | None = None, frames: int | None = None) -> list[RenderedTake]:
     """Each take through the request's render spec (rate, channels, chain, loudness, exact length)."""
     spec = req.render or RenderSpec(sample_rate=req.sample_rate, channels=req.channels, format=req.format)
     renderer = Renderer(spec)
     cancelled = job.cancel_event.is_set if job is not None else None
     takes = []
     for i, seed in enumerate(req.take_seeds()):
-        clip, report = renderer.render_with_report(audio[i], model_rate, frames=req.frames, cancelled=cancelled)
+        clip, report = renderer.render_with_report(audio[i], model_rate, frames=frames or req.frames,
+                                                   cancelled=cancelled)
         takes.append(RenderedTake(i + 1, seed, clip, {
             **meta, "take": i + 1, "seed": seed, "frames": int(clip.shape[1]), "sample_rate": spec.sample_rate,
             "format": spec.format, "render": spec.to_dict(), "render_report": report.to_dict()}))
@@ -164,6 +157,7 @@ def publish(ctx: EngineContext, job: Job, produced: Produced) -> dict[str, Any]:
     req: GenerateRequest = job.request
     t0 = time.perf_counter()
     folder = ctx.paths.folder(req.output_dir)
+    start_bar = produced.start_bar if produced.start_bar is not None else req.start_bar
     spec = req.render or RenderSpec(sample_rate=req.sample_rate, channels=req.channels, format=req.format)
     written = []
     for take in produced.takes:
@@ -174,7 +168,7 @@ def publish(ctx: EngineContext, job: Job, produced: Produced) -> dict[str, Any]:
             auto = False
         else:
             path = folder / clip_name(req.name_pattern, track=req.track, prompt=req.prompt,
-                                      bar=_num(req.start_bar), take=take.take)
+                                      bar=_num(start_bar), take=take.take)
             auto = True
         files = write_clip(take.clip, spec.sample_rate, path, fmt=spec.format, auto=auto, sidecar=take.sidecar)
         written.append({"take": take.take, "path": str(files.audio), "frames": int(take.clip.shape[1]),
@@ -182,7 +176,7 @@ def publish(ctx: EngineContext, job: Job, produced: Produced) -> dict[str, Any]:
     timing = {**produced.timing, "write_s": round(time.perf_counter() - t0, 4)}
     first = written[0]
     return {"path": first["path"], "takes": written, "frames": first["frames"], "sample_rate": spec.sample_rate,
-            "channels": spec.channels, "start_bar": _num(req.start_bar), "bars": req.bars,
+            "channels": spec.channels, "start_bar": _num(start_bar), "bars": req.bars,
             "seconds": float(req.duration), "model": produced.model, "seed": req.seed, "timing": timing}
 
 

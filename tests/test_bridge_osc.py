@@ -114,25 +114,6 @@ def test_generate_and_fetch_over_tcp_with_slip(osc_tcp):
     assert args[2] == on_disk and meta["eof"] and meta["sha256"] == hashlib.sha256(on_disk).hexdigest()
 
 
-# The engine side of these is being built (issue 3). Until it lands each answers /mgb/error with a
-# stable code; to flip one, check its real reply here instead and delete it from this table.
-PENDING_ENGINE = [
-    ("/mgb/continue", [json.dumps({"audio": {"path": "/nonexistent.wav"}, "bars": 1, "bpm": 120})]),
-    ("/mgb/live/start", [json.dumps({"prompt": "x", "bpm": 120, "window_bars": 1})]),
-    ("/mgb/live_start", [json.dumps({"prompt": "x", "bpm": 120})]),
-    ("/mgb/live/stop", ["s-none"]),
-    ("/mgb/transport", [0.0, 120.0, 1]),
-    ("/mgb/transport", [json.dumps({"beat": 0, "bpm": 120, "playing": True})]),
-]
-
-
-@pytest.mark.parametrize("address,args", PENDING_ENGINE)
-def test_pending_engine_requests_get_an_error_with_a_stable_code(osc_udp, address, args):
-    osc_udp.send(address, *args)
-    addr, reply = osc_udp.expect(lambda a, p: a in ("/mgb/reply", "/mgb/error"))
-    assert addr == "/mgb/error" and reply[0] == "" and reply[1] in ERROR_CODES and reply[1] != "internal", reply
-
-
 def test_oscsend_from_liblo_is_answered_on_the_hello_port(server, engine):
     oscsend = shutil.which("oscsend")
     if oscsend is None:

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,40 +32,7 @@ from bridge.client import DEFAULT_ADDRESS, Client
 from bridge.protocol import Message
 from engine.errors import EngineError
 
-FETCH_CHUNK = 1024 * 1024
 RESEND_S = 1.0  # repeat an unchanged transport this often so the engine's view never goes stale
-
-
-def _events(client: Client, timeout_s: float) -> list[Message]:
-    """Events for our session that arrived within ``timeout_s`` (the client has no public event API yet)."""
-    client._subscribe()  # noqa: SLF001 - idempotent; waits for the welcome once
-    out, sub = list(client._backlog), client._sub  # noqa: SLF001
-    client._backlog.clear()  # noqa: SLF001
-    assert sub is not None
-    if sub.poll(int(timeout_s * 1000)):
-        while sub.poll(0):
-            out.append(client._recv_event())  # noqa: SLF001
-    return out
-
-
-def fetch_path(client: Client, engine_path: str, dest: Path) -> Path:
-    """Copy an engine-side file to ``dest`` through the protocol (works for a remote engine too)."""
-    fd, tmp = tempfile.mkstemp(prefix=".mgb-", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            offset = 0
-            while True:
-                reply = client.request("fetch", {"path": engine_path, "offset": offset, "length": FETCH_CHUNK})
-                data = reply.buffers[0] if reply.buffers else b""
-                fh.write(data)
-                offset += len(data)
-                if reply.content["eof"]:
-                    break
-        os.chmod(tmp, 0o644)
-        os.link(tmp, dest)  # never replaces an existing file
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dest
 
 
 def free_dest(out_dir: Path, stem: str, suffix: str) -> Path:
@@ -92,7 +58,7 @@ class Relay:
             fh.write(json.dumps(event) + "\n")
 
     def start(self, content: dict[str, Any]) -> None:
-        self.client._subscribe()  # noqa: SLF001 - events must be routed before the session starts
+        self.client.subscribe()  # events must be routed before the session starts
         reply = self.client.request("live_start", content)
         self.session_id = str(reply.content["session_id"])
         self.emit({"event": "started", "session_id": self.session_id})
@@ -117,7 +83,7 @@ class Relay:
         c = msg.content
         if msg.msg_type == "window" and c.get("session_id", self.session_id) == self.session_id:
             src = str(c["path"])
-            dest = fetch_path(self.client, src, free_dest(self.out_dir, Path(src).stem, Path(src).suffix))
+            dest = self.client.fetch(None, free_dest(self.out_dir, Path(src).stem, Path(src).suffix), path=src)
             self.emit({"event": "window", "index": c.get("index"), "start_bar": c.get("start_bar"),
                        "bars": c.get("bars"), "path": str(dest), "rtf": c.get("rtf")})
         elif msg.msg_type == "underrun":
@@ -131,7 +97,7 @@ class Relay:
             if time.monotonic() - self.last_change > self.args.heartbeat:
                 break  # the ReaScript stopped writing: Reaper closed or the script was killed
             self.send_transport()
-            for msg in _events(self.client, self.args.interval):
+            for msg in self.client.poll_events(self.args.interval):
                 self.handle(msg)
         self.client.request("live_stop", {"session_id": self.session_id})
 
