@@ -40,6 +40,7 @@ class Client:
     def __init__(self, address: str = DEFAULT_ADDRESS, events: str | None = None, session: str | None = None,
                  timeout: float = 10.0, context: zmq.Context | None = None, auth: Any = None) -> None:
         self.address = address
+        self._events_given = events is not None
         self.events = events or events_address(address)
         self.session = session or f"c-{uuid.uuid4().hex[:16]}"
         self.timeout = timeout
@@ -68,6 +69,8 @@ class Client:
         """Subscribe to our session's events and wait for the welcome that proves the route is live
         (idempotent). Requests sent afterwards cannot miss their events."""
         if self._sub is None:
+            if not self._events_given:
+                self.events = self._announced_events() or self.events
             self._sub = self._socket(zmq.SUB)
             self._sub.setsockopt_string(zmq.SUBSCRIBE, self.session)
             self._sub.connect(self.events)
@@ -82,6 +85,13 @@ class Client:
                 self._welcomed = True
             else:
                 self._backlog.append(msg)
+
+    def _announced_events(self) -> str | None:
+        """The event endpoint the engine reports in ``ping`` (its port, with our host for the server)."""
+        bound = self.request("ping", timeout=PING_TIMEOUT_S, retries=0).content.get("endpoints", {}).get("zmq_events")
+        if not isinstance(bound, str) or ":" not in bound:
+            return None
+        return f"{self.address.rpartition(':')[0]}:{bound.rpartition(':')[2]}"
 
     def poll_events(self, timeout: float) -> list[Message]:
         """Every event for our session that arrives within ``timeout`` seconds (after subscribing)."""
@@ -239,48 +249,3 @@ def _codes() -> set[str]:
     from engine.errors import ERROR_CODES
 
     return set(ERROR_CODES)
-
-
-def attach_input_files(content: dict[str, Any]) -> list[bytes]:
-    """Turn input file paths into binary buffers, so a remote engine needs no shared disk."""
-    from engine.cli import input_files
-
-    buffers: list[bytes] = []
-    for ref in input_files(content):
-        path = Path(ref.pop("path"))
-        try:
-            buffers.append(path.read_bytes())
-        except OSError as exc:
-            raise EngineError("bad_audio", f"cannot read {path}: {exc.strerror}") from None
-        ref["buffer"] = len(buffers) - 1
-        ref["format"] = path.suffix.lstrip(".") or "bin"
-    return buffers
-
-
-def run_remote(args: Any, kind: str, content: dict[str, Any]) -> dict[str, Any]:
-    """What ``musicgen-bridge generate`` (without --local) does: submit, follow, fetch to --out."""
-    import sys
-
-    out = Path(args.out) if getattr(args, "out", None) else None
-    if out is not None:
-        if out.exists():
-            raise EngineError("file_exists", f"{out} exists; files are never overwritten")
-        content.pop("output_name", None)  # the engine names the file in its own root; we fetch it
-    buffers = attach_input_files(content)
-    show = None if getattr(args, "json", False) else (lambda f: print(f"\r{f:6.1%}", end="", file=sys.stderr))
-    with Client(args.server or DEFAULT_ADDRESS, timeout=10.0) as client:
-        client.request("ping", timeout=PING_TIMEOUT_S, retries=0)
-        job_id = client.submit(kind, content, buffers)
-        result = client.wait(job_id, show, timeout=getattr(args, "timeout", 600.0))
-        if show:
-            print(file=sys.stderr)
-        result["job_id"] = job_id
-        if out is not None:
-            takes = result.get("takes") or [result]
-            for i, take in enumerate(takes, start=1):
-                dest = out if len(takes) == 1 else out.with_name(f"{out.stem}-take{i}{out.suffix}")
-                client.fetch(job_id, dest, take=i)
-                client.fetch(job_id, dest.with_name(dest.name + ".json"), take=i, sidecar=True)
-                take["engine_path"], take["path"] = take["path"], str(dest.resolve())
-            result["path"] = takes[0]["path"]
-    return result

@@ -34,6 +34,7 @@ BUFFER_FIELDS = (("melody", "audio"), ("melody", "midi_file"), ("audio",), ("see
 class RequestHandler:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.endpoints: dict[str, str] = {}  # what the transports bound (ping tells clients the event port)
         self.scratch = Path(tempfile.mkdtemp(prefix="mgb-scratch-"))
         engine.paths.allow_reading(self.scratch)
         self._table: dict[str, Callable[[Message, Sink], dict[str, Any]]] = {
@@ -62,7 +63,7 @@ class RequestHandler:
     # -- handlers -------------------------------------------------------------------------
     def ping(self, msg: Message, sink: Sink) -> dict[str, Any]:
         return {"pong": True, "protocol_version": PROTOCOL_VERSION, "engine_version": __version__,
-                **self.engine.info()}
+                "endpoints": self.endpoints, **self.engine.info()}
 
     def models(self, msg: Message, sink: Sink) -> dict[str, Any]:
         return {"models": self.engine.models()}

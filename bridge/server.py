@@ -51,6 +51,7 @@ class BridgeServer:
         if self._osc_tcp_addr is not None:
             self.tcp = OscTcpServer(self._osc_tcp_addr, self.router)
             start_in_thread(self.tcp, "mgb-osc-tcp")
+        self.handler.endpoints = dict(self.addresses)
 
     @property
     def addresses(self) -> dict[str, Any]:

@@ -14,118 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cli_args import add_continue_args, add_request_args, continue_content, input_files, request_content
 from .errors import EngineError
 
 EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
 BAD_REQUEST_CODES = {"invalid_field", "missing_field", "too_large", "unknown_model", "bad_envelope", "bad_json",
-                     "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support"}
-
-
-def _add_request_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", default="", help="text description of the music")
-    p.add_argument("--model", default=None, help="model name (see `musicgen-bridge models`)")
-    p.add_argument("--bars", type=int, default=None, help="length in bars (default 4)")
-    p.add_argument("--seconds", type=float, default=None, help="length in seconds when --bars is not given")
-    p.add_argument("--bpm", type=float, default=120.0, help="session tempo in quarter notes per minute")
-    p.add_argument("--time-signature", default="4/4", help="e.g. 4/4, 3/4, 6/8, 7/8")
-    p.add_argument("--start-bar", type=float, default=1, help="bar where the clip lands (1 = session start)")
-    p.add_argument("--sample-rate", type=int, default=48000, help="session sample rate in Hz")
-    p.add_argument("--channels", type=int, default=2, choices=(1, 2))
-    p.add_argument("--format", default="wav24", help="wav16|wav24|wav32f|flac|aiff")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--cfg", type=float, default=None, help="classifier-free guidance scale")
-    p.add_argument("--variations", type=int, default=None, help="number of takes, decoded as one batch")
-    p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
-    p.add_argument("--backend", default=None, help="auto|reference|fast")
-    p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
-    p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
-    p.add_argument("--melody-audio", default=None, help="melody from an audio file (MusicGen-Melody models)")
-    p.add_argument("--melody-start", type=float, default=None, help="start of the melody range in seconds")
-    p.add_argument("--melody-end", type=float, default=None, help="end of the melody range in seconds")
-    p.add_argument("--melody-mode", default=None, help="highest|lowest|loudest note of chords")
-    p.add_argument("--fx", default=None, help="effect chain: a preset name (master-lite, lofi, wide-verb) or a JSON file")
-    p.add_argument("--loudness", type=float, default=None, help="integrated loudness target in LUFS")
-    p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling in dBTP (default -1)")
-    p.add_argument("--tail", default=None, help="cut|keep: effect tails cut to the exact length or kept")
-    p.add_argument("--track", default=None, help="track name used in file names")
-    p.add_argument("--preview", action="store_true", help="play the result when an audio device exists")
-    p.add_argument("--out", default=None, help="output file (never overwritten)")
-    p.add_argument("--output-dir", default=None, help="output folder (inside the engine's allowed folders)")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--local", action="store_true", help="run in this process instead of through a running engine")
-    p.add_argument("--server", default=None, help="engine address (default tcp://127.0.0.1:5555)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the result")
-
-
-def request_content(args: argparse.Namespace) -> dict[str, Any]:
-    """CLI arguments -> the protocol's request content (the engine validates it)."""
-    content: dict[str, Any] = {"prompt": args.prompt, "bpm": args.bpm, "time_signature": args.time_signature,
-                               "start_bar": args.start_bar, "sample_rate": args.sample_rate,
-                               "channels": args.channels, "format": args.format}
-    optional = {"model": args.model, "bars": args.bars, "seconds": args.seconds, "seed": args.seed,
-                "top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature, "cfg": args.cfg,
-                "variations": args.variations, "backend": args.backend, "output_dir": args.output_dir,
-                "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling, "tail": args.tail,
-                "track": args.track}
-    if args.fx is not None:
-        fx_file = Path(args.fx)
-        # a chain file travels as its JSON content, so a remote engine needs no access to it
-        optional["fx"] = _read_chain_file(fx_file) if fx_file.suffix == ".json" or fx_file.exists() else args.fx
-    content.update({k: v for k, v in optional.items() if v is not None})
-    if args.no_tempo_hint:
-        content["tempo_hint"] = False
-    melody = melody_content(args)
-    if melody is not None:
-        content["melody"] = melody
-    if args.out is not None:
-        out = Path(args.out)
-        content["output_name"] = out.name
-    return content
-
-
-def _read_chain_file(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except OSError as exc:
-        raise EngineError("bad_fx", f"cannot read the effect chain file {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise EngineError("bad_fx", f"{path} is not valid JSON: {exc}") from None
-
-
-def melody_content(args: argparse.Namespace) -> dict[str, Any] | None:
-    if args.midi and args.melody_audio:
-        raise EngineError("invalid_field", "give --midi or --melody-audio, not both")
-    melody: dict[str, Any] | None = None
-    if args.midi:
-        melody = {"midi_file": {"path": str(Path(args.midi).resolve())}}
-        if args.midi_track is not None:
-            melody["midi_file"]["track"] = args.midi_track
-    elif args.melody_audio:
-        audio: dict[str, Any] = {"path": str(Path(args.melody_audio).resolve())}
-        if args.melody_start is not None:
-            audio["start_seconds"] = args.melody_start
-        if args.melody_end is not None:
-            audio["end_seconds"] = args.melody_end
-        melody = {"audio": audio}
-    if melody is not None and args.melody_mode:
-        melody["mode"] = args.melody_mode
-    return melody
-
-
-def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
-    """The {"path": ...} objects of a request's input files (melody, continuation audio)."""
-    found = []
-    melody = content.get("melody") or {}
-    for key in ("midi_file", "audio"):
-        if isinstance(melody.get(key), dict) and "path" in melody[key]:
-            found.append(melody[key])
-    if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
-        found.append(content["audio"])
-    return found
+                     "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support",
+                     "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version"}
 
 
 def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
@@ -143,13 +39,52 @@ def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    content = request_content(args)
-    if args.local:
-        return _run_local(args, "generate", content)
-    from bridge.client import run_remote
+    return _submit(args, "generate", request_content(args))
 
-    result = run_remote(args, "generate", content)
-    _print_result(args, result)
+
+def cmd_continue(args: argparse.Namespace) -> int:
+    return _submit(args, "continue", continue_content(args))
+
+
+def _submit(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
+    if args.local:
+        return _run_local(args, kind, content)
+    from bridge.remote import run_remote
+
+    _print_result(args, run_remote(args, kind, content))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bridge import remote
+
+    print(json.dumps(remote.status(args)))
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from bridge import remote
+
+    print(json.dumps(remote.cancel(args)))
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from bridge import remote
+
+    if args.live_command == "stop":
+        print(json.dumps(remote.live_stop(args)))
+    elif args.live_command == "transport":
+        print(json.dumps(remote.live_transport(args)))
+    else:
+        content = request_content(args)
+        content.pop("output_name", None)
+        content.pop("bars", None)
+        for key in ("window_bars", "ahead_bars", "context_bars"):
+            if getattr(args, key) is not None:
+                content[key] = getattr(args, key)
+        for event in remote.live_start(args, content):
+            print(json.dumps(event), flush=True)
     return 0
 
 
@@ -218,10 +153,47 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("generate", help="text (and melody) to a bar-exact clip")
-    _add_request_args(g)
+    add_request_args(g)
     g.add_argument("--device", default="auto")
     g.add_argument("--cache-dir", default=None)
     g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("continue", help="new bars that follow an audio item, starting on its last bar line")
+    add_request_args(c)
+    add_continue_args(c)
+    c.add_argument("--device", default="auto")
+    c.add_argument("--cache-dir", default=None)
+    c.set_defaults(func=cmd_continue)
+
+    lv = sub.add_parser("live", help="live mode: start a session, report transport, stop")
+    lsub = lv.add_subparsers(dest="live_command", required=True)
+    ls = lsub.add_parser("start", help="start a session (prints its id; --follow prints its windows)")
+    add_request_args(ls)
+    ls.add_argument("--window-bars", type=int, default=None, help="bars per window (default 4)")
+    ls.add_argument("--ahead-bars", type=int, default=None, help="bars kept ready ahead of the playhead (default 8)")
+    ls.add_argument("--context-bars", type=int, default=None, help="bars of context for each window (default 2)")
+    ls.add_argument("--follow", action="store_true", help="print events as JSON lines; stop the session on exit")
+    ls.add_argument("--simulate", action="store_true", help="with --follow: play a transport in real time")
+    ls.add_argument("--windows", type=int, default=None, help="with --follow: stop after this many windows")
+    lt = lsub.add_parser("transport", help="report the DAW transport to every live session")
+    lt.add_argument("--beat", type=float, required=True, help="song position in quarter-note beats (0 = bar 1)")
+    lt.add_argument("--bpm", type=float, required=True)
+    lt.add_argument("--playing", type=int, default=1)
+    lp = lsub.add_parser("stop", help="stop a live session")
+    lp.add_argument("session_id")
+    for p in (lt, lp):
+        p.add_argument("--server", default=None)
+    lv.set_defaults(func=cmd_live)
+
+    st = sub.add_parser("status", help="a job's state, progress and result")
+    st.add_argument("job_id")
+    st.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for the job to end")
+    st.add_argument("--server", default=None)
+    st.set_defaults(func=cmd_status)
+    ca = sub.add_parser("cancel", help="cancel a job between decoding steps")
+    ca.add_argument("job_id")
+    ca.add_argument("--server", default=None)
+    ca.set_defaults(func=cmd_cancel)
 
     m = sub.add_parser("models", help="list known models and what is cached")
     m.add_argument("--cache-dir", default=None)
