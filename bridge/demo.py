@@ -125,7 +125,30 @@ def run_demo(args: Any) -> int:
                                 buffers=[midi.read_bytes()])
             steps.append(("melody-conditioned, 4 bars", r["path"]))
 
-        print("4. an OSC controller asks for 1 bar (as Max for Live does)")
+            print("4. continue the drums from step 1 by 2 bars (its last 2 bars are the context)")
+            drums = Path(steps[0][1])
+            r = client.continue_(model=text_model, prompt="dusty lofi hip hop drums", bpm=96, bars=2,
+                                 context_bars=2, seed=4, track="drums-cont",
+                                 audio={"buffer": 0, "format": "wav"}, buffers=[drums.read_bytes()])
+            steps.append((f"continuation at bar {r['start_bar']}, 2 bars", r["path"]))
+
+            print("5. live mode: 1-bar windows kept 2 bars ahead of a simulated playhead")
+            live = client.request("live_start", {"prompt": "ambient pads", "model": text_model, "bpm": 120,
+                                                 "window_bars": 1, "context_bars": 1, "ahead_bars": 2,
+                                                 "track": "live"}).content
+            windows: list[dict[str, Any]] = []
+            beat, deadline = 0.0, time.monotonic() + 120
+            while len(windows) < 3 and time.monotonic() < deadline:
+                client.request("transport", {"beat": beat, "bpm": 120, "playing": True})
+                for msg in client.poll_events(0.2):
+                    if msg.msg_type == "window" and msg.content["session_id"] == live["session_id"]:
+                        windows.append(msg.content)
+                beat = min(beat + 0.4, 4.0 * len(windows))  # never outrun what is generated
+            client.request("live_stop", {"session_id": live["session_id"]})
+            steps += [(f"live window {w['index']} at bar {w['start_bar']} (rtf {w['rtf']:.1f})", w["path"])
+                      for w in windows]
+
+        print("6. an OSC controller asks for 1 bar (as Max for Live does)")
         path, frames = osc_generate(info["osc_udp"], {"prompt": "808 bass hit", "model": text_model, "bars": 1,
                                                       "bpm": 120, "track": "osc"})
         steps.append((f"over OSC, 1 bar ({frames} frames)", path))
