@@ -19,14 +19,6 @@ def tiny_model(max_frames: int | None = None) -> LoadedModel:
     embeddings of real input). The built-in tiny leaves them at zero, which makes every encode 0
     and every decode independent of the tokens."""
     model = build_tiny()
-    gen = torch.Generator().manual_seed(99)
-    noise = torch.randn((1, 1, 640 * 400), generator=gen) * 0.3
-    with torch.no_grad():
-        residual = model.audio_encoder.encoder(noise)  # (1, dim, frames)
-        for layer in model.audio_encoder.quantizer.layers:
-            pick = torch.randperm(residual.shape[-1], generator=gen)[:TINY_CODEBOOK_SIZE]
-            layer.codebook.embed.copy_(residual[0, :, pick].T)
-            residual = residual - layer.decode(layer.encode(residual))
     if max_frames is not None:
         model.generation_config.max_length = max_frames
     return LoadedModel(get_spec("tiny"), model, tiny_tokenizer(), torch.device("cpu"), torch.float32, "test")

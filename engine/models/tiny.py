@@ -4,9 +4,9 @@
 4-codebook decoder with the delay pattern, a 32 kHz EnCodec at 50 frames/s, classifier-free
 guidance, a chroma prefix for the melody variant — with every dimension shrunk. Their weights
 are random (seeded), so they make noise, not music: they exist to exercise every code path.
-EnCodec's codebooks are random too (a fresh EnCodec has all-zero codebooks until a checkpoint
-fills them), so different tokens decode to different audio and audio-prompt encoding is
-meaningful.
+EnCodec's codebooks are drawn from its own encoder output (a fresh EnCodec has all-zero
+codebooks until a checkpoint fills them), so different tokens decode to different audio and
+audio-prompt encoding is meaningful.
 
 A random decoder with default init (std 0.02) barely reacts to its conditioning, which would let a
 bug that drops the prompt or melody pass unnoticed; the decoder and conditioning projections are
@@ -66,6 +66,25 @@ def _generation_config(pad: int) -> GenerationConfig:
                             decoder_start_token_id=pad, pad_token_id=pad, bos_token_id=pad)
 
 
+def _init_codebooks(model: PreTrainedModel) -> None:
+    """Fill EnCodec's codebooks from the encoder's own output on noise, residual by residual.
+
+    A fresh EnCodec's codebooks are zero buffers until a checkpoint fills them: every code would
+    decode to the same sound and every encode would give code 0. Drawing each codebook's entries
+    from the (residual) encoder output, as EnCodec's k-means init does from data, makes encode and
+    decode meaningful: different tokens sound different and audio prompts encode to varied codes.
+    """
+    gen = torch.Generator().manual_seed(99)
+    noise = torch.randn((1, 1, 640 * 400), generator=gen) * 0.3
+    with torch.no_grad():
+        residual = model.audio_encoder.encoder(noise)  # (1, dim, frames)
+        for layer in model.audio_encoder.quantizer.layers:
+            pick = torch.randperm(residual.shape[-1], generator=gen)[:TINY_CODEBOOK_SIZE]
+            layer.codebook.embed.copy_(residual[0, :, pick].T)
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
+            residual = residual - layer.decode(layer.encode(residual))
+
+
 def build_tiny(melody: bool = False, seed: int = TINY_SEED) -> PreTrainedModel:
     """Construct a tiny random MusicGen (or MusicGen-Melody) in eval mode, same weights for the same seed.
 
@@ -78,11 +97,7 @@ def build_tiny(melody: bool = False, seed: int = TINY_SEED) -> PreTrainedModel:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = cls(config)
-        # EnCodec's codebooks are zero buffers until a checkpoint fills them: every code would
-        # decode to the same sound. Random codebooks make different tokens sound different.
-        for layer in model.audio_encoder.quantizer.layers:
-            layer.codebook.embed.normal_(0.0, 1.0)
-            layer.codebook.embed_avg.copy_(layer.codebook.embed)
+        _init_codebooks(model)
     with torch.no_grad():
         for param in model.decoder.parameters():
             if param.dim() == 2:
