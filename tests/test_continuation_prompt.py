@@ -15,9 +15,7 @@ torch.set_num_threads(1)
 
 
 def tiny_model(max_frames: int | None = None) -> LoadedModel:
-    """tiny with data-initialised codec codebooks (as EnCodec's k-means init does: entries are
-    embeddings of real input). The built-in tiny leaves them at zero, which makes every encode 0
-    and every decode independent of the tokens."""
+    """The built-in tiny model, optionally with a shorter window (to exercise long-form cheaply)."""
     model = build_tiny()
     if max_frames is not None:
         model.generation_config.max_length = max_frames
