@@ -29,6 +29,7 @@ from transformers import (
     PreTrainedModel,
     T5Config,
 )
+from transformers.utils import logging as hf_logging
 
 TINY_SEED = 1234
 TINY_CODEBOOK_SIZE = 64
@@ -92,7 +93,13 @@ def build_tiny(melody: bool = False, seed: int = TINY_SEED) -> PreTrainedModel:
     >>> model.config.audio_encoder.frame_rate, model.decoder.num_codebooks
     (50, 4)
     """
-    config = _configs(melody)
+    # the real checkpoints' pad/bos id equals the vocabulary size too; transformers warns about it
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        config = _configs(melody)
+    finally:
+        hf_logging.set_verbosity(verbosity)
     cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
