@@ -68,10 +68,11 @@ def test_live_windows_tile_the_timeline_and_underruns_are_reported(zmq_peer):
     assert reply["content"]["status"] == "ok", reply
     sid = reply["content"]["session_id"]
     windows = _windows(zmq_peer, sid, 3)  # before playback, ahead_bars are prepared
-    for beat in range(0, 16, 2):  # the playhead moves at half a bar per tick
+    for beat in range(0, 12, 2):  # the playhead moves half a bar per tick, never past what exists
+        windows = _windows(zmq_peer, sid, beat // 4 + 3)
         zmq_peer.request("transport", {"beat": beat, "bpm": 120, "playing": True})
         time.sleep(0.05)
-    windows += _windows(zmq_peer, sid, 6)[3:]
+    windows = _windows(zmq_peer, sid, 6)
     starts = [w["start_bar"] for w in windows]
     assert starts == list(range(1, 7))  # no gap, no overlap
     for w in windows:
@@ -79,7 +80,8 @@ def test_live_windows_tile_the_timeline_and_underruns_are_reported(zmq_peer):
         assert w["rtf"] > 0
     # the playhead jumps far beyond what exists: an underrun, then generation resumes ahead of it
     zmq_peer.request("transport", {"beat": 400, "bpm": 120, "playing": True})
-    under = zmq_peer.wait_event(lambda e: e["header"]["msg_type"] == "underrun")["content"]
+    under = zmq_peer.wait_event(lambda e: e["header"]["msg_type"] == "underrun"
+                                and e["content"]["beat"] == 400.0)["content"]
     assert under["session_id"] == sid and under["beat"] == 400.0
     assert under["playhead_bar"] == 101.0  # beat 400 in 4/4 is the start of bar 101
     later = zmq_peer.wait_event(lambda e: e["header"]["msg_type"] == "window"
