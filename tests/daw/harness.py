@@ -90,6 +90,23 @@ def free_port_pair() -> int:
     raise RuntimeError("no free port pair on loopback")
 
 
+def spy_engine(output_root: Path) -> Any:
+    """The real tiny-model engine, recording what it was asked (see SpyEngine), warmed up: the
+    first generation in a process pays one-off set-up costs that would otherwise land in a test
+    (and make a live session underrun)."""
+    import torch
+
+    from .spy_engine import SpyEngine
+
+    torch.set_num_threads(1)
+    engine = SpyEngine(output_root)
+    job = engine.submit("generate", {"prompt": "warm-up", "bars": 1, "bpm": 120, "time_signature": "4/4",
+                                     "output_dir": "warm-up"})
+    assert engine.wait(job.id, timeout=120).state == "done"
+    engine.reset()
+    return engine
+
+
 @contextmanager
 def tiny_engine(output_root: Path, engine: Any = None) -> Iterator[Any]:
     """A BridgeServer around a tiny-model engine on random loopback ports (ZeroMQ and OSC UDP)."""
