@@ -341,7 +341,7 @@ def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path:
                 "ext": {"musicgen-bridge/server": server.addresses["zmq"], "musicgen-bridge/python": sys.executable},
                 "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
                 "steps": [{"play": {"playing": True, "position": 0}},
-                          {"script": script("Live continuation start")}, {"pump": 3.5},
+                          {"script": script("Live continuation start")}, {"pump": 2.6},
                           {"script": script("Live continuation stop")}, {"pump": 20}]}
     snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []
