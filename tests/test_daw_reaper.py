@@ -7,8 +7,6 @@ whole path: dialog -> request -> CLI words -> wrapper script -> result file -> d
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -187,6 +185,21 @@ def test_cancel_sends_sigterm_and_cleans_up(tmp_path: Path) -> None:
     assert list((tmp_path / "media" / "musicgen-bridge").iterdir()) == []
 
 
+def test_ending_the_script_while_the_job_runs_cancels_it(tmp_path: Path) -> None:
+    log = tmp_path / "cli.json"
+    scenario = generate_scenario(tmp_path, ["x", "4", "tiny", "1"], fake_cli_command())
+    scenario["steps"][1:] = [{"pump": 0.5}, {"atexit": True}]  # e.g. terminated from the action list
+    snap = run_reaper(scenario, tmp_path, env={"MGB_FAKE_MODE": "slow", "MGB_FAKE_LOG": str(log)})
+    assert snap["timed_out"] and snap["window_closed"]
+    (kill,) = [c for c in snap["exec"] if "kill" in c]
+    assert kill.startswith("/bin/kill -TERM ")
+    for _ in range(100):  # the signal is delivered asynchronously
+        if Path(str(log) + ".term").exists():
+            break
+        subprocess.run(["sleep", "0.05"])
+    assert Path(str(log) + ".term").read_text() == "cancelled"
+
+
 def test_not_a_midi_item(tmp_path: Path) -> None:
     wav = tmp_path / "loop.wav"
     write_wav(wav, Fraction(18, 5), 44100)
@@ -243,6 +256,7 @@ def test_cancel_through_the_real_cli_cancels_the_engine_job(tmp_path: Path, serv
     else:
         (kill,) = [c for c in snap["exec"] if "kill" in c]
         assert kill.startswith("/bin/kill -TERM ")
+        assert not [c for c in snap["exec"] if "'cancel'" in c]  # the CLI itself told the engine
     # the CLI ended (its exit status was read) and every job file is gone; nothing was placed
     assert list((tmp_path / "media" / "musicgen-bridge").iterdir()) == []
 
@@ -342,7 +356,7 @@ def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path:
                 "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
                 "steps": [{"play": {"playing": True, "position": 0}},
                           {"script": script("Live continuation start")}, {"pump": 2.6},
-                          {"script": script("Live continuation stop")}, {"pump": 20}]}
+                          {"script": script("Live continuation stop")}, {"pump": 20}, {"atexit": True}]}
     snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []
     (sent,) = engine.live_starts

@@ -128,6 +128,7 @@ function M.run_job(opts)
   local last_poll = -1
 
   local function finish()
+    job.finished = true
     M.ui.progress_close()
   end
 
@@ -186,7 +187,12 @@ function M.run_job(opts)
     reaper.defer(tick)
   end
 
-  reaper.atexit(finish)
+  reaper.atexit(function()
+    -- the script was ended (e.g. terminated from the action list) while the job ran: its result
+    -- could never be placed, so the engine should not keep working on it
+    if not job.finished then M.jobs.cancel(job, settings) end
+    finish()
+  end)
   reaper.defer(tick)
   return job
 end

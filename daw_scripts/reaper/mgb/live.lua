@@ -80,6 +80,7 @@ function M.start(opts)
   ui.progress_open("live")
 
   local function finish(err)
+    s.finished = true
     ui.progress_close()
     reaper.SetExtState(ui.SECTION, "live_stop", "", false)
     if err then
@@ -153,7 +154,7 @@ function M.start(opts)
   end
 
   reaper.atexit(function()
-    jobs.write_file(files.stop, "stop")
+    if not s.finished then jobs.write_file(files.stop, "stop") end  -- the script was ended: stop the relay
     ui.progress_close()
   end)
   reaper.defer(tick)
