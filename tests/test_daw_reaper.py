@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.daw.harness import (LUA, REAPER_DIR, bar_seconds, calls, cli_command, fake_cli_command, frames_of,
-                               run_reaper, script, spy_engine, tiny_engine, write_wav)
+                               run_reaper, script, split_windows, spy_engine, tiny_engine, write_wav)
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed (apt-get install lua5.4)")
 
@@ -331,6 +331,18 @@ def test_continue_through_the_real_cli_lands_on_the_engines_start_bar(tmp_path: 
     assert new["position"] == pytest.approx(4 * BAR_S, abs=1e-9)  # bar 5, the engine's start_bar
     assert new["length"] == pytest.approx(BAR_S, abs=1e-9)
     assert frames_of(path) == (79380, 44100) and Fraction(79380, 44100) == bar_seconds(1, NUM, DEN, BPM)
+
+
+def test_windows_command_line_quoting_splits_back_into_the_same_words() -> None:
+    # split_windows follows the rules Windows programs split their command line by
+    words = ["C:\\Program Files\\mgb\\", 'say "hi"', 'a\\"b', "plain", ""]
+    code = (f'reaper = {{}}; local jobs = dofile("{REAPER_DIR}/mgb/job.lua")\n'
+            'for line in io.lines() do io.write(jobs.win_quote(line), "\\n") end\n')
+    proc = subprocess.run([LUA, "-e", code], input="\n".join(words) + "\n", capture_output=True, text=True, check=True)
+    quoted = proc.stdout.splitlines()
+    assert quoted == ['"C:\\Program Files\\mgb\\\\"', '"say \\"hi\\""', '"a\\\\\\"b"', '"plain"', '""']
+    assert split_windows(" ".join(quoted)) == words
+
 
 
 def test_lua_json_matches_python_json(tmp_path: Path) -> None:
