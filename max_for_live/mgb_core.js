@@ -16,7 +16,7 @@
 var SUPPORTED_RATES = {32000: 1, 44100: 1, 48000: 1, 88200: 1, 96000: 1};
 var MIN_PLACE_VERSION = [12, 0, 5];  // ClipSlot/Track.create_audio_clip
 var SAFE_UDP_BYTES = 8000;           // the engine answers larger datagrams with too_large
-var TRANSPORT_MS = 100;
+var liveModule = require("mgb_live");  // live mode; Max finds it beside this file
 
 function defaults() {
   return {prompt: "", bars: 0, model: "facebook/musicgen-small", temperature: 1.0, takes: 1, samplerate: 0,
@@ -39,7 +39,7 @@ function createDevice(env) {
   var post = env.post || function () {};
   var params = defaults();
   // job: the generation we wait for; live: the running live session
-  var st = {helloAcked: false, queued: null, pending: null, job: null, live: null, timer: null, transportTimer: null};
+  var st = {helloAcked: false, queued: null, pending: null, job: null, timer: null};
 
   // -- Live API helpers ---------------------------------------------------------------------
   function api(path) {
@@ -260,10 +260,11 @@ function createDevice(env) {
     var c = base(s);
     c.bars = params.bars > 0 ? params.bars : 4;
     c.context_bars = Math.max(1, Math.min(params.context_bars, Math.floor(info.length / s.qpb + 1e-6)));
-    c.start_bar = info.arrangement ? tidy(info.end_time / s.qpb + 1) : 1;
+    // the engine starts the new bars on the item's last bar line and says where (/mgb/done start_bar)
+    c.item_start_bar = info.arrangement ? tidy(info.start_time / s.qpb + 1) : 1;
     c.audio = {path: info.file_path};
     request("/mgb/continue", c, {kind: "continue", label: params.prompt || (info.name + " cont."), takes: 1,
-                                 at: info.arrangement ? info.end_time : null});
+                                 at: info.arrangement ? "start_bar" : null});
   }
 
   function cancel() {
@@ -271,9 +272,12 @@ function createDevice(env) {
     status("Cancelling...");
   }
 
-  // -- live mode --------------------------------------------------------------------------
+  // -- live mode (mgb_live.js) -----------------------------------------------------------
+  var live = liveModule.createLive({song: song, send: send, status: status, later: later, cancelTimer: cancelTimer,
+                                    canPlace: canPlace, targetTrack: targetTrack, api: api});
+
   function liveToggle() {
-    if (st.live) return liveStop();
+    if (live.running()) return live.stop();
     if (params.prompt === "") return status("Type a prompt first.");
     var s = song();
     var bar = Math.floor(s.time / s.qpb + 1e-6) + 1;
@@ -281,35 +285,8 @@ function createDevice(env) {
     c.window_bars = params.bars > 0 ? params.bars : 4;
     c.context_bars = params.context_bars;
     c.ahead_bars = params.ahead_bars;
-    c.start_bar = s.playing ? bar + 1 : bar;
+    c.start_bar = s.playing ? bar + 1 : bar;  // windows start on a whole bar still to come
     request("/mgb/live/start", c, {kind: "live", label: params.prompt, takes: 1, at: null});
-  }
-
-  function sendTransport() {
-    if (!st.live) return;
-    var s = song();
-    send("/mgb/transport", tidy(s.time), s.tempo, s.playing ? 1 : 0);
-    st.transportTimer = later(sendTransport, TRANSPORT_MS);
-  }
-
-  function liveStop() {
-    if (!st.live) return;
-    send("/mgb/live/stop", st.live.session_id);
-    cancelTimer(st.transportTimer);
-    status("Live stopped after " + st.live.placed + " window(s).");
-    st.live = null;
-  }
-
-  function onWindow(args) {
-    if (!st.live || args[0] !== st.live.session_id) return;
-    var s = song();
-    var at = (Number(args[2]) - 1) * s.qpb;  // start_bar -> beats in the arrangement
-    if (!canPlace([args[4]])) return;
-    var track = targetTrack();
-    if (track === null) return status("Put the device on an audio track for live mode.");
-    api("live_set tracks " + track).call("create_audio_clip", String(args[4]), at);
-    st.live.placed += 1;
-    status("Live: window " + args[1] + " at bar " + args[2] + " (x" + Number(args[5]).toFixed(1) + " real time)");
   }
 
   // -- OSC from the engine ----------------------------------------------------------------
@@ -334,22 +311,20 @@ function createDevice(env) {
       if (!st.job) st.job = {id: body.job_id};
     } else if (type === "live_start" && body.session_id) {
       answered();
-      st.live = {session_id: body.session_id, placed: 0};
       st.pending = null;
-      status("Live: following the transport (session " + body.session_id + ")");
-      sendTransport();
+      live.start(String(body.session_id));
     } else if (type === "status" && st.job && body.job_id === st.job.id && body.result) {
-      finish(body.result.takes || [body.result]);
+      finish(body.result.takes || [body.result], Number(body.result.start_bar));
     }
   }
 
-  function finish(takes) {
+  function finish(takes, startBar) {
     var job = st.pending;
     var paths = [];
     for (var i = 0; i < takes.length; i++) paths.push(String(takes[i].path));
     st.job = null;
     st.pending = null;
-    place(paths, job.label, job.at);
+    place(paths, job.label, job.at === "start_bar" ? (startBar - 1) * song().qpb : job.at);
   }
 
   function onOsc(address, args) {
@@ -368,19 +343,18 @@ function createDevice(env) {
       if (st.pending.takes > 1) {
         send("/mgb/status", JSON.stringify({job_id: st.job.id}));  // the event names take 1 only
       } else {
-        finish([{path: args[1]}]);
+        finish([{path: args[1]}], Number(args[2]));
       }
     } else if (address === "/mgb/error" && (mine || args[0] === "" || (st.pending && !st.job))) {
-      if (!st.pending && !st.live) return;  // about a request that is no longer ours
+      if (!st.pending && live.running() && args[0] === "") return live.fail(args[1], args[2]);
+      if (!st.pending) return;  // about a request that is no longer ours
       answered();
       st.job = null;
       st.pending = null;
       progress(0);
       status(args[1] === "cancelled" ? "Cancelled" : "Error (" + args[1] + "): " + args[2]);
-    } else if (address === "/mgb/window") {
-      onWindow(args);
-    } else if (address === "/mgb/underrun" && st.live && args[0] === st.live.session_id) {
-      status("Live: the engine fell behind at beat " + args[1]);
+    } else {
+      live.onOsc(address, args);
     }
   }
 

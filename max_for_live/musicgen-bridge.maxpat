@@ -1446,6 +1446,12 @@
     "bootpath": ".",
     "type": "TEXT",
     "implicit": 1
+   },
+   {
+    "name": "mgb_live.js",
+    "bootpath": ".",
+    "type": "TEXT",
+    "implicit": 1
    }
   ],
   "autosave": 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from fractions import Fraction
@@ -11,9 +12,23 @@ from typing import Any
 
 import pytest
 
-from tests.daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of, tiny_engine
+from tests.daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of, spy_engine, tiny_engine
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (the device tests run its JS under node)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One warm tiny-model engine (the real one, recording its requests) for this file's tests."""
+    engine = spy_engine(tmp_path_factory.mktemp("engine") / "out")
+    with tiny_engine(engine.paths.output_root, engine=engine) as srv:
+        yield srv
+
+
+@pytest.fixture
+def engine(server: Any) -> Any:
+    server.engine.reset()
+    return server.engine
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65]
 
@@ -47,8 +62,9 @@ def run_device(tmp: Path, live: dict[str, Any], steps: list[dict[str, Any]], eng
                timeout: float = 60) -> dict[str, Any]:
     scen, out = tmp / "device-scenario.json", tmp / "device-out.json"
     scen.write_text(json.dumps({"live": live, "engine_port": engine_port, "steps": steps}))
+    # NODE_PATH plays Max's search path: mgb_core.js finds mgb_live.js beside it
     proc = subprocess.run([NODE, str(HERE / "run_device.js"), str(scen), str(out)], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, "NODE_PATH": str(M4L_DIR)})
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["record"]["errors"] == [], result["record"]["errors"]
@@ -62,13 +78,12 @@ def ui(prompt: str, **params: Any) -> list[dict[str, Any]]:
 
 
 @needs_node
-def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path: Path) -> None:
+def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path: Path, server: Any) -> None:
     # slots: 0 taken, 1 free, 2 taken, 3 and 4 free -> two takes land in 3 and 4 (consecutive)
     live = live_set(slots=[True, False, True, False, False])
     steps = ui("c major line", model="tiny-melody", takes=2, samplerate=44100) + [
         {"handle": ["generate"]}, {"wait": {"status": "^(Placed|Error|No answer)", "timeout_ms": 40000}}]
-    with tiny_engine(tmp_path / "engine-out") as server:
-        result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
     rec = result["record"]
     assert rec["status"][-1].startswith("Placed 2 clip(s) on track 2, scene 4"), rec["status"]
     addresses = [s[0] for s in rec["sent"]]
@@ -81,7 +96,7 @@ def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path:
     assert names == ["c major line (take 1)", "c major line (take 2)"]
     for c in created:
         path = Path(c["args"][0])
-        assert path.parent == tmp_path / "engine-out" and path.is_file()
+        assert path.parent == server.engine.paths.output_root and path.is_file()
         frames, rate = frames_of(path)
         assert (frames, rate) == (317520, 44100) and Fraction(frames, rate) == bar_seconds(4, 3, 4, 100)
         # the engine recorded what the device asked for: tempo, meter, bars and the notes in beats
@@ -126,6 +141,25 @@ def test_engine_errors_and_cancel_reach_the_status_text(tmp_path: Path) -> None:
 
 
 @needs_node
+def test_continue_sends_the_item_start_bar_and_places_at_the_engines_start_bar(tmp_path: Path) -> None:
+    live = live_set(detail="live_set tracks 1 arrangement_clips 0")
+    # an arrangement audio clip from beat 4.5 (bar 2.5 of 3/4) to beat 13.5 (bar 5.5)
+    live["set"]["tracks"][1]["arrangement_clips"] = [{
+        "name": "groove", "is_midi_clip": 0, "is_audio_clip": 1, "is_arrangement_clip": 1, "looping": 0,
+        "start_marker": 0, "end_marker": 9, "loop_start": 0, "loop_end": 9, "start_time": 4.5, "end_time": 13.5,
+        "file_path": "/m/groove.wav"}]
+    # the engine's side is played by hand: the new bars start on the item's last bar line, bar 5
+    steps = ui("", bars=1) + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"handle": ["continue"]},
+                              {"handle": ["/mgb/accepted", "j-1"]}, {"handle": ["/mgb/done", "j-1", "/m/c.wav", 5.0, 79380]}]
+    result = run_device(tmp_path, live, steps)
+    sent = json.loads(next(s for s in result["record"]["sent"] if s[0] == "/mgb/continue")[1])
+    assert (sent["item_start_bar"], sent["context_bars"], sent["bars"]) == (2.5, 3, 1)
+    assert sent["audio"] == {"path": "/m/groove.wav"} and "start_bar" not in sent
+    arrangement = [c for c in result["calls"] if c["fn"] == "create_audio_clip" and c["path"] == "live_set tracks 1"]
+    assert arrangement == [{"path": "live_set tracks 1", "fn": "create_audio_clip", "args": ["/m/c.wav", 12]}]
+
+
+@needs_node
 def test_falls_back_to_the_highlighted_clip_slot(tmp_path: Path) -> None:
     steps = ui("x", bars=2) + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"handle": ["generate"]}]
     rec = run_device(tmp_path, live_set(detail=None), steps)["record"]
@@ -143,15 +177,20 @@ def test_live_mode_reports_transport_and_places_windows_in_the_arrangement(tmp_p
                                   {"handle": ["/mgb/reply", "live_start", "{\"session_id\": \"s-1\"}"]},
                                   {"sleep": 250},
                                   {"handle": ["/mgb/window", "s-1", 0, 3.0, 2, "/m/w0.wav", 4.2]},
+                                  {"handle": ["/mgb/window", "s-2", 0, 5.0, 2, "/m/other.wav", 4.2]},
+                                  {"handle": ["/mgb/underrun", "s-1", 13.5]},
                                   {"handle": ["live"]}]
     result = run_device(tmp_path, live, steps)
+    status = result["record"]["status"]
+    assert status[-2].startswith("Live: playback passed the generated audio at bar 5.5;"), status  # beat 13.5 in 3/4
+    assert status[-1] == "Live stopped after 1 window(s), 1 underrun(s)."
     sent = result["record"]["sent"]
     start = json.loads(next(s for s in sent if s[0] == "/mgb/live/start")[1])
     assert (start["window_bars"], start["start_bar"], start["bpm"]) == (2, 3, 100)  # playing in bar 2 -> bar 3
     transports = [s for s in sent if s[0] == "/mgb/transport"]
     assert len(transports) >= 2 and transports[0][1:] == [4.5, 100, 1]
     assert sent[-1] == ["/mgb/live/stop", "s-1"]
-    (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]
+    (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]  # another session's is not ours
     assert created == {"path": "live_set tracks 1", "fn": "create_audio_clip", "args": ["/m/w0.wav", 6]}
 
 
@@ -192,6 +231,8 @@ def test_patch_is_valid_and_every_line_joins_real_inlets_and_outlets() -> None:
     for name in scripts + [d["name"] for d in patch["dependency_cache"]]:
         assert (M4L_DIR / name).is_file(), name
     assert "require(\"mgb_core\")" in (M4L_DIR / "mgb_device.js").read_text()
+    assert "require(\"mgb_live\")" in (M4L_DIR / "mgb_core.js").read_text()
+    assert {"mgb_device.js", "mgb_core.js", "mgb_live.js"} <= {d["name"] for d in patch["dependency_cache"]}
     for line in patch["lines"]:
         (src, outlet), (dst, inlet) = line["patchline"]["source"], line["patchline"]["destination"]
         assert src in boxes and dst in boxes, line
@@ -211,7 +252,7 @@ def test_patch_is_valid_and_every_line_joins_real_inlets_and_outlets() -> None:
 
 
 def test_device_javascript_is_es5_for_max_js() -> None:
-    for name in ("mgb_core.js", "mgb_device.js"):
+    for name in ("mgb_core.js", "mgb_live.js", "mgb_device.js"):
         code = re.sub(r"//[^\n]*", "", (M4L_DIR / name).read_text())
         code = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', '""', code)  # string literals
         for pattern in (r"=>", r"\blet\b", r"\bconst\b", r"`", r"\bclass\b", r"\.\.\."):
@@ -219,24 +260,21 @@ def test_device_javascript_is_es5_for_max_js() -> None:
 
 
 @needs_node
-def test_live_mode_over_real_osc_with_a_live_engine(tmp_path: Path) -> None:
-    from tests.daw.fake_live import FakeLiveEngine
-
+def test_live_mode_over_real_osc_with_the_engine(tmp_path: Path, server: Any, engine: Any) -> None:
     live = live_set()
     live["set"]["is_playing"], live["set"]["current_song_time"] = 1, 4.5  # in bar 2 of 3/4
-    steps = ui("pads", bars=2, ahead_bars=2, samplerate=44100) + [
-        {"handle": ["live"]}, {"wait": {"status": "^(Live: window 0|Error|No answer)", "timeout_ms": 10000}},
+    steps = ui("pads", model="tiny", bars=2, ahead_bars=2, samplerate=44100) + [
+        {"handle": ["live"]}, {"wait": {"status": "^(Live: window 0|Live stopped|Error|No answer)", "timeout_ms": 20000}},
         {"handle": ["live"]}, {"sleep": 300}]
-    engine = FakeLiveEngine(tmp_path / "engine-out")
-    with tiny_engine(tmp_path / "engine-out", engine=engine) as server:
-        result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
     assert result["record"]["status"][-1].startswith("Live stopped after 1 window"), result["record"]["status"]
-    (session,) = engine.sessions.values()
-    assert (session["content"]["start_bar"], session["content"]["window_bars"]) == (3, 2)
-    assert engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True}
-    assert engine.stopped == ["s-1"]
+    (sent,) = engine.live_starts
+    assert (sent["start_bar"], sent["window_bars"], sent["ahead_bars"], sent["bpm"]) == (3, 2, 2, 100)
+    assert engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True}  # the song time never moved
+    (win, *_) = engine.windows
+    assert engine.stops == [win["session_id"]] and (win["index"], win["start_bar"], win["bars"]) == (0, 3, 2)
     (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]
     path, position = created["args"]
     assert created["path"] == "live_set tracks 1" and position == 6  # bar 3 of 3/4 = beat 6
-    frames, rate = frames_of(path)
-    assert Fraction(frames, rate) == bar_seconds(2, 3, 4, 100)
+    assert path == win["path"] and frames_of(path) == (win["frames"], 44100) == (158760, 44100)
+    assert Fraction(158760, 44100) == bar_seconds(2, 3, 4, 100)

@@ -7,8 +7,6 @@ whole path: dialog -> request -> CLI words -> wrapper script -> result file -> d
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -17,9 +15,23 @@ from typing import Any
 import pytest
 
 from tests.daw.harness import (LUA, REAPER_DIR, bar_seconds, calls, cli_command, fake_cli_command, frames_of,
-                               run_reaper, script, tiny_engine, write_wav)
+                               run_reaper, script, split_windows, spy_engine, tiny_engine, write_wav)
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed (apt-get install lua5.4)")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One warm tiny-model engine (the real one, recording its requests) for this file's tests."""
+    engine = spy_engine(tmp_path_factory.mktemp("engine") / "out")
+    with tiny_engine(engine.paths.output_root, engine=engine) as srv:
+        yield srv
+
+
+@pytest.fixture
+def engine(server: Any) -> Any:
+    server.engine.reset()
+    return server.engine
 
 BPM, NUM, DEN = 100, 3, 4
 BAR_S = float(bar_seconds(1, NUM, DEN, BPM))  # 1.8 s
@@ -158,23 +170,34 @@ def test_an_older_cli_without_the_option_is_explained(tmp_path: Path) -> None:
     assert "unrecognized arguments: --melody" in msg["text"] and "Update musicgen-bridge" in msg["text"]
 
 
-def test_cancel_stops_the_cli_and_places_nothing(tmp_path: Path) -> None:
+def test_cancel_sends_sigterm_and_cleans_up(tmp_path: Path) -> None:
+    log = tmp_path / "cli.json"
+    # Esc as soon as the window shows the first percentage
     scenario = generate_scenario(tmp_path, ["x", "4", "tiny", "1"], fake_cli_command(),
-                                 gfx={"cancel_after_ticks": 4}, pump=10)
-    snap = run_reaper(scenario, tmp_path, env={"MGB_FAKE_MODE": "slow"})
+                                 gfx={"cancel_when_text": r"%d+%%"}, pump=20)
+    snap = run_reaper(scenario, tmp_path, env={"MGB_FAKE_MODE": "slow", "MGB_FAKE_LOG": str(log)})
     assert snap["messages"] == [] and len(snap["tracks"]) == 2 and snap["window_closed"]
-    assert snap["ticks"] < 10
-    (pid_file,) = (tmp_path / "media" / "musicgen-bridge").glob("*.pid")
-    pid = int(pid_file.read_text())
-    for _ in range(100):  # the TERM is delivered asynchronously
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    assert snap["esc_tick"] >= 0 and "Cancelling..." in snap["texts"]
+    (kill,) = [c for c in snap["exec"] if "kill" in c]
+    assert kill.startswith("/bin/kill -TERM ") and "-9" not in kill and "KILL" not in kill
+    # the CLI got SIGTERM (and answered "cancelled"), ended, and its job files are gone
+    assert Path(str(log) + ".term").read_text() == "cancelled"
+    assert list((tmp_path / "media" / "musicgen-bridge").iterdir()) == []
+
+
+def test_ending_the_script_while_the_job_runs_cancels_it(tmp_path: Path) -> None:
+    log = tmp_path / "cli.json"
+    scenario = generate_scenario(tmp_path, ["x", "4", "tiny", "1"], fake_cli_command())
+    scenario["steps"][1:] = [{"pump": 0.5}, {"atexit": True}]  # e.g. terminated from the action list
+    snap = run_reaper(scenario, tmp_path, env={"MGB_FAKE_MODE": "slow", "MGB_FAKE_LOG": str(log)})
+    assert snap["timed_out"] and snap["window_closed"]
+    (kill,) = [c for c in snap["exec"] if "kill" in c]
+    assert kill.startswith("/bin/kill -TERM ")
+    for _ in range(100):  # the signal is delivered asynchronously
+        if Path(str(log) + ".term").exists():
             break
         subprocess.run(["sleep", "0.05"])
-    else:
-        os.kill(pid, signal.SIGKILL)
-        pytest.fail("the CLI process survived cancel")
+    assert Path(str(log) + ".term").read_text() == "cancelled"
 
 
 def test_not_a_midi_item(tmp_path: Path) -> None:
@@ -188,12 +211,11 @@ def test_not_a_midi_item(tmp_path: Path) -> None:
     assert "not a MIDI item" in msg["text"] and snap["exec"] == [] and snap["dialogs"] == []
 
 
-def test_generate_through_the_real_cli_and_a_running_engine(tmp_path: Path) -> None:
-    with tiny_engine(tmp_path / "engine-out") as server:
-        # two bars keep the test quick on a shared CPU; the mock test above checks the 4-bar case
-        scenario = generate_scenario(tmp_path, ["c major line", "2", "tiny", "1"], cli_command(),
-                                     ext={"musicgen-bridge/server": server.addresses["zmq"]}, pump=40)
-        snap = run_reaper(scenario, tmp_path)
+def test_generate_melody_through_the_real_cli_and_a_running_engine(tmp_path: Path, server: Any) -> None:
+    # two bars keep the test quick on a shared CPU; the mock test above checks the 4-bar case
+    scenario = generate_scenario(tmp_path, ["c major line", "2", "tiny-melody", "1"], cli_command(),
+                                 ext={"musicgen-bridge/server": server.addresses["zmq"]}, pump=60)
+    snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []
     (item,) = snap["tracks"][1]["items"]
     (take,) = item["takes"]
@@ -203,36 +225,73 @@ def test_generate_through_the_real_cli_and_a_running_engine(tmp_path: Path) -> N
     assert (frames, rate) == (158760, 44100) and Fraction(frames, rate) == bar_seconds(2, NUM, DEN, BPM)
     assert item["position"] == pytest.approx(ITEM_POS, abs=1e-9)
     assert item["length"] == pytest.approx(3.6, abs=1e-9)
-    # the sidecar the CLI fetched beside it records the request the engine ran
-    side = json.loads(path.with_name(path.name + ".json").read_text())
-    assert side["request"]["bpm"] == 100 and side["request"]["time_signature"] == "3/4"
-    assert side["request"]["start_bar"] == 3 and side["request"]["bars"] == 2
+    # the sidecar the CLI fetched beside it records the request the engine ran: the item's notes
+    req = json.loads(path.with_name(path.name + ".json").read_text())["request"]
+    assert (req["model"], req["bpm"], req["time_signature"], req["start_bar"], req["bars"]) == \
+        ("tiny-melody", 100, "3/4", 3, 2)
+    melody = req["melody"]
+    assert melody["clip_length_beats"] == 12
+    assert [(n["pitch"], n["start_beats"]) for n in melody["notes"]] == [(p, i) for i, p in enumerate(C_MAJOR)]
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".json"]
+
+
+@pytest.mark.parametrize("os_name", ["linux64", "Win64"])
+def test_cancel_through_the_real_cli_cancels_the_engine_job(tmp_path: Path, server: Any, engine: Any,
+                                                            os_name: str) -> None:
+    """POSIX: SIGTERM to the CLI, which cancels the job. Windows: `musicgen-bridge cancel JOB_ID`
+    with the id from the CLI's "accepted" line; the waiting CLI then ends by itself."""
+    scenario = generate_scenario(tmp_path, ["a long one", "64", "tiny", "1"], cli_command(),
+                                 ext={"musicgen-bridge/server": server.addresses["zmq"]},
+                                 gfx={"cancel_when_text": r"%d+%%"})
+    scenario["steps"].insert(1, {"os": os_name})  # the CLI was started; cancel as on that system
+    snap = run_reaper(scenario, tmp_path)
+    assert snap["messages"] == [] and len(snap["tracks"]) == 2 and snap["esc_tick"] >= 0
+    (job_id,) = engine.jobs
+    job = engine.wait(job_id, timeout=30)
+    assert job.state == "cancelled"
+    if os_name == "Win64":
+        (cmd,) = [c for c in snap["exec"] if "\"cancel\"" in c]
+        assert cmd.endswith(f'"cancel" "{job_id}" "--server" "{server.addresses["zmq"]}"')
+        assert not [c for c in snap["exec"] if "kill" in c]
+    else:
+        (kill,) = [c for c in snap["exec"] if "kill" in c]
+        assert kill.startswith("/bin/kill -TERM ")
+        assert not [c for c in snap["exec"] if "'cancel'" in c]  # the CLI itself told the engine
+    # the CLI ended (its exit status was read) and every job file is gone; nothing was placed
+    assert list((tmp_path / "media" / "musicgen-bridge").iterdir()) == []
 
 
 # -- continuation ------------------------------------------------------------------------------
 
-def continue_scenario(tmp: Path, wav: Path, length: float, answers: list[Any], offset: float = 0) -> dict[str, Any]:
-    item = {"position": BAR_S, "length": length, "selected": True,
-            "takes": [{"source": str(wav), "start_offset": offset}]}
-    return {"project": project(tmp, [item]), "ext": {"musicgen-bridge/cli": fake_cli_command()},
-            "inputs": [answers], "steps": [{"script": script("Continue selected audio item")}, {"pump": 20}]}
+def continue_scenario(tmp: Path, wav: Path, position: float, length: float, answers: list[Any], offset: float = 0,
+                      cli: str | None = None, **take: Any) -> dict[str, Any]:
+    item = {"position": position, "length": length, "selected": True,
+            "takes": [{"source": str(wav), "start_offset": offset, **take}]}
+    return {"project": project(tmp, [item]), "ext": {"musicgen-bridge/cli": cli or fake_cli_command()},
+            "inputs": [answers], "steps": [{"script": script("Continue selected audio item")}, {"pump": 60}]}
 
 
-def test_continue_sends_the_file_and_places_the_result_right_after(tmp_path: Path) -> None:
+def test_continue_sends_the_trimmed_range_and_places_the_result_at_its_start_bar(tmp_path: Path) -> None:
     wav = tmp_path / "groove.wav"
-    write_wav(wav, bar_seconds(3, NUM, DEN, BPM), 44100)
+    write_wav(wav, bar_seconds(6, NUM, DEN, BPM), 44100)
     log = tmp_path / "cli.json"
-    snap = run_reaper(continue_scenario(tmp_path, wav, 3 * BAR_S, ["", "2", "3", "tiny"]), tmp_path,
-                      env={"MGB_FAKE_LOG": str(log)})
+    # the item starts mid-bar 2 (bar 2.5), plays 3 bars of its file from half a bar in: ends at bar 5.5
+    snap = run_reaper(continue_scenario(tmp_path, wav, 1.5 * BAR_S, 3 * BAR_S, ["", "2", "2", "tiny"],
+                                        offset=0.5 * BAR_S), tmp_path, env={"MGB_FAKE_LOG": str(log)})
     assert snap["messages"] == []
     argv = json.loads(log.read_text())["argv"]
     assert argv[0] == "continue" and argv_value(argv, "--audio") == str(wav)
-    assert (argv_value(argv, "--context-bars"), argv_value(argv, "--bars")) == ("3", "2")
-    assert argv_value(argv, "--start-bar") == "5"  # item on bars 2-4, continuation from bar 5
+    assert float(argv_value(argv, "--audio-start")) == pytest.approx(0.9, abs=1e-12)
+    assert float(argv_value(argv, "--audio-end")) == pytest.approx(0.9 + 5.4, abs=1e-12)
+    assert float(argv_value(argv, "--item-start-bar")) == 2.5 and "--start-bar" not in argv
+    assert (argv_value(argv, "--context-bars"), argv_value(argv, "--bars")) == ("2", "2")
     assert (argv_value(argv, "--bpm"), argv_value(argv, "--time-signature")) == ("100", "3/4")
+    (dialog,) = snap["dialogs"]
+    assert dialog["defaults"].split("\n")[2] == "2"  # whole bars inside: bars 3 and 4
     items = snap["tracks"][0]["items"]
     assert len(items) == 2 and len(snap["tracks"]) == 2  # same track, no new one
     new = items[1]
+    # the item's last bar line is bar 5: the new clip starts there (the item's last half bar overlaps it)
     assert new["position"] == pytest.approx(4 * BAR_S, abs=1e-9)
     assert new["length"] == pytest.approx(2 * BAR_S, abs=1e-9)
     frames, rate = frames_of(new["takes"][0]["source"])
@@ -240,12 +299,50 @@ def test_continue_sends_the_file_and_places_the_result_right_after(tmp_path: Pat
     assert len(calls(snap, "Undo_BeginBlock")) == 1
 
 
-def test_continue_refuses_a_trimmed_item(tmp_path: Path) -> None:
-    wav = tmp_path / "long.wav"
-    write_wav(wav, bar_seconds(6, NUM, DEN, BPM), 44100)
-    snap = run_reaper(continue_scenario(tmp_path, wav, 3 * BAR_S, ["", "2", "3", "tiny"], offset=BAR_S), tmp_path)
+@pytest.mark.parametrize(("take", "offset", "length", "says"), [
+    ({"playrate": 1.5}, 0, 3, "rate 1.5; continuation needs rate 1.0"),
+    ({"stretch_markers": 2}, 0, 3, "stretch markers"),
+    ({}, 2 * BAR_S, 3, "past the edges of its file"),  # a 4-bar file played from bar 3 for 3 bars: it loops
+    ({}, 0, 0.8, "no whole bar"),
+])
+def test_continue_refuses_items_whose_audio_is_not_what_the_file_holds(tmp_path: Path, take: dict[str, Any],
+                                                                       offset: float, length: float,
+                                                                       says: str) -> None:
+    wav = tmp_path / "loop.wav"
+    write_wav(wav, bar_seconds(4, NUM, DEN, BPM), 44100)
+    snap = run_reaper(continue_scenario(tmp_path, wav, BAR_S, length * BAR_S, ["", "2", "3", "tiny"], offset=offset,
+                                        **take), tmp_path)
     (msg,) = snap["messages"]
-    assert "Glue" in msg["text"] and snap["exec"] == []
+    assert says in msg["text"] and snap["exec"] == [] and snap["dialogs"] == []
+
+
+def test_continue_through_the_real_cli_lands_on_the_engines_start_bar(tmp_path: Path, server: Any) -> None:
+    wav = tmp_path / "groove.wav"
+    write_wav(wav, bar_seconds(6, NUM, DEN, BPM), 44100)
+    scenario = continue_scenario(tmp_path, wav, 1.5 * BAR_S, 3 * BAR_S, ["", "1", "2", "tiny"], offset=0.5 * BAR_S,
+                                 cli=cli_command())
+    scenario["ext"]["musicgen-bridge/server"] = server.addresses["zmq"]
+    snap = run_reaper(scenario, tmp_path)
+    assert snap["messages"] == []
+    new = snap["tracks"][0]["items"][1]
+    path = Path(new["takes"][0]["source"])
+    side = json.loads(path.with_name(path.name + ".json").read_text())
+    assert side["item"]["end_bar"] == pytest.approx(5.5) and side["item"]["frames"] == round(3 * BAR_S * 44100)
+    assert new["position"] == pytest.approx(4 * BAR_S, abs=1e-9)  # bar 5, the engine's start_bar
+    assert new["length"] == pytest.approx(BAR_S, abs=1e-9)
+    assert frames_of(path) == (79380, 44100) and Fraction(79380, 44100) == bar_seconds(1, NUM, DEN, BPM)
+
+
+def test_windows_command_line_quoting_splits_back_into_the_same_words() -> None:
+    # split_windows follows the rules Windows programs split their command line by
+    words = ["C:\\Program Files\\mgb\\", 'say "hi"', 'a\\"b', "plain", ""]
+    code = (f'reaper = {{}}; local jobs = dofile("{REAPER_DIR}/mgb/job.lua")\n'
+            'for line in io.lines() do io.write(jobs.win_quote(line), "\\n") end\n')
+    proc = subprocess.run([LUA, "-e", code], input="\n".join(words) + "\n", capture_output=True, text=True, check=True)
+    quoted = proc.stdout.splitlines()
+    assert quoted == ['"C:\\Program Files\\mgb\\\\"', '"say \\"hi\\""', '"a\\\\\\"b"', '"plain"', '""']
+    assert split_windows(" ".join(quoted)) == words
+
 
 
 def test_lua_json_matches_python_json(tmp_path: Path) -> None:
@@ -262,23 +359,19 @@ def test_lua_json_matches_python_json(tmp_path: Path) -> None:
 
 # -- live mode -------------------------------------------------------------------------------
 
-def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path: Path) -> None:
+def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path: Path, server: Any,
+                                                                      engine: Any) -> None:
     import sys
 
-    from tests.daw.fake_live import FakeLiveEngine
-
-    engine = FakeLiveEngine(tmp_path / "engine-out")
-    with tiny_engine(tmp_path / "engine-out", engine=engine) as server:
-        scenario = {"project": project(tmp_path),
-                    "ext": {"musicgen-bridge/server": server.addresses["zmq"], "musicgen-bridge/python": sys.executable},
-                    "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
-                    "steps": [{"play": {"playing": True, "position": 0}},
-                              {"script": script("Live continuation start")}, {"pump": 3},
-                              {"script": script("Live continuation stop")}, {"pump": 15}]}
-        snap = run_reaper(scenario, tmp_path)
+    scenario = {"project": project(tmp_path),
+                "ext": {"musicgen-bridge/server": server.addresses["zmq"], "musicgen-bridge/python": sys.executable},
+                "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
+                "steps": [{"play": {"playing": True, "position": 0}},
+                          {"script": script("Live continuation start")}, {"pump": 2.6},
+                          {"script": script("Live continuation stop")}, {"pump": 20}, {"atexit": True}]}
+    snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []
-    (session,) = engine.sessions.values()
-    sent = session["content"]
+    (sent,) = engine.live_starts
     assert {k: sent[k] for k in ("prompt", "model", "bpm", "time_signature", "window_bars", "context_bars",
                                  "ahead_bars", "start_bar")} == {
         "prompt": "ambient pads", "model": "tiny", "bpm": 100, "time_signature": "3/4", "window_bars": 2,
@@ -286,15 +379,20 @@ def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path:
     beats = [t["beat"] for t in engine.transports]
     assert len(beats) >= 3 and beats == sorted(beats) and beats[-1] > 3  # the play cursor, in quarter notes
     assert all(t["bpm"] == 100 and t["playing"] is True for t in engine.transports)
-    assert engine.stopped == ["s-1"]
+    assert len(engine.stops) == 1 and engine.stops[0] == engine.windows[0]["session_id"]
     assert [t["name"] for t in snap["tracks"]] == ["Keys", "MusicGen live: ambient pads", "Drums"]
     items = snap["tracks"][1]["items"]
-    assert len(items) == session["next"] >= 2  # every window the engine made was placed
-    for i, item in enumerate(items):
-        assert item["position"] == pytest.approx(BAR_S * (1 + 2 * i), abs=1e-9)  # bar 2, 4, 6...
+    # every window the engine made was placed, at its (1-based) bar: 2, 4, ...
+    assert len(items) == len(engine.windows) >= 2
+    for i, (item, win) in enumerate(zip(items, engine.windows)):
+        assert (win["index"], win["start_bar"], win["bars"]) == (i, 2 + 2 * i, 2)
+        assert item["position"] == pytest.approx(BAR_S * (win["start_bar"] - 1), abs=1e-9)
         assert item["length"] == pytest.approx(2 * BAR_S, abs=1e-9)
         path = Path(item["takes"][0]["source"])
         assert path.parent == tmp_path / "media" / "musicgen-bridge"  # copied into the project
-        frames, rate = frames_of(path)
-        assert Fraction(frames, rate) == bar_seconds(2, NUM, DEN, BPM)
+        assert path.read_bytes() == Path(win["path"]).read_bytes()
+        assert frames_of(path) == (win["frames"], 44100) == (158760, 44100)
     assert len(calls(snap, "Undo_BeginBlock")) == 1 + len(items)  # the track, then one per window
+    # the helper files are gone; the windows stay
+    assert sorted(p.name for p in (tmp_path / "media" / "musicgen-bridge").iterdir()) == \
+        sorted(Path(i["takes"][0]["source"]).name for i in items)

@@ -8,9 +8,12 @@ live ReaScript talks to this helper through three small files in the project's m
   relay sends each change to the engine as a ``transport`` request. ``t`` is a heartbeat: when it has
   not changed for ``--heartbeat`` seconds the DAW side is gone and the session is stopped.
 * ``--events``: the relay appends one JSON line per event, ``{"event": "started", "session_id"}``,
-  ``{"event": "window", "index", "start_bar", "bars", "path", "rtf"}`` (the window's file copied
-  into ``--out-dir``), ``{"event": "underrun", "beat"}`` and ``{"event": "error", "code", "message"}``.
-* ``--stop``: when this file appears the relay sends ``live_stop`` and exits.
+  ``{"event": "window", "index", "start_bar", "bars", "path", "frames", "sample_rate", "rtf"}`` (bars
+  1-based; the window's file copied into ``--out-dir``), ``{"event": "underrun", "beat",
+  "playhead_bar", "resume_bar"}`` and ``{"event": "error", "code", "message"}`` (the session has
+  ended; the relay stops too).
+* ``--stop``: when this file appears the relay sends ``live_stop``, places the windows that were
+  finished by then, and exits.
 
     python mgb_live_relay.py --request live.json --transport t.json --events e.jsonl --stop stop \\
         --out-dir "/project/Media/musicgen-bridge"
@@ -22,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,6 +35,7 @@ from bridge.protocol import Message
 from engine.errors import EngineError
 
 RESEND_S = 1.0  # repeat an unchanged transport this often so the engine's view never goes stale
+DRAIN_S = 0.5  # after live_stop, events still in flight arrive within this quiet time
 
 
 def free_dest(out_dir: Path, stem: str, suffix: str) -> Path:
@@ -79,27 +82,43 @@ class Relay:
         self.client.request("transport", content)
         self.last_sent = (key, now)
 
-    def handle(self, msg: Message) -> None:
+    def handle(self, msg: Message) -> bool:
+        """Pass one engine event on; False when it ended the session (an error)."""
         c = msg.content
-        if msg.msg_type == "window" and c.get("session_id", self.session_id) == self.session_id:
+        if c.get("session_id", self.session_id) != self.session_id:
+            return True
+        if msg.msg_type == "window":
             src = str(c["path"])
             dest = self.client.fetch(None, free_dest(self.out_dir, Path(src).stem, Path(src).suffix), path=src)
             self.emit({"event": "window", "index": c.get("index"), "start_bar": c.get("start_bar"),
-                       "bars": c.get("bars"), "path": str(dest), "rtf": c.get("rtf")})
+                       "bars": c.get("bars"), "path": str(dest), "frames": c.get("frames"),
+                       "sample_rate": c.get("sample_rate"), "rtf": c.get("rtf")})
         elif msg.msg_type == "underrun":
-            self.emit({"event": "underrun", "beat": c.get("beat")})
+            self.emit({"event": "underrun", "beat": c.get("beat"), "playhead_bar": c.get("playhead_bar"),
+                       "resume_bar": c.get("resume_bar")})
         elif msg.msg_type == "error":
             self.emit({"event": "error", "code": c.get("code", "internal"), "message": c.get("message", "")})
+            return False
+        return True
 
     def run(self) -> None:
         stop = Path(self.args.stop)
-        while not stop.exists():
+        ended = False
+        while not stop.exists() and not ended:
             if time.monotonic() - self.last_change > self.args.heartbeat:
                 break  # the ReaScript stopped writing: Reaper closed or the script was killed
             self.send_transport()
-            for msg in self.client.poll_events(self.args.interval):
+            ended = not all([self.handle(msg) for msg in self.client.poll_events(self.args.interval)])
+        try:
+            self.client.request("live_stop", {"session_id": self.session_id})
+        except EngineError:
+            if not ended:
+                raise
+            return  # the error that ended the session is already reported
+        # windows finished before the session stopped are the producer's: place them too
+        while events := self.client.poll_events(DRAIN_S):
+            for msg in events:
                 self.handle(msg)
-        self.client.request("live_stop", {"session_id": self.session_id})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 -- @description musicgen-bridge: Continue selected audio item
--- @about Sends the selected audio item's file as context (its last whole bars) and places the
---   continuation right after the item on the same track, in one undo step.
+-- @about Sends the part of the file the selected audio item plays (its last whole bars are the
+--   context) and places the continuation on the same track from the item's last bar line, in
+--   one undo step.
 -- SPDX-License-Identifier: GPL-3.0-or-later
 
 local script_dir = ({reaper.get_action_context()})[2]:match("^(.*[/\\])") or ""
@@ -12,16 +13,15 @@ local function main()
   if not item then return end
   local audio, why = project.audio_context(item)
   if not audio then ui.message(why) return end
-  if not audio.whole then
-    -- the CLI takes whole files; gluing writes exactly what the item plays to a new file
-    ui.message("The item plays only part of its file (" .. audio.path .. ").\n\n" ..
-      "Glue it first (Item > Glue items, Ctrl+Alt+G) so the context is exactly what you hear, then run this again.")
+  local span = project.item_span(item)
+  if not project.steady(span) then
+    ui.message("The tempo or time signature changes inside the item; continuation needs one tempo across it.\n\n" ..
+      "Split the item at the change and select the part before the bars you want to add.")
     return
   end
-  local item_span = project.item_span(item)
-  local whole_bars = math.floor(item_span.bars_exact + 1e-6)
+  local whole_bars = project.whole_bars(span)
   if whole_bars < 1 then
-    ui.message("The item is shorter than one bar; continuation needs at least one whole bar of context.")
+    ui.message("The item holds no whole bar (bar line to bar line); continuation needs at least one bar of context.")
     return
   end
   local values = ui.ask("musicgen-bridge: continue", {
@@ -35,23 +35,25 @@ local function main()
   local context = bars and ui.number(values, "context_bars", "Context bars", 1, whole_bars, true)
   if not context then return end
   local model = values.model ~= "" and values.model or ui.get("model")
-  local at = project.span(item_span.end_time, 0)  -- tempo and meter where the new audio starts
 
-  local content = {prompt = values.prompt, model = model, bars = bars, context_bars = context, bpm = at.bpm,
-                   time_signature = project.time_signature(at), start_bar = at.start_bar,
+  -- tempo and meter of the item; the engine finds the item's last bar line from its start bar
+  local content = {prompt = values.prompt, model = model, bars = bars, context_bars = context, bpm = span.bpm,
+                   time_signature = project.time_signature(span), item_start_bar = span.start_bar,
                    sample_rate = mgb.sample_rate(), format = ui.get("format"),
                    audio = {path = audio.path, start_seconds = audio.start_seconds, end_seconds = audio.end_seconds}}
   local stem = values.prompt ~= "" and values.prompt or (audio.path:match("([^/\\]+)%.%w+$") or "audio") .. "-cont"
   local base = mgb.unique_base(mgb.media_dir(), mgb.slug(stem))
   content._out = base .. ".wav"
   local track = reaper.GetMediaItem_Track(item)
-  local length = project.bars_length(at, bars)
 
   mgb.run_job({title = "Continuing for " .. bars .. " bars", kind = "continue", content = content, base = base,
                on_done = function(result)
+    local start_bar = tonumber(result.start_bar)
+    if not start_bar then error("the CLI's result has no start_bar; update musicgen-bridge", 0) end
+    local t0 = project.time_of_bar(start_bar)
+    local t1 = project.time_of_bar(start_bar + (tonumber(result.bars) or bars))
     place.undoable("musicgen-bridge: continue", function()
-      place.item(track, at.position, length, place.result_paths(result),
-                 values.prompt ~= "" and values.prompt or "continuation")
+      place.item(track, t0, t1 - t0, place.result_paths(result), values.prompt ~= "" and values.prompt or "continuation")
     end)
   end})
 end

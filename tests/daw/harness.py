@@ -73,6 +73,39 @@ def write_wav(path: Path, seconds: Fraction, rate: int) -> int:
     return frames
 
 
+def split_windows(line: str) -> list[str]:
+    """Split a command line as Windows programs do: 2n backslashes before a quote give n backslashes
+    and the quote opens or closes quoting; 2n+1 give n backslashes and a literal quote; other
+    backslashes are literal; unquoted spaces separate words."""
+    words: list[str] = []
+    word, quoted, started, i = "", False, False, 0
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            n = len(line[i:]) - len(line[i:].lstrip("\\"))
+            if line[i + n:i + n + 1] == '"':
+                word += "\\" * (n // 2) + ('"' if n % 2 else "")
+                i += n + (n % 2)
+                if n % 2 == 0:
+                    continue  # the quote itself toggles quoting below
+                started = True
+                continue
+            word, i, started = word + "\\" * n, i + n, True
+            continue
+        if c == '"':
+            quoted, started = not quoted, True
+        elif c == " " and not quoted:
+            if started:
+                words.append(word)
+            word, started = "", False
+        else:
+            word, started = word + c, True
+        i += 1
+    if started:
+        words.append(word)
+    return words
+
+
 def free_port_pair() -> int:
     """A port p with p and p + 1 free (the client finds the event socket at port + 1)."""
     for _ in range(50):
@@ -88,6 +121,23 @@ def free_port_pair() -> int:
                 continue
         return port
     raise RuntimeError("no free port pair on loopback")
+
+
+def spy_engine(output_root: Path) -> Any:
+    """The real tiny-model engine, recording what it was asked (see SpyEngine), warmed up: the
+    first generation in a process pays one-off set-up costs that would otherwise land in a test
+    (and make a live session underrun)."""
+    import torch
+
+    from .spy_engine import SpyEngine
+
+    torch.set_num_threads(1)
+    engine = SpyEngine(output_root)
+    job = engine.submit("generate", {"prompt": "warm-up", "bars": 1, "bpm": 120, "time_signature": "4/4",
+                                     "output_dir": "warm-up"})
+    assert engine.wait(job.id, timeout=120).state == "done"
+    engine.reset()
+    return engine
 
 
 @contextmanager

@@ -59,7 +59,8 @@ function M.install(scenario)
                     selected = it.selected and true or false, takes = {}, info = {}}
       for _, tk in ipairs(it.takes or {}) do
         local take = {id = new_id("take"), item = item, name = tk.name or "", midi = tk.midi,
-                      offs = tk.start_offset or 0, playrate = tk.playrate or 1}
+                      offs = tk.start_offset or 0, playrate = tk.playrate or 1,
+                      stretch_markers = tk.stretch_markers}
         if tk.source then
           take.source = {id = new_id("source"), path = tk.source, length = tk.source_length or wav_length(tk.source)}
         end
@@ -97,6 +98,7 @@ function M.install(scenario)
   function R.TimeMap_GetMeasureInfo(_, m) return m, m * qpb, (m + 1) * qpb, num, denom, bpm end
   function R.TimeMap_GetTimeSigAtTime(_, _) return num, denom, bpm end
   function R.Master_GetTempo() return bpm end
+  function R.FindTempoTimeSigMarker() return -1 end  -- no markers: the project tempo throughout
   -- transport
   function R.GetPlayState() return state.play.playing and 1 or 0 end
   function R.GetPlayPosition() return state.play.position end
@@ -129,6 +131,7 @@ function M.install(scenario)
     return qn(take.item.position) + ppq / (take.midi.ppq or 960)
   end
   function R.GetMediaItemTake_Source(take) return take.source end
+  function R.GetTakeNumStretchMarkers(take) return take.stretch_markers or 0 end
   function R.GetMediaSourceFileName(source) return source.path end
   function R.GetMediaSourceLength(source) return source.length or 0, false end
   function R.GetMediaItemTakeInfo_Value(take, key)
@@ -233,7 +236,7 @@ function M.install(scenario)
   function R.defer(fn) state.defer[#state.defer + 1] = fn end
   function R.atexit(fn) state.atexit[#state.atexit + 1] = fn end
   function R.get_action_context() return false, state.script or "", 0, 0, 0, 0, 0 end
-  function R.GetOS() return "linux64" end
+  function R.GetOS() return state.os or "linux64" end
 
   local function show(v)
     if type(v) == "table" then return v.id or "table" end
@@ -252,15 +255,30 @@ function M.install(scenario)
     end
   end})
 
+  -- gfx: Esc is pressed after `cancel_after_ticks` ticks, or once the window showed a text
+  -- matching the Lua pattern `cancel_when_text` (e.g. the first progress percentage)
   local G = {w = 420, h = 96, x = 0, y = 0}
   local cancel_at = (scenario.gfx or {}).cancel_after_ticks
+  local cancel_text = (scenario.gfx or {}).cancel_when_text
+  state.texts = {}
   function G.init(name) state.window = name end
-  function G.getchar()
+  local seen = {}
+  function G.getchar()  -- a key press is read once
     state.gfx_ticks = state.gfx_ticks + 1
-    if cancel_at and state.gfx_ticks >= cancel_at then return 27 end
+    if (cancel_at and state.gfx_ticks == cancel_at) or state.esc_pressed == "pending" then
+      state.esc_pressed, state.esc_tick = "read", state.ticks
+      return 27
+    end
     return 0
   end
-  for _, name in ipairs({"setfont", "set", "rect", "drawstr", "update"}) do G[name] = function() end end
+  function G.drawstr(text)
+    if not seen[text] then
+      seen[text] = true
+      state.texts[#state.texts + 1] = text  -- every distinct text, in the order first shown
+    end
+    if cancel_text and not state.esc_pressed and text:match(cancel_text) then state.esc_pressed = "pending" end
+  end
+  for _, name in ipairs({"setfont", "set", "rect", "update"}) do G[name] = function() end end
   function G.quit() state.window_closed = true end
   gfx = G
   return state
@@ -306,7 +324,8 @@ function M.snapshot(state)
   end
   return {tracks = tracks, calls = state.calls, messages = state.messages, ext = state.ext, exec = state.exec,
           dialogs = state.dialogs or {}, ticks = state.ticks, timed_out = state.timed_out or false,
-          window_closed = state.window_closed or false, console = state.console or ""}
+          window_closed = state.window_closed or false, console = state.console or "",
+          texts = state.texts or {}, esc_tick = state.esc_tick or -1}
 end
 
 return M

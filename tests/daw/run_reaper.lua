@@ -3,8 +3,10 @@
 --
 --   lua5.4 tests/daw/run_reaper.lua SCENARIO.json OUT.json
 --
--- SCENARIO: {project = {...}, ext = {...}, inputs = {{...}}, gfx = {cancel_after_ticks = N},
---            steps = {{script = PATH}, {pump = SECONDS}, {play = {playing = true, position = 0}}}}
+-- SCENARIO: {project = {...}, ext = {...}, inputs = {{...}},
+--            gfx = {cancel_after_ticks = N} or {cancel_when_text = LUA_PATTERN},
+--            steps = {{script = PATH}, {pump = SECONDS}, {play = {playing = true, position = 0}},
+--                     {os = "Win64"}}}
 
 local here = arg[0]:match("^(.*[/\\])") or "./"
 local json = dofile(here .. "../../daw_scripts/reaper/mgb/json.lua")
@@ -31,6 +33,8 @@ for _, step in ipairs(scenario.steps or {}) do
   elseif step.play then
     state.play.playing = step.play.playing and true or false
     state.play.position = step.play.position or state.play.position
+  elseif step.os then
+    state.os = step.os  -- what reaper.GetOS() answers from now on
   elseif step.atexit then
     for _, fn in ipairs(state.atexit) do pcall(fn) end
   end
@@ -42,7 +46,7 @@ snap.errors = errors
 local function arrays(t, keys)
   for _, k in ipairs(keys) do t[k] = json.array(t[k]) end
 end
-arrays(snap, {"tracks", "calls", "messages", "exec", "dialogs", "errors"})
+arrays(snap, {"tracks", "calls", "messages", "exec", "dialogs", "errors", "texts"})
 for _, track in ipairs(snap.tracks) do
   track.items = json.array(track.items)
   for _, item in ipairs(track.items) do item.takes = json.array(item.takes) end

@@ -26,6 +26,7 @@ local M = {
 
 M.SAMPLE_RATES = {[32000] = true, [44100] = true, [48000] = true, [88200] = true, [96000] = true}
 M.POLL_INTERVAL_S = 0.2
+M.CANCEL_GRACE_S = 15  -- how long a cancelled CLI may take to tell the engine and end
 
 local function sep()
   return M.jobs.is_windows() and "\\" or "/"
@@ -85,7 +86,11 @@ function M.cli_args(kind, content, base, settings)
   add("--prompt", content.prompt)
   add("--model", content.model)
   if kind == "continue" then
+    -- the part of the file the item plays, and where the item starts on the timeline
     add("--audio", content.audio.path)
+    add("--audio-start", content.audio.start_seconds and num(content.audio.start_seconds))
+    add("--audio-end", content.audio.end_seconds and num(content.audio.end_seconds))
+    add("--item-start-bar", num(content.item_start_bar))
     add("--context-bars", content.context_bars and num(content.context_bars))
   end
   add("--bars", content.bars and num(content.bars))
@@ -123,18 +128,45 @@ function M.run_job(opts)
   local last_poll = -1
 
   local function finish()
+    job.finished = true
     M.ui.progress_close()
+  end
+
+  local function drop_job_files()
+    M.jobs.cleanup(job)
+    -- the CLI fetched a sidecar that records the request; ours stay only when something fails
+    os.remove(opts.base .. ".request.json")
+    os.remove(opts.base .. ".melody.json")
+  end
+
+  -- after a cancel: keep polling until the CLI has told the engine and ended; nothing is placed
+  local function cancelling(now)
+    M.jobs.cancel(job, settings)
+    local state = M.jobs.poll(job)
+    if state == "running" and now - job.cancel_requested < M.CANCEL_GRACE_S then
+      M.ui.progress("Cancelling...", nil, now - job.started)
+      return false
+    end
+    if state ~= "running" then
+      M.jobs.finish_cancel(job, settings)
+      drop_job_files()
+    end
+    finish()
+    return true
   end
 
   local function tick()
     local now = reaper.time_precise()
+    if job.cancel_requested then
+      if not cancelling(now) then reaper.defer(tick) end
+      return
+    end
     local elapsed = now - job.started
-    local cancel = M.ui.progress(opts.title .. "...", M.jobs.progress(job), elapsed) == "cancel" or
-      reaper.GetExtState(M.ui.SECTION, "cancel") == "1"
-    if cancel then
-      M.jobs.cancel(job)
+    local fraction = M.jobs.progress(job)
+    local text = opts.title .. (fraction and string.format("... %d%%", math.floor(fraction * 100)) or "...")
+    if M.ui.progress(text, fraction, elapsed) == "cancel" or reaper.GetExtState(M.ui.SECTION, "cancel") == "1" then
       reaper.SetExtState(M.ui.SECTION, "cancel", "", false)
-      finish()
+      if not cancelling(now) then reaper.defer(tick) end
       return
     end
     if now - last_poll >= M.POLL_INTERVAL_S then
@@ -142,10 +174,7 @@ function M.run_job(opts)
       local state = M.jobs.poll(job)
       if state == "done" then
         finish()
-        M.jobs.cleanup(job)
-        -- the CLI fetched a sidecar that records the request; ours stay only when something fails
-        os.remove(opts.base .. ".request.json")
-        os.remove(opts.base .. ".melody.json")
+        drop_job_files()
         local ok, err = pcall(opts.on_done, job.result)
         if not ok then M.ui.message("Could not place the result: " .. tostring(err)) end
         return
@@ -158,7 +187,12 @@ function M.run_job(opts)
     reaper.defer(tick)
   end
 
-  reaper.atexit(finish)
+  reaper.atexit(function()
+    -- the script was ended (e.g. terminated from the action list) while the job ran: its result
+    -- could never be placed, so the engine should not keep working on it
+    if not job.finished then M.jobs.cancel(job, settings) end
+    finish()
+  end)
   reaper.defer(tick)
   return job
 end

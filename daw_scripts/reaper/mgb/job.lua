@@ -138,12 +138,33 @@ function M.parse_error(stderr, rc)
   return {code = "internal", message = (tail ~= "" and tail or ("the command exited with status " .. tostring(rc)))}
 end
 
---- Progress the CLI printed to stderr ("  42.0%"), if any: 0..1 or nil.
+--- Read the JSON lines the CLI (run with --json) printed to stderr since the last call:
+--  {"event": "accepted", "job_id"} sets job.job_id, {"event": "progress", "fraction"} job.fraction.
+--  Only whole lines are read, so a line the CLI is still writing waits for the next call.
+function M.read_events(job)
+  local fh = io.open(job.err, "rb")
+  if not fh then return end
+  fh:seek("set", job.err_offset or 0)
+  local data = fh:read("a") or ""
+  fh:close()
+  local consumed = 0
+  for line, stop in data:gmatch("([^\n]*)\n()") do
+    consumed = stop - 1
+    if line:match("^%s*{") then
+      local ok, ev = pcall(json.decode, line)
+      if ok and type(ev) == "table" then
+        if ev.event == "accepted" and ev.job_id then job.job_id = tostring(ev.job_id) end
+        if ev.event == "progress" and tonumber(ev.fraction) then job.fraction = tonumber(ev.fraction) end
+      end
+    end
+  end
+  job.err_offset = (job.err_offset or 0) + consumed
+end
+
+--- The job's progress 0..1 from the CLI's progress lines, or nil before the first one.
 function M.progress(job)
-  local err = M.read_file(job.err) or ""
-  local last
-  for pct in err:gmatch("(%d+%.?%d*)%%") do last = tonumber(pct) end
-  return last and math.min(1, last / 100) or nil
+  M.read_events(job)
+  return job.fraction and math.max(0, math.min(1, job.fraction)) or nil
 end
 
 --- "running", "done" (job.result set) or "failed" (job.error set).
@@ -176,14 +197,60 @@ function M.poll(job)
   return job.state
 end
 
---- Stop waiting for a job and stop its CLI process (the engine may still finish the job).
-function M.cancel(job)
-  job.state = "cancelled"
-  if M.is_windows() then return end
-  local pid = (M.read_file(job.pid_file) or ""):match("%d+")
-  if pid then
-    if reaper.ExecProcess then reaper.ExecProcess("/bin/kill -TERM " .. pid, 2000)
-    else os.execute("kill -TERM " .. pid) end
+--- Quote one argument for a Windows command line (the rules programs use to split it):
+--  backslashes are doubled only where they come before a quote.
+function M.win_quote(s)
+  s = tostring(s):gsub('(\\*)"', function(bs) return bs .. bs .. '\\"' end):gsub("(\\+)$", "%1%1")
+  return '"' .. s .. '"'
+end
+
+--- Start `musicgen-bridge cancel JOB_ID` without waiting: the engine stops the job between two
+--  decoding steps and the waiting CLI then exits by itself with "cancelled".
+function M.send_cancel(job, settings)
+  local words = M.cli_words(settings.cli or "")
+  for _, w in ipairs({"cancel", job.job_id}) do words[#words + 1] = w end
+  if settings.server and settings.server ~= "" then
+    words[#words + 1] = "--server"
+    words[#words + 1] = settings.server
+  end
+  local q = {}
+  for i, w in ipairs(words) do q[i] = M.is_windows() and M.win_quote(w) or M.sh_quote(w) end
+  job.cancel_command = table.concat(q, " ")
+  if reaper.ExecProcess then
+    reaper.ExecProcess(job.cancel_command, M.is_windows() and -2 or -1)
+  elseif M.is_windows() then
+    os.execute('start "" /B ' .. job.cancel_command)
+  else
+    os.execute(job.cancel_command .. " > /dev/null 2>&1 &")
+  end
+end
+
+--- Ask a running job to stop; call it again on later ticks until the CLI has ended (poll).
+--  POSIX: SIGTERM to the CLI, which cancels the job on the engine and exits. Windows has no
+--  signal to send a console program, so there the job id from the CLI's "accepted" line is sent
+--  with `musicgen-bridge cancel` (as soon as the CLI has printed it).
+function M.cancel(job, settings)
+  job.cancel_requested = job.cancel_requested or reaper.time_precise()
+  M.read_events(job)
+  if not M.is_windows() and not job.signalled then
+    local pid = (M.read_file(job.pid_file) or ""):match("%d+")
+    if pid then
+      job.signalled = true
+      if reaper.ExecProcess then reaper.ExecProcess("/bin/kill -TERM " .. pid, 2000)
+      else os.execute("kill -TERM " .. pid) end
+    end
+  elseif M.is_windows() and job.job_id and not job.cancel_command then
+    M.send_cancel(job, settings)
+  end
+end
+
+--- After a cancelled CLI has ended: when it died before it could tell the engine (a signal
+--  that came before its handler was in place), tell the engine now.
+function M.finish_cancel(job, settings)
+  M.read_events(job)
+  local told = job.error and job.error.code == "cancelled"
+  if job.state ~= "done" and job.job_id and not told and not job.cancel_command then
+    M.send_cancel(job, settings)
   end
 end
 

@@ -80,9 +80,15 @@ function M.start(opts)
   ui.progress_open("live")
 
   local function finish(err)
+    s.finished = true
     ui.progress_close()
     reaper.SetExtState(ui.SECTION, "live_stop", "", false)
-    if err then ui.show_error(err, settings) end
+    if err then
+      ui.show_error(err, settings)  -- the helper files stay for a bug report
+    else
+      for _, path in pairs(files) do os.remove(path) end
+      jobs.cleanup(job)
+    end
   end
 
   local function tick()
@@ -102,14 +108,17 @@ function M.start(opts)
       elseif ok and ev.event == "started" then
         s.session_id = ev.session_id
       elseif ok and ev.event == "underrun" then
+        -- playback passed the generated bars; the engine goes on from a later bar (resume_bar)
         s.underruns = (s.underruns or 0) + 1
+        s.last_underrun = ev
       elseif ok and ev.event == "error" then
         s.error = ev
       end
     end
     local text = string.format("Live: %d window(s) placed%s%s", s.placed,
       s.last and string.format(", last at bar %g (x%.1f real time)", s.last.start_bar, s.last.rtf or 0) or "",
-      s.underruns and string.format(", %d underrun(s)", s.underruns) or "")
+      s.underruns and string.format(", %d underrun(s), last at bar %g", s.underruns,
+                                    tonumber(s.last_underrun.playhead_bar) or 0) or "")
     local ask_stop = ui.progress(s.stopping and "Stopping..." or text, nil, now - s.started) == "cancel" or
       reaper.GetExtState(ui.SECTION, "live_stop") == "1"
     if ask_stop and not s.stopping then
@@ -123,7 +132,12 @@ function M.start(opts)
       lines2, s.offset = M.read_lines(files.events, s.offset)
       for _, line in ipairs(lines2) do
         local ok, ev = pcall(json.decode, line)
-        if ok and ev.event == "window" then M.place_window(opts.track, ev, opts.label) end
+        if ok and ev.event == "window" then
+          M.place_window(opts.track, ev, opts.label)
+          s.placed = s.placed + 1
+        elseif ok and ev.event == "error" then
+          s.error = ev
+        end
       end
       local err = state == "failed" and job.error or nil
       if not err and s.error then err = {code = s.error.code, message = s.error.message} end
@@ -132,7 +146,7 @@ function M.start(opts)
       return
     end
     if s.stopping and now - s.stopping > M.STOP_GRACE_S then
-      jobs.cancel(job)
+      jobs.cancel(job, settings)  -- the relay did not end in time: SIGTERM ends it (POSIX)
       finish()
       return
     end
@@ -140,7 +154,7 @@ function M.start(opts)
   end
 
   reaper.atexit(function()
-    jobs.write_file(files.stop, "stop")
+    if not s.finished then jobs.write_file(files.stop, "stop") end  -- the script was ended: stop the relay
     ui.progress_close()
   end)
   reaper.defer(tick)

@@ -67,6 +67,18 @@ function M.bars_length(span, bars)
   return reaper.TimeMap2_QNToTime(0, qn) - span.position
 end
 
+--- True when no tempo or time-signature marker lies inside the span (one tempo, one meter across it).
+function M.steady(span)
+  local last = math.max(span.position, span.end_time - 1e-6)
+  return reaper.FindTempoTimeSigMarker(0, span.position) == reaper.FindTempoTimeSigMarker(0, last)
+end
+
+--- Whole bars lying inside a span (from the first bar line in it to the last one).
+function M.whole_bars(span)
+  local first, last = M.bar_at(span.position), M.bar_at(span.end_time)
+  return math.max(0, math.floor(last + EPS_BEATS) - math.ceil(first - EPS_BEATS))
+end
+
 function M.time_signature(span)
   return string.format("%d/%d", span.num, span.denom)
 end
@@ -99,25 +111,34 @@ function M.midi_melody(item, span)
 end
 
 --- The audio file an item plays and the part of it that is heard, in seconds of the file.
---  Returns {path, start_seconds, end_seconds, source_length, whole} or nil, reason.
+--  Returns {path, start_seconds, end_seconds, source_length} or nil, reason. The range is exact
+--  only when the take plays its file straight: rate 1, no stretch markers, no looping past its end.
 function M.audio_context(item)
   local take = reaper.GetActiveTake(item)
-  if not take then return nil, "the selected item has no take" end
-  if reaper.TakeIsMIDI(take) then return nil, "the selected item is MIDI; select an audio item" end
+  if not take then return nil, "The selected item has no take." end
+  if reaper.TakeIsMIDI(take) then return nil, "The selected item is MIDI; select an audio item." end
   local source = reaper.GetMediaItemTake_Source(take)
   local path = source and reaper.GetMediaSourceFileName(source, "") or ""
-  if path == "" then return nil, "the selected item has no audio file (is it a section or a subproject?)" end
+  if path == "" then return nil, "The selected item has no audio file (is it a section or a subproject?)." end
   local rate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
   if math.abs(rate - 1) > 1e-9 then
-    return nil, "the item plays at rate " .. rate .. "; set its playback rate to 1.0 (or glue it) first"
+    return nil, string.format("The item plays at rate %g; continuation needs rate 1.0.\n\n" ..
+      "Set the take's playback rate to 1.0, or glue the item (Item > Glue items) so its audio is " ..
+      "rendered at the project tempo, then run this again.", rate)
+  end
+  if reaper.GetTakeNumStretchMarkers(take) > 0 then
+    return nil, "The item has stretch markers; glue it first (Item > Glue items) so the context is what you hear."
   end
   local offset = reaper.GetMediaItemTakeInfo_Value(take, "D_STARTOFFS")
   local length = reaper.GetMediaItemInfo_Value(item, "D_LENGTH")
   local source_length = reaper.GetMediaSourceLength(source)
-  local start_s, end_s = offset, offset + length
-  -- within a millisecond of the file's own edges counts as the whole file
-  local whole = math.abs(start_s) < 1e-3 and math.abs(end_s - source_length) < 1e-3
-  return {path = path, start_seconds = start_s, end_seconds = end_s, source_length = source_length, whole = whole}
+  -- a millisecond of slack: Reaper stores these as doubles that rarely meet the file's end exactly
+  if offset < -1e-3 or offset + length > source_length + 1e-3 then
+    return nil, "The item plays past the edges of its file (it loops or has silence added); glue it first " ..
+      "(Item > Glue items) so the context is what you hear."
+  end
+  return {path = path, start_seconds = math.max(0, offset), end_seconds = math.min(offset + length, source_length),
+          source_length = source_length}
 end
 
 return M
