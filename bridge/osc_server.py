@@ -166,7 +166,7 @@ def _error_dgram(job_id: str, exc: EngineError) -> bytes:
 
 def event_dgram(event: str, c: dict[str, Any]) -> bytes | None:
     """The typed OSC form of an engine event (None for events with no OSC form)."""
-    job = str(c.get("job_id", ""))
+    job = str(c.get("job_id") or c.get("session_id", ""))  # a live session's error names the session
     if event == "accepted":
         return build_msg("/mgb/accepted", [job]).dgram
     if event == "progress":

@@ -114,6 +114,7 @@ def serve_forever(args: Any) -> int:
     engine = Engine(config)
     server = BridgeServer(engine, args.zmq, args.zmq_events, osc_udp, osc_tcp)
     server.start()
+    engine.warm_up()
     info = {"pid": os.getpid(), **server.addresses, "default_model": config.default_model,
             "output_root": str(engine.paths.output_root)}
     print(f"musicgen-bridge: serving {json.dumps(info)}", file=sys.stderr, flush=True)

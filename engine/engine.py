@@ -13,6 +13,7 @@ generation.
 from __future__ import annotations
 
 import logging
+import threading
 from fractions import Fraction
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +102,26 @@ class Engine:
 
     def models(self) -> list[dict[str, Any]]:
         return self.registry.describe()
+
+    def warm_up(self) -> None:
+        """Pay one-off costs now, not in the first request: the beat tracker's compilation and one
+        short generation per loaded model. Runs in the background; requests may arrive meanwhile."""
+        from .conform import warm_up as warm_conform
+        from .generation import Conditioning
+        from .models.sampling import SamplingParams
+
+        def work() -> None:
+            try:
+                warm_conform()
+                for name in self.registry.loaded_names():
+                    loaded = self.registry.load(name)
+                    generate = self.context.backends.get("fast")
+                    if generate is not None:
+                        generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
+            except Exception:  # noqa: BLE001 - warming is best effort
+                log.exception("warm-up failed")
+
+        threading.Thread(target=work, name="mgb-warm-up", daemon=True).start()
 
     def live_start(self, content: dict[str, Any], listener: Listener | None = None) -> dict[str, Any]:
         """Start a live session; windows arrive as ``window`` events through ``listener``."""

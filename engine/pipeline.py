@@ -128,7 +128,9 @@ def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel
                                       context_bars=req.context_bars, window_bars=req.window_bars,
                                       on_step=on_step, cancel=job.cancel_event, generate=generate)
         audio = stream.span_audio(bars)
-    if not (req.conform and req.bars is not None):
+    # the built-in tiny models make noise with no beat to find: conform them only when asked
+    wanted = req.conform if req.conform is not None else not loaded.spec.builtin
+    if not (wanted and req.bars is not None):
         return audio, []
     conformed = [conform(take, loaded.sample_rate, grid=grid, bars=bars) for take in audio]
     reports = [{"stretch_factor": round(c.stretch_factor, 6), "shift_s": round(c.shift_s, 6),

@@ -118,7 +118,7 @@ class GenerateRequest:
     tempo_hint: bool = True
     backend: str = "auto"
     melody: dict[str, Any] | None = None
-    conform: bool = True  # tempo-conform and bar-align the clip (requests in bars)
+    conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
     window_bars: int | None = None  # bars per long-form window (None: as many as fit)
     audio: dict[str, Any] | None = None  # continue: the item {path, start_seconds, end_seconds}
@@ -180,7 +180,7 @@ class GenerateRequest:
             tempo_hint=bool(d.get("tempo_hint", True)),
             backend=_choice(d, "backend", "auto", BACKENDS),
             melody=melody,
-            conform=bool(d.get("conform", True)),
+            conform=None if d.get("conform") is None else bool(d["conform"]),
             context_bars=_int(d, "context_bars", 2, 1, 64),
             window_bars=_int(d, "window_bars", None, 1, 256),
             audio=_audio_ref(d.get("audio")),

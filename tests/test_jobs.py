@@ -121,3 +121,16 @@ def test_fast_and_reference_backends_write_identical_files(engine: Engine) -> No
         audio[backend] = sf.read(result["path"], dtype="int32")[0]
     assert np.array_equal(audio["fast"], audio["reference"])
     assert engine.context.backends["fast"] is not None  # "auto" picks the fast decoder when present
+
+
+def test_conform_runs_when_asked_and_is_recorded(engine: Engine) -> None:
+    import json
+
+    job = engine.submit("generate", {"prompt": "x", "bars": 2, "bpm": 120, "conform": True})
+    result = engine.wait(job.id, timeout=120).result
+    side = json.loads(Path(result["path"] + ".json").read_text())
+    # tiny's noise has no steady beat: conform finds none and only fits the clip to the bars
+    assert side["conform"] == [{"stretch_factor": 1.0, "shift_s": 0.0, "beats_found": False}]
+    assert sf.info(result["path"]).frames == 192000
+    plain = engine.wait(engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120}).id, 60).result
+    assert json.loads(Path(plain["path"] + ".json").read_text())["conform"] == []  # auto: off for tiny
