@@ -75,6 +75,8 @@ class Client:
         while not self._welcomed:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._sub.poll(int(remaining * 1000)):
+                if self.auth is not None:
+                    self.auth.raise_if_refused()  # unauthorized says more than unreachable
                 raise EngineError("unreachable", f"no event channel at {self.events} (is the engine running? "
                                   "start it with `musicgen-bridge serve`)")
             msg = self._recv_event()
@@ -132,6 +134,8 @@ class Client:
                                       **reply.content.get("details", {}))
                 return reply
             self.reconnect()
+        if self.auth is not None:
+            self.auth.raise_if_refused()
         raise EngineError("unreachable", f"no reply from the engine at {self.address} within "
                           f"{timeout or self.timeout:g} s (is it running? start it with `musicgen-bridge serve`)")
 
@@ -256,7 +260,9 @@ def run_remote(args: Any, kind: str, content: dict[str, Any]) -> dict[str, Any]:
         content.pop("output_name", None)  # the engine names the file in its own root; we fetch it
     buffers = attach_input_files(content)
     show = None if getattr(args, "json", False) else (lambda f: print(f"\r{f:6.1%}", end="", file=sys.stderr))
-    with Client(args.server or DEFAULT_ADDRESS, timeout=10.0) as client:
+    from .auth import client_auth_from_args
+
+    with Client(args.server or DEFAULT_ADDRESS, timeout=10.0, auth=client_auth_from_args(args)) as client:
         client.request("ping", timeout=PING_TIMEOUT_S, retries=0)
         job_id = client.submit(kind, content, buffers)
         result = client.wait(job_id, show, timeout=getattr(args, "timeout", 600.0))
