@@ -188,7 +188,7 @@ class ServerAuth:
             self._authenticator = None
 
 
-_REFUSALS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+_REFUSALS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 
 
 class ClientAuth:
@@ -219,12 +219,12 @@ class ClientAuth:
         for _sock, monitor in self._monitors:
             while not monitor.closed and monitor.poll(0):
                 event = recv_monitor_message(monitor)["event"]
-                if event & _REFUSALS:
-                    self._refusal = event
+                if event & _REFUSALS and self._refusal != zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                    self._refusal = event  # a refused key says the most; keep it once seen
         if self._refusal == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             return (f"the engine refused this client's key ({self.client_file.name}): ask its owner to copy "
                     f"the matching .key file into the engine's {AUTHORIZED} folder")
-        if self._refusal == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        if self._refusal is not None:  # the engine could not read our handshake, or we could not read its
             return ("the secure handshake with the engine failed: check --server-key (the engine's server.key) "
                     "and that the engine was started with --keys")
         return None
@@ -306,7 +306,8 @@ class OscAllowlist:
     (True, True, False)
     """
 
-    def __init__(self, entries: Iterable[str]) -> None:
+    def __init__(self, entries: Iterable[str], include_loopback: bool = True) -> None:
+        self.include_loopback = include_loopback
         self.networks = []
         for entry in entries:
             try:
@@ -326,7 +327,7 @@ class OscAllowlist:
             return False
         if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
-        return addr.is_loopback or any(addr in net for net in self.networks)
+        return (self.include_loopback and addr.is_loopback) or any(addr in net for net in self.networks)
 
     def check(self, host: str) -> bool:
         """``allows`` plus a log line for a refused address (the first time, then every 1000th)."""
