@@ -119,7 +119,7 @@ def test_exposure_rules():
 # -- CURVE over the wire -----------------------------------------------------------------------
 def test_an_authorized_client_generates(secure, keys, engine):
     with _client(secure, keys, "good", timeout=20.0) as client:
-        result = client.generate(prompt="keys", bars=1, bpm=120, model="tiny", seed=1, timeout=60)
+        result = client.generate(prompt="keys", bars=1, bpm=120, model="tiny", seed=1, conform=False, timeout=60)
     assert result["frames"] == 96000  # 1 bar of 4/4 at 120 bpm = 2 s at 48 kHz
     assert os.path.getsize(result["path"]) > 96000 * 2 * 3  # 24-bit stereo
 
