@@ -127,7 +127,10 @@ class OscRouter:
                 send(build_msg("/mgb/reply", ["hello", json.dumps({"status": "ok", "reply_port": port})]).dgram)
                 return
             msg_type, content = self._request(address, args)
-        except EngineError as exc:
+        except Exception as exc:  # noqa: BLE001 - every message gets an answer, even one that breaks parsing
+            if not isinstance(exc, EngineError):
+                log.exception("OSC message to %s could not be read", address)
+                exc = EngineError("internal", f"{type(exc).__name__} while reading the message")
             send(_error_dgram("", exc))
             return
         header = new_header(msg_type, session=f"osc:{sender[0]}:{sender[1]}")

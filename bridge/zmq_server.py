@@ -172,7 +172,10 @@ class ZmqServer:
     def _handle(self, identity: bytes, data: bytes, buffers: list[bytes], admitted: bool = True) -> None:
         try:
             msg = decode(data, buffers)
-        except EngineError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever breaks the decoder, the client gets an answer
+            if not isinstance(exc, EngineError):
+                log.exception("decoding a request failed")
+                exc = EngineError("internal", f"{type(exc).__name__} while decoding the request")
             bad = Message("error", {}, header=_readable_header(data), parent_header={})
             self._reply(identity, new_message("error", error_content(exc), parent=bad))
             return

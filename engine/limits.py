@@ -10,6 +10,7 @@ MAX_QUEUE = 32
 MAX_MELODY_NOTES = 20000
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # ZeroMQ frames, binary buffers included
 MAX_JSON_BYTES = 1024 * 1024  # the JSON part of a message
+MAX_JSON_DEPTH = 64  # nested objects/arrays in one message (real requests use fewer than 10)
 #: live sessions running at once (each keeps a window ahead of the playhead on the one device)
 MAX_LIVE_SESSIONS = 4
 #: ZeroMQ request connections open at once; a further client's requests are answered `busy`
