@@ -393,5 +393,5 @@ def cmd_keys(args: Any) -> int:
     return 0
 
 
-__all__ = ["ClientAuth", "ClientGate", "OscAllowlist", "ServerAuth", "client_auth_from_args", "cmd_keys", "default_keys_dir",
-           "exposure_problem", "init_keys", "is_loopback", "new_client_keys", "zmq_host"]
+__all__ = ["ClientAuth", "ClientGate", "OscAllowlist", "ServerAuth", "client_auth_from_args", "cmd_keys",
+           "default_keys_dir", "exposure_problem", "init_keys", "is_loopback", "new_client_keys", "zmq_host"]

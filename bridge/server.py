@@ -21,7 +21,7 @@ from engine.journal import default_path as journal_default
 from engine.errors import EngineError
 from engine.models.registry import DEFAULT_MODEL
 
-from .auth import OscAllowlist, ServerAuth, exposure_problem, is_loopback, zmq_host  # noqa: F401 - re-exported
+from .auth import OscAllowlist, ServerAuth, exposure_problem
 from .client import events_address
 from .handlers import RequestHandler
 from .osc_server import OscRouter, OscTcpServer, OscUdpServer, start_in_thread
