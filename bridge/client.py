@@ -78,6 +78,8 @@ class Client:
         while not self._welcomed:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._sub.poll(int(remaining * 1000)):
+                if self.auth is not None:
+                    self.auth.raise_if_refused()  # unauthorized says more than unreachable
                 raise EngineError("unreachable", f"no event channel at {self.events} (is the engine running? "
                                   "start it with `musicgen-bridge serve`)")
             msg = self._recv_event()
@@ -152,6 +154,8 @@ class Client:
                                       **reply.content.get("details", {}))
                 return reply
             self.reconnect()
+        if self.auth is not None:
+            self.auth.raise_if_refused()
         raise EngineError("unreachable", f"no reply from the engine at {self.address} within "
                           f"{timeout or self.timeout:g} s (is it running? start it with `musicgen-bridge serve`)")
 

@@ -42,6 +42,7 @@ from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
 
+from engine import limits
 from engine.errors import EngineError
 
 from .handlers import RequestHandler
@@ -118,12 +119,18 @@ class OscRouter:
                 if not 1 <= port <= 65535:
                     raise EngineError("invalid_field", "/mgb/hello: reply port must be 1..65535")
                 with self._lock:
-                    self._reply_ports[(sender[0], sender[1])] = port
-                    self._reply_ports[sender[0]] = port
+                    for key in ((sender[0], sender[1]), sender[0]):
+                        self._reply_ports.pop(key, None)  # re-insert: the dict's order is then age
+                        self._reply_ports[key] = port
+                    while len(self._reply_ports) > 2 * limits.MAX_OSC_PEERS:
+                        del self._reply_ports[next(iter(self._reply_ports))]  # forget the oldest announcements
                 send(build_msg("/mgb/reply", ["hello", json.dumps({"status": "ok", "reply_port": port})]).dgram)
                 return
             msg_type, content = self._request(address, args)
-        except EngineError as exc:
+        except Exception as exc:  # noqa: BLE001 - every message gets an answer, even one that breaks parsing
+            if not isinstance(exc, EngineError):
+                log.exception("OSC message to %s could not be read", address)
+                exc = EngineError("internal", f"{type(exc).__name__} while reading the message")
             send(_error_dgram("", exc))
             return
         header = new_header(msg_type, session=f"osc:{sender[0]}:{sender[1]}")
@@ -225,12 +232,21 @@ class _UdpHandler(socketserver.BaseRequestHandler):
             router.handle(address, args, self.client_address, send)
 
 
-class OscUdpServer(socketserver.ThreadingUDPServer):
+class _Allowlisted:
+    """Drops datagrams and connections from addresses ``allow`` does not admit (bridge.auth.OscAllowlist)."""
+
+    allow: Any = None
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.allow is None or self.allow.check(client_address[0])
+
+
+class OscUdpServer(_Allowlisted, socketserver.ThreadingUDPServer):
     daemon_threads = True
     max_packet_size = 65535  # read whole datagrams so oversize ones get an answer, not silence
 
-    def __init__(self, address: Address, router: OscRouter) -> None:
-        self.router = router
+    def __init__(self, address: Address, router: OscRouter, allow: Any = None) -> None:
+        self.router, self.allow = router, allow
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
         super().__init__(address, _UdpHandler)
@@ -285,12 +301,12 @@ class _TcpHandler(socketserver.BaseRequestHandler):
             self.server.router.handle(address, args, self.client_address, send)
 
 
-class OscTcpServer(socketserver.ThreadingTCPServer):
+class OscTcpServer(_Allowlisted, socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: Address, router: OscRouter) -> None:
-        self.router = router
+    def __init__(self, address: Address, router: OscRouter, allow: Any = None) -> None:
+        self.router, self.allow = router, allow
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _TcpHandler)
 

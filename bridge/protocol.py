@@ -95,16 +95,22 @@ def error_content(err: EngineError, job_id: str = "") -> dict[str, Any]:
 
 
 def check_finite(obj: Any) -> Any:
-    """Reject NaN/Infinity anywhere: JSON has no such numbers and they poison arithmetic."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        raise EngineError("invalid_field", "numbers must be finite (no NaN or Infinity)")
-    if isinstance(obj, dict):
-        for v in obj.values():
-            check_finite(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            check_finite(v)
+    """Reject NaN/Infinity anywhere (JSON has no such numbers and they poison arithmetic), and nesting
+    deeper than ``limits.MAX_JSON_DEPTH`` (it would exhaust Python's stack further on)."""
+    stack = [(obj, 1)]  # a loop, not recursion: the depth is what is being checked
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise EngineError("invalid_field", "numbers must be finite (no NaN or Infinity)")
+        if isinstance(value, (dict, list)):
+            if depth > limits.MAX_JSON_DEPTH:
+                raise _too_deep()
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
     return obj
+
+
+def _too_deep() -> EngineError:
+    return EngineError("too_large", f"the JSON is nested more than {limits.MAX_JSON_DEPTH} levels deep")
 
 
 def _reject_constant(name: str) -> Any:
@@ -119,6 +125,8 @@ def loads(data: bytes | str) -> Any:
         return json.loads(data, parse_constant=_reject_constant)
     except EngineError:
         raise
+    except RecursionError:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise EngineError("bad_json", f"not valid JSON: {exc}") from None
 
@@ -145,7 +153,7 @@ def decode(data: bytes | str, buffers: list[bytes] | None = None) -> Message:
     if not isinstance(version, str) or version.split(".")[0] != SUPPORTED_MAJOR:
         raise EngineError("unsupported_version", f"protocol version {version!r} is not supported; "
                           f"this engine speaks {PROTOCOL_VERSION}")
-    check_finite(content)
+    check_finite(obj)
     return Message(msg_type=msg_type, content=content, header=header, parent_header=parent,
                    buffers=list(buffers or []))
 

@@ -71,7 +71,10 @@ class _Interruptible:
 
 
 def connect(args: Any) -> Client:
-    client = Client(getattr(args, "server", None) or DEFAULT_ADDRESS, timeout=10.0)
+    from .auth import client_auth_from_args
+
+    client = Client(getattr(args, "server", None) or DEFAULT_ADDRESS, timeout=10.0,
+                    auth=client_auth_from_args(args))
     client.request("ping", timeout=PING_TIMEOUT_S, retries=0)  # fail fast when no engine runs
     return client
 

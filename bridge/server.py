@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -18,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.engine import Engine, EngineConfig
+from engine.journal import default_path as journal_default
 from engine.errors import EngineError
 from engine.models.registry import DEFAULT_MODEL
 
+from .auth import OscAllowlist, ServerAuth, exposure_problem
 from .client import events_address
 from .handlers import RequestHandler
 from .osc_server import OscRouter, OscTcpServer, OscUdpServer, start_in_thread
@@ -32,12 +33,13 @@ log = logging.getLogger(__name__)
 class BridgeServer:
     def __init__(self, engine: Engine, zmq_addr: str | None = "tcp://127.0.0.1:5555", pub_addr: str | None = None,
                  osc_udp: tuple[str, int] | None = ("127.0.0.1", 9000), osc_tcp: tuple[str, int] | None = None,
-                 auth: Any = None) -> None:
+                 auth: Any = None, osc_allow: OscAllowlist | None = None, max_clients: int | None = None) -> None:
         self.engine = engine
         self.handler = RequestHandler(engine)
         self.router = OscRouter(self.handler)
-        self.zmq = ZmqServer(self.handler, zmq_addr, pub_addr or events_address(zmq_addr), auth=auth) \
-            if zmq_addr else None
+        self.auth, self.osc_allow = auth, osc_allow
+        self.zmq = ZmqServer(self.handler, zmq_addr, pub_addr or events_address(zmq_addr), auth=auth,
+                             context=getattr(auth, "context", None), max_clients=max_clients) if zmq_addr else None
         self._osc_udp_addr, self._osc_tcp_addr = osc_udp, osc_tcp
         self.udp: OscUdpServer | None = None
         self.tcp: OscTcpServer | None = None
@@ -46,10 +48,10 @@ class BridgeServer:
         if self.zmq is not None:
             self.zmq.start()
         if self._osc_udp_addr is not None:
-            self.udp = OscUdpServer(self._osc_udp_addr, self.router)
+            self.udp = OscUdpServer(self._osc_udp_addr, self.router, allow=self.osc_allow)
             start_in_thread(self.udp, "mgb-osc-udp")
         if self._osc_tcp_addr is not None:
-            self.tcp = OscTcpServer(self._osc_tcp_addr, self.router)
+            self.tcp = OscTcpServer(self._osc_tcp_addr, self.router, allow=self.osc_allow)
             start_in_thread(self.tcp, "mgb-osc-tcp")
         self.handler.endpoints = dict(self.addresses)
 
@@ -71,6 +73,8 @@ class BridgeServer:
                 srv.server_close()
         if self.zmq is not None:
             self.zmq.stop()
+        if self.auth is not None:
+            self.auth.stop()
         self.engine.close()
 
 
@@ -82,37 +86,25 @@ def parse_host_port(text: str, name: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def is_loopback(host: str) -> bool:
-    if host in ("localhost",):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def zmq_host(addr: str) -> str:
-    scheme, _, rest = addr.partition("://")
-    if scheme != "tcp":
-        return "127.0.0.1"  # ipc:// and inproc:// never leave the machine
-    return rest.rpartition(":")[0].strip("[]")
-
-
 def serve_forever(args: Any) -> int:
     models = args.model or []
     config = EngineConfig(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir,
                           default_model=models[0] if models else DEFAULT_MODEL, preload=list(models),
-                          output_root=args.output_root, allowed_dirs=list(args.allow_dir))
+                          output_root=args.output_root, allowed_dirs=list(args.allow_dir),
+                          journal=None if args.journal == "off" else (args.journal or journal_default()))
     if args.max_queue:
         config.max_queue = args.max_queue
     osc_udp = None if args.osc in (None, "off") else parse_host_port(args.osc, "--osc")
     osc_tcp = parse_host_port(args.osc_tcp, "--osc-tcp") if args.osc_tcp else None
-    for host in [zmq_host(args.zmq)] + [a[0] for a in (osc_udp, osc_tcp) if a]:
-        if not is_loopback(host):
-            raise EngineError("unauthorized", f"refusing to listen on {host}: remote access needs authentication, "
-                              "which this build does not have yet; listen on 127.0.0.1")
+    osc_allow = OscAllowlist(args.osc_allow)
+    problem = exposure_problem([args.zmq, args.zmq_events or args.zmq], [a[0] for a in (osc_udp, osc_tcp) if a],
+                               keys=bool(args.keys), osc_allow=bool(osc_allow))
+    if problem:
+        raise EngineError("unauthorized", problem)
+    auth = ServerAuth(args.keys) if args.keys else None
     engine = Engine(config)
-    server = BridgeServer(engine, args.zmq, args.zmq_events, osc_udp, osc_tcp)
+    server = BridgeServer(engine, args.zmq, args.zmq_events, osc_udp, osc_tcp, auth=auth, osc_allow=osc_allow,
+                          max_clients=args.max_clients)
     server.start()
     engine.warm_up()
     info = {"pid": os.getpid(), **server.addresses, "default_model": config.default_model,

@@ -24,6 +24,7 @@ import zmq
 from engine import limits
 from engine.errors import EngineError
 
+from .auth import ClientGate
 from .handlers import RequestHandler
 from .protocol import Message, decode, encode, error_content, new_message, reply_to
 
@@ -36,12 +37,14 @@ class ZmqServer:
     """
 
     def __init__(self, handler: RequestHandler, router_addr: str, pub_addr: str,
-                 context: zmq.Context | None = None, auth: Any = None, handler_threads: int = 16) -> None:
+                 context: zmq.Context | None = None, auth: Any = None, handler_threads: int = 16,
+                 max_clients: int | None = None) -> None:
         self.handler = handler
         self.ctx = context or zmq.Context.instance()
         self.router_addr = router_addr
         self.pub_addr = pub_addr
         self.auth = auth
+        self.gate = ClientGate(max_clients or limits.MAX_CLIENTS)
         self._outbox_addr = f"inproc://mgb-outbox-{id(self)}"
         self._pool = ThreadPoolExecutor(max_workers=handler_threads, thread_name_prefix="mgb-zmq")
         # one PUSH socket shared under a lock (a lock is the memory barrier ZeroMQ asks for when a socket
@@ -100,6 +103,7 @@ class ZmqServer:
             router.setsockopt(zmq.ROUTER_MANDATORY, 1)
             router.setsockopt(zmq.MAXMSGSIZE, limits.MAX_MESSAGE_BYTES)
             router.setsockopt(zmq.LINGER, 0)
+            monitor = router.get_monitor_socket(ClientGate.EVENTS, addr=f"inproc://mgb-router-monitor-{id(self)}")
             xpub = self.ctx.socket(zmq.XPUB)
             xpub.setsockopt(zmq.XPUB_VERBOSE, 1)
             xpub.setsockopt(zmq.LINGER, 0)
@@ -118,19 +122,21 @@ class ZmqServer:
             return
         self._ready.set()
         poller = zmq.Poller()
-        for sock in (router, xpub, outbox):
+        for sock in (monitor, router, xpub, outbox):  # connection events first: the gate counts them
             poller.register(sock, zmq.POLLIN)
         try:
             while not self._stop.is_set():
                 for sock, _ in poller.poll(100):
-                    if sock is router:
-                        self._on_request(router.recv_multipart(copy=True))
+                    if sock is monitor:
+                        self.gate.on_event(monitor)
+                    elif sock is router:
+                        self._on_request(router.recv_multipart(copy=False))
                     elif sock is xpub:
                         self._on_subscription(xpub.recv_multipart())
                     else:
                         self._on_outgoing(outbox.recv_multipart(), router, xpub)
         finally:
-            for sock in (router, xpub, outbox):
+            for sock in (monitor, router, xpub, outbox):
                 sock.close(0)
 
     def _on_subscription(self, frames: list[bytes]) -> None:
@@ -154,19 +160,27 @@ class ZmqServer:
             self.unroutable += 1  # the client went away; its events stay available through status
             log.warning("reply to a client that is gone was dropped (%d so far)", self.unroutable)
 
-    def _on_request(self, frames: list[bytes]) -> None:
+    def _on_request(self, raw: list[zmq.Frame]) -> None:
+        admitted = self.gate.admit(raw[-1])
+        frames = [f.bytes for f in raw]
         identity, rest = frames[0], frames[1:]
         if rest and rest[0] == b"":
             rest = rest[1:]
         # a request with no JSON frame still gets an answer (decode reports bad_json), never silence
-        self._pool.submit(self._handle, identity, rest[0] if rest else b"", rest[1:])
+        self._pool.submit(self._handle, identity, rest[0] if rest else b"", rest[1:], admitted)
 
-    def _handle(self, identity: bytes, data: bytes, buffers: list[bytes]) -> None:
+    def _handle(self, identity: bytes, data: bytes, buffers: list[bytes], admitted: bool = True) -> None:
         try:
             msg = decode(data, buffers)
-        except EngineError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever breaks the decoder, the client gets an answer
+            if not isinstance(exc, EngineError):
+                log.exception("decoding a request failed")
+                exc = EngineError("internal", f"{type(exc).__name__} while decoding the request")
             bad = Message("error", {}, header=_readable_header(data), parent_header={})
             self._reply(identity, new_message("error", error_content(exc), parent=bad))
+            return
+        if not admitted:
+            self._reply(identity, reply_to(msg, error_content(self.gate.refusal())))
             return
         session = msg.session
 

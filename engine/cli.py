@@ -141,6 +141,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve_forever(args)
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from bridge.auth import cmd_keys as run
+
+    if args.keys_command == "client" and not args.name:
+        raise EngineError("missing_field", "keys client needs a NAME, e.g. `musicgen-bridge keys client laptop`")
+    return run(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bridge.demo import run_demo
 
@@ -213,7 +221,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-dir", action="append", default=[])
     s.add_argument("--max-queue", type=int, default=None)
     s.add_argument("--ready-file", default=None, help="write the bound addresses here once serving")
+    s.add_argument("--keys", default=None, help="key folder (`keys init`): ZeroMQ with CURVE; needed beyond loopback")
+    s.add_argument("--osc-allow", action="append", default=[], help="address or network allowed to send OSC "
+                   "(repeatable); needed to serve OSC beyond loopback")
+    s.add_argument("--max-clients", type=int, default=None, help="ZeroMQ clients connected at once")
+    s.add_argument("--journal", default=None, help="job journal (SQLite) path, or 'off' (default: in the data folder)")
     s.set_defaults(func=cmd_serve)
+
+    k = sub.add_parser("keys", help="make CURVE keys for remote access (docs/security.md)")
+    k.add_argument("keys_command", choices=("init", "client"), help="init: the engine's keys; client: a client's")
+    k.add_argument("name", nargs="?", default=None, help="client name (keys client NAME)")
+    k.add_argument("--dir", default=None, help="key folder (default: <user config dir>/keys)")
+    k.add_argument("--authorize", action="store_true", help="client: also let it into this machine's engine")
+    k.set_defaults(func=cmd_keys)
 
     d = sub.add_parser("demo", help="start an engine, send real requests over the wire, keep the files")
     d.add_argument("--out-dir", default="demo-output")

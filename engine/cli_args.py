@@ -47,6 +47,8 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--local", action="store_true", help="run in this process instead of through a running engine")
     p.add_argument("--server", default=None, help="engine address (default tcp://127.0.0.1:5555)")
+    p.add_argument("--client-key", default=None, help="this client's .key_secret (engines started with --keys)")
+    p.add_argument("--server-key", default=None, help="the engine's public server.key (with --client-key)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the result")
 
 

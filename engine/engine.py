@@ -23,6 +23,7 @@ from . import limits
 from .errors import EngineError
 from .jobs import Job, JobQueue, Listener
 from .live import LiveManager
+from .journal import check_retryable, open_journal, recover
 from .melody_input import check_melody_spec, load_melody
 from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec
 from .paths import PathPolicy
@@ -46,6 +47,7 @@ class EngineConfig:
     allowed_dirs: list[str | Path] = field(default_factory=list)
     max_queue: int = limits.MAX_QUEUE
     vst3_dirs: list[str] | None = None  # None: the platform's standard VST3 folders
+    journal: str | Path | None = None  # job journal (SQLite); None: none kept. serve: journal.default_path()
 
 
 class Engine:
@@ -57,12 +59,17 @@ class Engine:
         self.context = EngineContext(self.registry, self.paths, self.config.default_model, _backends())
         for name in self.config.preload:
             self.registry.load(name)
-        self.queue = JobQueue(self._run, max_queue=self.config.max_queue)
+        self.journal = open_journal(self.config.journal)  # None when off or held by another engine
+        self.queue = JobQueue(self._run, max_queue=self.config.max_queue, journal=self.journal)
         self.live = LiveManager(self.context)
+        if self.journal is not None:
+            recover(self.journal, self.submit, self.paths)
 
     # -- requests -------------------------------------------------------------------------
-    def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None) -> Job:
+    def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None,
+               job_id: str | None = None) -> Job:
         """Validate and queue a job; raises EngineError before anything is queued."""
+        check_retryable(content)
         if kind in ("generate", "continue"):
             request = GenerateRequest.from_dict(content)
             if kind == "continue":
@@ -89,16 +96,26 @@ class Engine:
                  "format": request.format}, vst3_dirs=self.config.vst3_dirs)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
-        return self.queue.submit(kind, request, listener)
+        return self.queue.submit(kind, request, listener, job_id=job_id)
 
     def status(self, job_id: str) -> dict[str, Any]:
-        return self.queue.get(job_id).status()
+        try:
+            return self.queue.get(job_id).status()
+        except EngineError:
+            if self.journal is None or (earlier := self.journal.status(job_id)) is None:
+                raise
+            return earlier  # a job of an earlier run of the engine
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self.queue.cancel(job_id).status()
 
-    def wait(self, job_id: str, timeout: float | None = None) -> Job:
-        return self.queue.wait(job_id, timeout)
+    def wait(self, job_id: str, timeout: float | None = None) -> Job | None:
+        try:
+            return self.queue.wait(job_id, timeout)
+        except EngineError:
+            if self.journal is None or self.journal.status(job_id) is None:
+                raise
+            return None  # a job of an earlier run: it ended then
 
     def models(self) -> list[dict[str, Any]]:
         return self.registry.describe()
@@ -188,6 +205,8 @@ class Engine:
     def close(self) -> None:
         self.live.stop_all()
         self.queue.shutdown()
+        if self.journal is not None:
+            self.journal.close()
 
     # -- worker ---------------------------------------------------------------------------
     def _run(self, job: Job) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from .errors import EngineError
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str, dict[str, Any]], None]
-FINISHED = ("done", "error", "cancelled")
+FINISHED = ("done", "error", "cancelled", "interrupted")
 PROGRESS_STEP = 0.02  # report progress at most every 2 %
 KEEP_FINISHED = 2000
 
@@ -81,8 +81,11 @@ class Job:
 class JobQueue:
     """A bounded FIFO served by ``workers`` threads that call ``runner(job) -> result dict``."""
 
-    def __init__(self, runner: Callable[[Job], dict[str, Any]], max_queue: int = 32, workers: int = 1) -> None:
+    def __init__(self, runner: Callable[[Job], dict[str, Any]], max_queue: int = 32, workers: int = 1,
+                 journal: Any = None) -> None:
         self._runner = runner
+        self._journal = journal  # engine.journal.Journal: every state change is written there
+        self._closing = False
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._max_queue = max_queue
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
@@ -107,6 +110,7 @@ class JobQueue:
                 if oldest.state not in FINISHED:
                     break
                 self._jobs.popitem(last=False)
+        self._note(job)  # on disk before the client learns the id
         job.emit("accepted", {"kind": kind, "queue_position": self._pending})
         self._queue.put(job)
         return job
@@ -137,6 +141,7 @@ class JobQueue:
         return self._pending
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        self._closing = True
         for job in self.jobs():
             job.cancel_event.set()
         for _ in self._threads:
@@ -153,21 +158,34 @@ class JobQueue:
                 if job.cancel_event.is_set():
                     raise EngineError("cancelled", "the job was cancelled before it started")
                 job.state, job.started = "running", time.time()
+                self._note(job)
                 job.result = self._runner(job)
                 job.state = "done"
+                self._note(job)  # the journal knows before the client does
                 job.report_progress(1.0)
                 job.emit("done", job.result)
             except EngineError as exc:
-                job.state = "cancelled" if exc.code == "cancelled" else "error"
+                if exc.code == "cancelled" and self._closing:  # stopped by shutdown, not by the client
+                    exc = EngineError("interrupted", "the engine stopped before this job finished; submit it again")
+                job.state = exc.code if exc.code in ("cancelled", "interrupted") else "error"
                 job.error = exc.to_dict()
+                self._note(job)
                 job.emit("error", job.error)
             except Exception as exc:  # noqa: BLE001 - the engine keeps serving whatever happens
                 log.exception("job %s failed", job.id)
                 job.state = "error"
                 job.error = EngineError("internal", f"{type(exc).__name__}: {exc}").to_dict()
+                self._note(job)
                 job.emit("error", job.error)
             finally:
                 job.finished = time.time()
                 with self._lock:
                     self._pending -= 1
                 job.done_event.set()
+
+    def _note(self, job: Job) -> None:
+        if self._journal is not None:
+            try:
+                self._journal.record(job)
+            except Exception:  # noqa: BLE001 - a full disk must not stop the engine serving
+                log.exception("journal write for job %s failed", job.id)

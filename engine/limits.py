@@ -6,8 +6,17 @@ MAX_SECONDS = 600  # ten minutes of audio per request
 MAX_VARIATIONS = 8
 MAX_NAME_CHARS = 200
 MAX_QUEUE = 32
+#: notes in one melody (a note list or a MIDI file); engine.conditioning.melody reads this one constant
 MAX_MELODY_NOTES = 20000
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # ZeroMQ frames, binary buffers included
 MAX_JSON_BYTES = 1024 * 1024  # the JSON part of a message
-MAX_LIVE_SESSIONS = 8  # one per track is the common case
-MAX_AHEAD_BARS = 64
+MAX_JSON_DEPTH = 64  # nested objects/arrays in one message (real requests use fewer than 10)
+#: live sessions running at once (each keeps a window ahead of the playhead on the one device)
+MAX_LIVE_SESSIONS = 4
+#: ZeroMQ request connections open at once; a further client's requests are answered `busy`
+MAX_CLIENTS = 64
+#: OSC /mgb/hello reply-port entries remembered (the oldest are forgotten beyond this)
+MAX_OSC_PEERS = 1024
+#: runs of one `retryable` job in all, counting re-runs after the engine died under it
+MAX_JOB_ATTEMPTS = 3
+MAX_AHEAD_BARS = 64  # live mode: bars kept ready ahead of the playhead

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import torch
 
+from engine import limits
 from engine.errors import EngineError
 
 #: The reference chroma recipe (MusicGen-Melody): 32 kHz mono, n_fft 16384, hop 4096, 12 bins.
@@ -33,8 +34,8 @@ CHROMA_FRAME_RATE = Fraction(CHROMA_SAMPLE_RATE, CHROMA_HOP)
 #: Frames the model was trained on (30 s); it repeats shorter chroma and cuts longer.
 CHROMA_LENGTH = 235
 
-#: Most notes one melody may carry (a safety limit for client-sent lists).
-MAX_NOTES = 100_000
+#: Most notes one melody may carry (a safety limit for client-sent lists and MIDI files).
+MAX_NOTES = limits.MAX_MELODY_NOTES
 #: Floats (beats, bpm) are read as the nearest fraction with at most this denominator, so
 #: triplets sent as 0.3333333 stay exactly 1/3 while 0.25 stays 1/4.
 MAX_DENOMINATOR = 100_000

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import mido
 
-from engine.conditioning.melody import Melody, Note, clip_notes, to_fraction
+from engine.conditioning.melody import MAX_NOTES, Melody, Note, clip_notes, to_fraction
 from engine.errors import EngineError
 
 #: MIDI files larger than this are refused (a melody file is a few kB).
@@ -171,6 +171,9 @@ def melody_from_midi(source: str | os.PathLike | bytes, *, track: int | None = N
     notes = [Note(pitch, Fraction(s, tpb), Fraction(e - s, tpb), vel)
              for events in chosen for s, e, pitch, vel in _track_notes(events, include_drums)]
     kept = clip_notes(notes, lo, hi)
+    if len(kept) > MAX_NOTES:
+        raise EngineError("too_large", f"the MIDI range holds {len(kept)} notes; at most {MAX_NOTES} are allowed; "
+                          "choose a shorter range or one track", field="midi_file")
     if not kept:
         where = "the file" if track is None else f"track {track}"
         span = f"from beat {float(lo):g}" + ("" if hi is None else f" to beat {float(hi):g}")

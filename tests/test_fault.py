@@ -1,0 +1,134 @@
+"""Kill -9 the engine in the middle of a job, start it again, and look at what a client and the disk see.
+
+After the restart: the killed job answers ``interrupted``, a finished one still answers ``done`` and
+its file can be fetched, a ``retryable`` one runs again under its old id, the journal holds every
+transition, and the output folder holds only complete files under final names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from bridge.client import Client
+
+REPO = Path(__file__).resolve().parents[1]
+START_S = 90.0
+
+
+def _free_pair() -> int:
+    for _ in range(100):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+def _serve(tmp: Path, port: int) -> subprocess.Popen:
+    ready = tmp / "ready.json"
+    ready.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "serve", "--model", "tiny", "--zmq", f"tcp://127.0.0.1:{port}",
+         "--osc", "off", "--output-root", str(tmp / "out"), "--journal", str(tmp / "journal.sqlite"),
+         "--ready-file", str(ready)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + START_S
+    while not ready.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"serve exited with {proc.returncode}: {proc.stderr.read()}")
+        assert time.monotonic() < deadline, "serve did not write its ready file"
+        time.sleep(0.05)
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _transitions(db_path: Path) -> dict[str, list[str]]:
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT job_id, state FROM transitions ORDER BY seq").fetchall()
+    out: dict[str, list[str]] = {}
+    for job_id, state in rows:
+        out.setdefault(job_id, []).append(state)
+    return out
+
+
+def test_kill_9_while_running_then_restart(tmp_path):
+    port = _free_pair()
+    address = f"tcp://127.0.0.1:{port}"
+    proc = _serve(tmp_path, port)
+    try:
+        with Client(address, timeout=20.0) as client:
+            finished = client.generate(prompt="before", bars=1, bpm=120, seed=3, conform=False, timeout=60)
+            long_id = client.submit("generate", {"prompt": "long", "bars": 16, "bpm": 40, "seed": 4,
+                                                       "conform": False})
+            retry_id = client.request("generate", {"prompt": "again", "bars": 1, "bpm": 120, "seed": 5,
+                                                   "conform": False, "retryable": True}).content["job_id"]
+            deadline = time.monotonic() + 30
+            while (status := client.status(long_id))["state"] != "running" or status["progress"] <= 0:
+                assert status["state"] in ("queued", "running") and time.monotonic() < deadline, status
+                time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        _stop(proc)
+
+    journal = tmp_path / "journal.sqlite"
+    before = _transitions(journal)
+    assert before[finished["job_id"]] == ["queued", "running", "done"]
+    assert before[long_id] == ["queued", "running"] and before[retry_id] == ["queued"]
+    out = tmp_path / "out"
+    # what a kill during a file write leaves: a hidden temp file (our writer never writes a final name)
+    (out / f".long.wav.{'ab12' * 3}.part").write_bytes(b"RIFF half a file")
+
+    proc = _serve(tmp_path, port)
+    try:
+        with Client(address, timeout=20.0) as client:
+            killed = client.status(long_id)
+            assert killed["state"] == "interrupted" and killed["error"]["code"] == "interrupted"
+            done = client.status(finished["job_id"])
+            assert done["state"] == "done" and done["result"]["path"] == finished["path"]
+            fetched = client.fetch(finished["job_id"], tmp_path / "fetched.wav")
+            assert fetched.read_bytes() == Path(finished["path"]).read_bytes()
+            retried = client.status(retry_id, wait=30)
+            assert retried["state"] == "done" and retried["result"]["seed"] == 5
+    finally:
+        _stop(proc)
+
+    after = _transitions(journal)
+    assert after[long_id] == ["queued", "running", "interrupted"]
+    assert after[retry_id] == ["queued", "interrupted", "queued", "running", "done"]
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+        request = json.loads(db.execute("SELECT request FROM jobs WHERE id = ?", (long_id,)).fetchone()[0])
+    assert (request["prompt"], request["bars"], request["bpm"], request["seed"]) == ("long", 16, 40, 4)
+
+    names = sorted(p.name for p in out.iterdir())
+    assert not [n for n in names if n.endswith(".part")], names  # temp files removed
+    audio = [n for n in names if n.endswith(".wav")]
+    assert len(audio) == 2 and sorted(n + ".json" for n in audio) == sorted(n for n in names if n.endswith(".json"))
+    for name in audio:  # every final name holds a whole clip: 1 bar at 120 bpm, 48 kHz
+        assert sf.info(str(out / name)).frames == 96000
