@@ -55,7 +55,7 @@ def start_engine(out_dir: Path, models: list[str], cache_dir: str | None) -> tup
     ready.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "engine.cli", "serve", "--zmq", f"tcp://127.0.0.1:{zmq_port}",
            "--osc", f"127.0.0.1:{osc_port}", "--output-root", str(out_dir), "--ready-file", str(ready),
-           "--allow-dir", str(EXAMPLES)]
+           "--allow-dir", str(EXAMPLES), "--journal", str(out_dir / ".journal.sqlite")]
     for m in models:
         cmd += ["--model", m]
     if cache_dir:

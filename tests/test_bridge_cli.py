@@ -58,7 +58,7 @@ def serve(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "serve", "--model", "tiny", "--zmq", f"tcp://127.0.0.1:{port}",
          "--osc", f"127.0.0.1:{_free_port(socket.SOCK_DGRAM)}", "--output-root", str(tmp / "root"),
-         "--ready-file", str(ready)], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+         "--ready-file", str(ready), "--journal", str(tmp / "journal.sqlite")], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + START_S
         while not ready.exists():
