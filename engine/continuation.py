@@ -33,7 +33,7 @@ import torch
 from .conform import tempo_hint
 from .errors import EngineError
 from .generation import StepCallback, generate_reference
-from .longform import Generator, TokenStream, WindowPlan, generate_long
+from .longform import Generator, WindowPlan, generate_long
 from .models.registry import LoadedModel
 from .models.sampling import SamplingParams
 from .resampling import as_channels_first, resample

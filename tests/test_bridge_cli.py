@@ -7,77 +7,31 @@ script calls, but importing this checkout rather than wherever the package was i
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
-REPO = Path(__file__).resolve().parents[1]
-START_S = 90.0  # importing torch and building the tiny model on two busy cores
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO, env=_env(), capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def _bindable(kind: int, port: int) -> bool:
-    with socket.socket(socket.AF_INET, kind) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_port(kind: int = socket.SOCK_STREAM, pair: bool = False) -> int:
-    """A port the OS reports free (and port + 1 too when ``pair``: the event socket's default)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 65535 and (not pair or _bindable(kind, port + 1)):
-            return port
-    raise RuntimeError("no free port pair")
+from tests.serve_process import cli as _cli
+from tests.serve_process import free_port as _free_port
+from tests.serve_process import start_serve, stop
 
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("serve")
-    port, ready = _free_port(pair=True), tmp / "ready.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", "--model", "tiny", "--zmq", f"tcp://127.0.0.1:{port}",
-         "--osc", f"127.0.0.1:{_free_port(socket.SOCK_DGRAM)}", "--output-root", str(tmp / "root"),
-         "--ready-file", str(ready), "--journal", str(tmp / "journal.sqlite")], cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    port = _free_port(pair=True)
+    proc, info = start_serve(["--model", "tiny", "--zmq", f"tcp://127.0.0.1:{port}",
+                              "--osc", f"127.0.0.1:{_free_port(socket.SOCK_DGRAM)}", "--output-root", str(tmp / "root"),
+                              "--journal", str(tmp / "journal.sqlite")], tmp / "ready.json")
     try:
-        deadline = time.monotonic() + START_S
-        while not ready.exists():
-            if proc.poll() is not None:
-                pytest.fail(f"serve exited with {proc.returncode}: {proc.stderr.read()}")
-            if time.monotonic() > deadline:
-                pytest.fail("serve did not write its ready file")
-            time.sleep(0.1)
-        info = json.loads(ready.read_text())
         assert info["zmq"] == f"tcp://127.0.0.1:{port}" and info["zmq_events"] == f"tcp://127.0.0.1:{port + 1}"
         assert info["pid"] == proc.pid and info["default_model"] == "tiny"
         yield f"tcp://127.0.0.1:{port}", Path(info["output_root"])
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
     assert proc.returncode == 0, proc.stderr.read()
 
 

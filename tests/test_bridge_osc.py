@@ -14,7 +14,6 @@ import pytest
 import soundfile as sf
 
 from conftest import WAIT_S, OscPeer, _host_port
-from engine.errors import ERROR_CODES
 
 ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
 FRAMES_1BAR = 2 * 48000  # 4 quarter notes at 120 bpm last 2 s at 48 kHz

@@ -11,7 +11,7 @@ import soundfile as sf
 
 from bridge.client import Client
 from conftest import WAIT_S, ZmqPeer
-from engine.errors import ERROR_CODES, EngineError
+from engine.errors import EngineError
 
 ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
 FRAMES_1BAR = 2 * 48000  # 4 quarter notes at 120 bpm last 2 s; 48 kHz is the default session rate

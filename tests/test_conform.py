@@ -5,7 +5,6 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import engine.conform as conform_mod
 from engine.conform import conform, estimate_beats, fit_length, tempo_hint, warm_up
 from engine.errors import EngineError
 from engine.resampling import resample

@@ -9,19 +9,11 @@ import torch
 from engine.continuation import continue_audio, smooth_join
 from engine.errors import EngineError
 from engine.generation import generate_reference
-from engine.models.registry import LoadedModel, get_spec
-from engine.models.tiny import TINY_CODEBOOK_SIZE, build_tiny, tiny_tokenizer
 from engine.timeline import Grid
 
+from tests.tiny_models import tiny_model
+
 torch.set_num_threads(1)
-
-
-def tiny_model(max_frames: int | None = None) -> LoadedModel:
-    """The built-in tiny model, optionally with a shorter window (to exercise long-form cheaply)."""
-    model = build_tiny()
-    if max_frames is not None:
-        model.generation_config.max_length = max_frames
-    return LoadedModel(get_spec("tiny"), model, tiny_tokenizer(), torch.device("cpu"), torch.float32, "test")
 
 
 @pytest.fixture(scope="module")

@@ -10,62 +10,22 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
 import soundfile as sf
 
 from bridge.client import Client
 
-REPO = Path(__file__).resolve().parents[1]
-START_S = 90.0
+from tests.serve_process import free_port, start_serve, stop
 
 
-def _free_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free port pair")
-
-
-def _serve(tmp: Path, port: int) -> subprocess.Popen:
-    ready = tmp / "ready.json"
-    ready.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "serve", "--model", "tiny", "--zmq", f"tcp://127.0.0.1:{port}",
-         "--osc", "off", "--output-root", str(tmp / "out"), "--journal", str(tmp / "journal.sqlite"),
-         "--ready-file", str(ready)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + START_S
-    while not ready.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"serve exited with {proc.returncode}: {proc.stderr.read()}")
-        assert time.monotonic() < deadline, "serve did not write its ready file"
-        time.sleep(0.05)
+def _serve(tmp: Path, port: int):
+    proc, _ = start_serve(["--model", "tiny", "--zmq", f"tcp://127.0.0.1:{port}", "--osc", "off",
+                           "--output-root", str(tmp / "out"), "--journal", str(tmp / "journal.sqlite")],
+                          tmp / "ready.json")
     return proc
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _transitions(db_path: Path) -> dict[str, list[str]]:
@@ -78,7 +38,7 @@ def _transitions(db_path: Path) -> dict[str, list[str]]:
 
 
 def test_kill_9_while_running_then_restart(tmp_path):
-    port = _free_pair()
+    port = free_port(pair=True)
     address = f"tcp://127.0.0.1:{port}"
     proc = _serve(tmp_path, port)
     try:
@@ -95,7 +55,7 @@ def test_kill_9_while_running_then_restart(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
     finally:
-        _stop(proc)
+        stop(proc)
 
     journal = tmp_path / "journal.sqlite"
     before = _transitions(journal)
@@ -117,7 +77,7 @@ def test_kill_9_while_running_then_restart(tmp_path):
             retried = client.status(retry_id, wait=30)
             assert retried["state"] == "done" and retried["result"]["seed"] == 5
     finally:
-        _stop(proc)
+        stop(proc)
 
     after = _transitions(journal)
     assert after[long_id] == ["queued", "running", "interrupted"]
