@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.engine import Engine, EngineConfig
 from engine.errors import EngineError
+from engine.backends.options import serve_backend
 from engine.models.registry import DEFAULT_MODEL
 
 from .client import events_address
@@ -104,6 +105,7 @@ def serve_forever(args: Any) -> int:
                           output_root=args.output_root, allowed_dirs=list(args.allow_dir))
     if args.max_queue:
         config.max_queue = args.max_queue
+    config.backend, config.backend_options = serve_backend(args)
     osc_udp = None if args.osc in (None, "off") else parse_host_port(args.osc, "--osc")
     osc_tcp = parse_host_port(args.osc_tcp, "--osc-tcp") if args.osc_tcp else None
     for host in [zmq_host(args.zmq)] + [a[0] for a in (osc_udp, osc_tcp) if a]:
@@ -114,7 +116,7 @@ def serve_forever(args: Any) -> int:
     server = BridgeServer(engine, args.zmq, args.zmq_events, osc_udp, osc_tcp)
     server.start()
     info = {"pid": os.getpid(), **server.addresses, "default_model": config.default_model,
-            "output_root": str(engine.paths.output_root)}
+            "output_root": str(engine.paths.output_root), "backend": config.backend}
     print(f"musicgen-bridge: serving {json.dumps(info)}", file=sys.stderr, flush=True)
     if args.ready_file:
         tmp = Path(args.ready_file + ".part")

@@ -241,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-dir", action="append", default=[])
     s.add_argument("--max-queue", type=int, default=None)
     s.add_argument("--ready-file", default=None, help="write the bound addresses here once serving")
+    s.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="where generation runs: this process, or Ray Serve replicas (docs/scale-out.md)")
+    s.add_argument("--ray-address", default=None, help="Ray cluster to join: auto | HOST:PORT | ray://HOST:10001 "
+                   "(default: start Ray on this machine)")
+    s.add_argument("--replicas", type=int, default=None, help="generation replicas, each keeps its models warm")
+    s.add_argument("--gpus-per-replica", type=float, default=None, help="GPUs reserved per replica (0.5: two share one)")
+    s.add_argument("--cpus-per-replica", type=float, default=None, help="CPUs reserved per replica")
     s.set_defaults(func=cmd_serve)
 
     d = sub.add_parser("demo", help="start an engine, send real requests over the wire, keep the files")

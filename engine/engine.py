@@ -19,12 +19,13 @@ from typing import Any
 
 from . import limits
 from .errors import EngineError
+from .backends import Backend, open_backend
 from .jobs import Job, JobQueue, Listener
 from .melody_input import check_melody_spec, load_melody
 from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec
 from .paths import PathPolicy
 from .render import RenderSpec, check_file_name
-from .pipeline import EngineContext, run_generate
+from .pipeline import EngineContext, publish
 from .request import GenerateRequest
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ class EngineConfig:
     allowed_dirs: list[str | Path] = field(default_factory=list)
     max_queue: int = limits.MAX_QUEUE
     vst3_dirs: list[str] | None = None  # None: the platform's standard VST3 folders
+    backend: str = "local"  # where generate+render run: "local" (this process) or "ray" (engine/backends)
+    backend_options: dict[str, Any] = field(default_factory=dict)  # e.g. RayOptions fields for "ray"
 
 
 class Engine:
@@ -50,9 +53,12 @@ class Engine:
         self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
         self.paths = PathPolicy(_absolute(self.config.output_root), [_absolute(d) for d in self.config.allowed_dirs])
         self.context = EngineContext(self.registry, self.paths, self.config.default_model, _backends())
-        for name in self.config.preload:
-            self.registry.load(name)
-        self.queue = JobQueue(self._run, max_queue=self.config.max_queue)
+        self.backend: Backend = open_backend(self.config.backend, self.config.backend_options,
+                                             registry=self.registry, config=self.config)
+        # a remote backend keeps every job it can hold in flight; it answers busy beyond that
+        capacity = self.backend.capacity
+        self.queue = JobQueue(self._run, max_queue=min(self.config.max_queue, capacity or self.config.max_queue),
+                              workers=self.backend.workers)
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None) -> Job:
@@ -74,6 +80,7 @@ class Engine:
             request.render = RenderSpec.from_dict(
                 {**request.render_fields, "sample_rate": request.sample_rate, "channels": request.channels,
                  "format": request.format}, vst3_dirs=self.config.vst3_dirs)
+            self.backend.check(request)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener)
@@ -102,15 +109,19 @@ class Engine:
     def info(self) -> dict[str, Any]:
         return {"default_model": self.config.default_model, "device": str(self.registry.device),
                 "loaded": self.registry.loaded_names(), "queue": self.queue.pending,
-                "output_root": str(self.paths.output_root)}
+                "output_root": str(self.paths.output_root), "backend": self.backend.info()}
 
     def close(self) -> None:
         self.queue.shutdown()
+        self.backend.close()
 
     # -- worker ---------------------------------------------------------------------------
     def _run(self, job: Job) -> dict[str, Any]:
         if job.kind == "generate":
-            return run_generate(self.context, job)
+            produced = self.backend.produce(self.context, job)
+            result = publish(self.context, job, produced)
+            replica = getattr(produced, "replica", None)  # which remote replica made it
+            return result if replica is None else {**result, "replica": replica}
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
 
 
