@@ -12,13 +12,16 @@ Importing this package never imports Ray; ``open_backend("ray", ...)`` does.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import importlib
+from typing import Any, Callable, Protocol
 
 from ..errors import EngineError
 from ..jobs import Job
-from ..pipeline import EngineContext, Produced, produce
+from ..pipeline import EngineContext, Produced
 
 BACKENDS = ("local", "ray")
+#: job kind -> the function that makes its takes without writing them (module, name)
+PRODUCERS = {"generate": ("engine.pipeline", "produce"), "continue": ("engine.continue_job", "produce_continuation")}
 
 
 class Backend(Protocol):
@@ -56,13 +59,24 @@ class LocalBackend:
         check_retry(request)
 
     def produce(self, ctx: EngineContext, job: Job) -> Produced:
-        return produce(ctx, job)
+        return producer_for(job.kind)(ctx, job)
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name}
 
     def close(self) -> None:
         pass
+
+
+def producer_for(kind: str) -> Callable[[EngineContext, Job], Produced]:
+    """``produce(ctx, job) -> Produced`` for a job kind (imported on first use)."""
+    if kind not in PRODUCERS:
+        raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
+    module, name = PRODUCERS[kind]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise EngineError("unsupported", f"{kind} jobs are not available in this build") from None
 
 
 def check_retry(request: Any) -> bool:

@@ -28,7 +28,8 @@ from ..errors import EngineError
 from ..jobs import Job
 from ..models.registry import ModelRegistry, get_spec
 from ..paths import PathPolicy
-from ..pipeline import EngineContext, Produced, produce
+from ..pipeline import EngineContext, Produced
+from . import producer_for
 from .wire import unpack_request
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ class Producer:
         return self.whoami()
 
     async def produce(self, payload: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
-        """Stream one generate job: started, progress..., then produced or error."""
+        """Stream one job: started, progress..., then produced or error."""
         yield {"started": self.replica, "actor": self.actor}
         name = serve.get_multiplexed_model_id() or get_spec(payload["request"].model
                                                              or self.settings["default_model"]).name
@@ -109,7 +110,7 @@ class Producer:
             registry = warm.registry
             if registry is None:  # evicted between load and use; load it again
                 registry = (await self._load(name)).registry
-            job = Job(id=payload["job_id"], kind="generate", request=unpack_request(payload, job_dir),
+            job = Job(id=payload["job_id"], kind=payload["kind"], request=unpack_request(payload, job_dir),
                       listener=lambda event, content: loop.call_soon_threadsafe(fractions.put_nowait,
                                                                                 content["fraction"])
                       if event == "progress" else None)
@@ -141,7 +142,7 @@ class Producer:
 
 def _produce_or_error(ctx: EngineContext, job: Job) -> dict[str, Produced | dict[str, Any]]:
     try:
-        return {"produced": produce(ctx, job)}
+        return {"produced": producer_for(job.kind)(ctx, job)}
     except EngineError as exc:
         return {"error": exc.to_dict()}
     except Exception as exc:  # noqa: BLE001 - reported to the front end, the replica keeps serving

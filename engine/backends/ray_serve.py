@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import ray
@@ -70,7 +70,9 @@ def build_app(opts: RayOptions, settings: dict[str, Any]) -> Any:
         actor_options["num_gpus"] = opts.gpus_per_replica
     deployment = serve.deployment(Producer, name=DEPLOYMENT).options(
         num_replicas=opts.replicas, max_ongoing_requests=opts.max_ongoing_requests,
-        max_queued_requests=opts.max_queued_requests, ray_actor_options=actor_options,
+        # Serve counts a request as queued until a replica takes it, so a burst that the replicas
+        # would absorb at once must fit too: the front end enforces the real bound at submit time.
+        max_queued_requests=opts.capacity, ray_actor_options=actor_options,
         request_router_config=RequestRouterConfig(request_router_class=SessionRouter),
         max_constructor_retry_count=3)  # a replica that cannot start fails the deploy in seconds, not minutes
     return deployment.bind(settings)
@@ -112,7 +114,7 @@ class RayBackend:
                 self._owns_ray = True
             if opts.deploy:
                 check_resources(opts, ray.cluster_resources())
-                serve.start(http_options={"location": "NoServer"})
+                serve.start(proxy_location="Disabled")  # the bridge is the only way in
                 serve.run(build_app(opts, replica_settings(opts, config)), name=opts.app_name, route_prefix=None)
             self.handle = serve.get_app_handle(opts.app_name)
         except EngineError:
@@ -231,11 +233,12 @@ class RayBackend:
                     produced = check_produced(chunk["produced"], job.request)
                     for take in produced.takes:  # the file's sidecar says where it was made
                         take.sidecar["replica"] = replica
-                    return RemoteProduced(produced.takes, produced.model, produced.timing, replica=replica or "")
+                    return RemoteProduced(**{f.name: getattr(produced, f.name) for f in fields(produced)},
+                                          replica=replica or "")
             raise _ReplicaLost(replica)  # the stream ended without an answer
         except BackPressureError:
-            raise EngineError("busy", f"every replica is busy and {self.opts.max_queued_requests} jobs already wait "
-                              "in front of them; try again when one finishes") from None
+            raise EngineError("busy", "every replica is busy and the queue in front of them is full; "
+                              "try again when one finishes") from None
         except RequestCancelledError:
             raise EngineError("cancelled", "the job was cancelled") from None
         except DeploymentUnavailableError as exc:
