@@ -81,6 +81,15 @@ def connect(server: BridgeServer) -> Client:
     return Client(server.addresses["zmq"], server.addresses["zmq_events"], timeout=30.0)
 
 
+def both_replicas(eng: Engine) -> list[dict]:
+    """``whoami`` of each replica: two fresh sessions are pinned to the two replicas."""
+    probes = [eng.backend.session_call(f"probe-{i}", "whoami") for i in range(2)]
+    for i in range(2):
+        eng.backend.end_session(f"probe-{i}")
+    assert len({p["replica"] for p in probes}) == 2
+    return probes
+
+
 def audio_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.wav")) if root.exists() else []
 
@@ -134,6 +143,22 @@ def test_bad_fields_are_refused_before_queueing(server: BridgeServer) -> None:
         assert client.ping()["backend"]["name"] == server.engine.backend.name
 
 
+def test_ray_failures_map_to_protocol_codes() -> None:
+    from ray.exceptions import ActorDiedError, RayTaskError
+    from ray.serve.exceptions import BackPressureError, RequestCancelledError
+
+    from engine.backends.ray_serve import _ReplicaLost, ray_error
+
+    busy = ray_error(BackPressureError(num_queued_requests=4, max_queued_requests=4), "r1")
+    assert isinstance(busy, EngineError) and busy.code == "busy" and "try again" in busy.message
+    assert ray_error(RequestCancelledError("x"), "r1").code == "cancelled"
+    lost = ray_error(ActorDiedError(), "r1")
+    assert isinstance(lost, _ReplicaLost) and lost.replica == "r1"
+    assert ray_error(ActorDiedError(), "r1", cancelled=True).code == "cancelled"  # killed while cancelling
+    crash = ray_error(RayTaskError("produce", "tb", ValueError("boom")), "r2")
+    assert crash.code == "internal" and "r2" in crash.message and "boom" in crash.message
+
+
 # -- the Ray deployment ------------------------------------------------------------------------
 def test_jobs_from_several_clients_spread_over_both_replicas(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     eng = make_engine("ray", tmp_path / "out", request)
@@ -170,35 +195,13 @@ def test_busy_when_every_replica_and_the_queue_are_full(ray_engine: Engine) -> N
     with pytest.raises(EngineError) as err:  # 2 running + 2 waiting: the front end says busy at once
         ray_engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120})
     assert err.value.code == "busy"
-    # callers that bypass the engine's queue meet Ray's own back pressure: busy too
-    from engine.jobs import Job
-    from engine.request import GenerateRequest
-
-    extra = [Job(id=f"j-extra-{i}", kind="generate", request=GenerateRequest.from_dict({"bars": 1, "model": "tiny"}))
-             for i in range(3)]
-    codes: list[str] = []
-
-    def produce(job: Job) -> None:
-        try:
-            ray_engine.backend.produce(ray_engine.context, job)
-            codes.append("done")
-        except EngineError as exc:
-            codes.append(exc.code)
-            if exc.code == "busy":
-                for other in extra:  # the ones Ray queued are withdrawn
-                    other.cancel_event.set()
-
-    threads = [threading.Thread(target=produce, args=(job,)) for job in extra]
-    for t in threads:
-        t.start()
     for job in jobs:
         ray_engine.cancel(job.id)
-    for t in threads:
-        t.join(WAIT_S)
-    assert "busy" in codes and set(codes) <= {"busy", "cancelled"}  # 2 waiting + 3 more > 4 allowed
     states = [ray_engine.wait(job.id, timeout=WAIT_S).state for job in jobs]
     assert states == ["cancelled"] * 4  # queued ones too: their Ray requests were withdrawn
     assert audio_files(ray_engine.paths.output_root) == []
+    # the cancel reached the replicas: no decoding thread is left running on either
+    assert [probe["active_jobs"] for probe in both_replicas(ray_engine)] == [0, 0]
 
 
 def test_a_model_stays_with_the_replica_that_loaded_it(ray_engine: Engine, tmp_path: Path) -> None:
@@ -211,10 +214,7 @@ def test_a_model_stays_with_the_replica_that_loaded_it(ray_engine: Engine, tmp_p
         assert job.state == "done", job.error
         replicas.append(job.result["replica"])
     assert len(set(replicas)) == 1
-    # two fresh sessions land on the two replicas: only the one that made the takes holds the model
-    probes = [ray_engine.backend.session_call(f"probe-{i}", "whoami") for i in range(2)]
-    for i in range(2):
-        ray_engine.backend.end_session(f"probe-{i}")
+    probes = both_replicas(ray_engine)  # only the replica that made the takes holds the model
     holds = {p["replica"]: "tiny-melody" in p["models"] for p in probes}
     assert holds == {replicas[0]: True, next(r for r in holds if r != replicas[0]): False}
     assert all("tiny" in p["models"] for p in probes)  # preloaded everywhere

@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import weakref
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -70,6 +71,8 @@ class Producer:
         self.node = runtime.get_node_id()
         self.decoders = _decoders()
         self._warm: weakref.WeakValueDictionary[str, WarmModel] = weakref.WeakValueDictionary()
+        self._active = 0  # jobs whose decoding thread has not returned yet
+        self._active_lock = threading.Lock()
         async def load(name: str) -> WarmModel:  # a plain function: Serve keeps its LRU state on it
             return await self._load(name)
 
@@ -87,8 +90,11 @@ class Producer:
 
     def whoami(self) -> dict[str, Any]:
         """Which replica answered: id, actor name, node, pid and the models it holds warm."""
+        with self._active_lock:
+            active = self._active
         return {"replica": self.replica, "actor": self.actor, "node": self.node, "pid": os.getpid(),
-                "models": sorted(name for name, warm in self._warm.items() if warm.registry is not None)}
+                "models": sorted(name for name, warm in self._warm.items() if warm.registry is not None),
+                "active_jobs": active}
 
     async def preload(self, name: str) -> dict[str, Any]:
         """Load ``name`` now (reported to the router, so later requests for it come here)."""
@@ -115,7 +121,7 @@ class Producer:
                                                                                 content["fraction"])
                       if event == "progress" else None)
             ctx = EngineContext(registry, self.paths, name, self.decoders)
-            task = loop.run_in_executor(None, _produce_or_error, ctx, job)
+            task = loop.run_in_executor(None, self._work, ctx, job)
             while not task.done():
                 getter = asyncio.ensure_future(fractions.get())
                 await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
@@ -139,15 +145,20 @@ class Producer:
                 job.cancel_event.set()  # a caller that stopped listening stops the work too
             shutil.rmtree(job_dir, ignore_errors=True)
 
-
-def _produce_or_error(ctx: EngineContext, job: Job) -> dict[str, Produced | dict[str, Any]]:
-    try:
-        return {"produced": producer_for(job.kind)(ctx, job)}
-    except EngineError as exc:
-        return {"error": exc.to_dict()}
-    except Exception as exc:  # noqa: BLE001 - reported to the front end, the replica keeps serving
-        log.exception("job %s failed on this replica", job.id)
-        return {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
+    def _work(self, ctx: EngineContext, job: Job) -> dict[str, Produced | dict[str, Any]]:
+        """The decoding thread: produce, and turn every failure into an answer for the front end."""
+        with self._active_lock:
+            self._active += 1
+        try:
+            return {"produced": producer_for(job.kind)(ctx, job)}
+        except EngineError as exc:
+            return {"error": exc.to_dict()}
+        except Exception as exc:  # noqa: BLE001 - reported to the front end, the replica keeps serving
+            log.exception("job %s failed on this replica", job.id)
+            return {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
+        finally:
+            with self._active_lock:
+                self._active -= 1
 
 
 def _decoders() -> dict[str, Any]:

@@ -29,7 +29,7 @@ from ray import serve
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 from ray.serve.config import RequestRouterConfig
 from ray.serve.exceptions import (BackPressureError, DeploymentUnavailableError, RayServeException,
-                                  RequestCancelledError)
+                                  ReplicaUnavailableError, RequestCancelledError)
 
 from ..errors import EngineError
 from ..jobs import Job
@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 DEPLOYMENT = "Producer"
 #: how often the cancel watcher looks at the running jobs' cancel events
 CANCEL_POLL_S = 0.05
-_LOST = (ActorDiedError, ActorUnavailableError, RayActorError)
+#: the replica (or its node) went away: the job may be sent to another one
+_LOST = (ActorDiedError, ActorUnavailableError, RayActorError, ReplicaUnavailableError)
 
 
 @dataclass
@@ -236,23 +237,27 @@ class RayBackend:
                     return RemoteProduced(**{f.name: getattr(produced, f.name) for f in fields(produced)},
                                           replica=replica or "")
             raise _ReplicaLost(replica)  # the stream ended without an answer
-        except BackPressureError:
-            raise EngineError("busy", "every replica is busy and the queue in front of them is full; "
-                              "try again when one finishes") from None
-        except RequestCancelledError:
-            raise EngineError("cancelled", "the job was cancelled") from None
-        except DeploymentUnavailableError as exc:
-            raise EngineError("unsupported", f"the generation deployment is not running: {exc}") from None
-        except _LOST:
-            if job.cancel_event.is_set():
-                raise EngineError("cancelled", "the job was cancelled") from None
-            raise _ReplicaLost(replica) from None
-        except RayTaskError as exc:
-            raise EngineError("internal", f"replica {replica}: {exc.cause if exc.cause else exc}") from None
+        except (RayServeException, RayTaskError, RayActorError) as exc:
+            raise ray_error(exc, replica, job.cancel_event.is_set()) from None
         finally:
             self._watcher.unwatch(job)
             with self._lock:
                 self._running.pop(job.id, None)
+
+
+def ray_error(exc: BaseException, replica: str | None, cancelled: bool = False) -> Exception:
+    """What a Ray failure means for the job: an EngineError, or _ReplicaLost (retry elsewhere)."""
+    if isinstance(exc, BackPressureError):
+        return EngineError("busy", "every replica is busy and the queue in front of them is full; "
+                           "try again when one finishes")
+    if isinstance(exc, RequestCancelledError) or (cancelled and isinstance(exc, _LOST)):
+        return EngineError("cancelled", "the job was cancelled")
+    if isinstance(exc, _LOST):
+        return _ReplicaLost(replica)
+    if isinstance(exc, DeploymentUnavailableError):
+        return EngineError("unsupported", f"the generation deployment is not running: {exc.message}")
+    cause = getattr(exc, "cause", None) or exc
+    return EngineError("internal", f"replica {replica or '?'} failed: {type(cause).__name__}: {cause}")
 
 
 class _CancelWatcher:
