@@ -28,7 +28,8 @@ class RayOptions:
     lets two replicas share one card). max_ongoing_requests: jobs one replica runs at once.
     max_queued_requests: jobs that may wait in front of the replicas before the engine answers
     ``busy``. models_per_replica: how many models a replica keeps loaded (least recently used
-    goes first). deploy: False attaches to a deployment another front end started.
+    goes first). threads_per_replica: torch's intra-op threads on a CPU replica (0: one per
+    reserved CPU). deploy: False attaches to a deployment another front end started.
     """
 
     address: str | None = None
@@ -38,6 +39,7 @@ class RayOptions:
     max_ongoing_requests: int = 1
     max_queued_requests: int = 8
     models_per_replica: int = 2
+    threads_per_replica: int = 0  # torch threads on a CPU replica; 0: one per reserved CPU
     app_name: str = "musicgen-bridge"
     deploy: bool = True
 
@@ -61,6 +63,7 @@ class RayOptions:
         _count("max_ongoing_requests", self.max_ongoing_requests, 1, 64)
         _count("max_queued_requests", self.max_queued_requests, 0, 4096)
         _count("models_per_replica", self.models_per_replica, 1, 16)
+        _count("threads_per_replica", self.threads_per_replica, 0, 1024)
         for name, lo, hi in (("gpus_per_replica", 0.0, 64.0), ("cpus_per_replica", 0.0, 1024.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
