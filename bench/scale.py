@@ -32,6 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.backends import loopback_ray  # noqa: E402
 from engine.engine import Engine, EngineConfig  # noqa: E402
 
 
@@ -94,10 +95,11 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
 
+    loopback_ray()
     import ray
     from ray import serve
 
-    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
              runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mgb-bench-") as tmp:
@@ -120,8 +122,7 @@ def main() -> int:
                 if n == 1:
                     serial["ray, 1 replica"] = one_at_a_time(eng, args.serial, args.bars, 3000)
             finally:
-                eng.close()
-                serve.delete(f"bench-{n}")
+                eng.close()  # removes the bench-N application
     serve.shutdown()
     ray.shutdown()
 

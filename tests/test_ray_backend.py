@@ -1,5 +1,7 @@
 """Acceptance tests for the Ray Serve backend on a local two-replica cluster (loopback only).
 
+Marked slow (about a minute): ``pytest -m "not slow"`` leaves them out.
+
 One module-wide Ray instance (2 CPUs, no dashboard) runs one deployment of two CPU replicas of
 ``tiny``; every engine here attaches to it. The protocol tests run against both backends.
 Replica-killing tests come last: Serve replaces a killed replica, which takes a few seconds.
@@ -9,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -17,6 +22,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (see loopback_ray)
 ray = pytest.importorskip("ray", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 pytest.importorskip("ray.serve", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 
@@ -24,6 +30,8 @@ from bridge.client import Client  # noqa: E402
 from bridge.server import BridgeServer  # noqa: E402
 from engine.engine import Engine, EngineConfig  # noqa: E402
 from engine.errors import EngineError  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "mgb-test"
@@ -41,8 +49,9 @@ def cluster():
     from engine.backends.ray_serve import RayBackend
     from engine.backends.options import RayOptions
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}})
+    assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:"), "Ray must stay on loopback"
     deployer = RayBackend(RayOptions(**LAYOUT), EngineConfig(default_model="tiny", preload=["tiny"]))
     yield deployer
     deployer.close()
@@ -257,6 +266,39 @@ def test_sessions_stick_to_one_replica_for_their_life(ray_engine: Engine) -> Non
     for session in seen:
         backend.end_session(session)
     assert backend.session_replica("live-0") is None
+
+
+def test_serve_cli_joins_a_cluster_and_leaves_it_running(cluster, tmp_path: Path) -> None:
+    """``serve --backend ray --ray-address ADDR``: a second front end deploys its own replica on
+    the running cluster, answers a real client, and on SIGTERM removes only its application."""
+    from ray import serve
+
+    ready = tmp_path / "ready.json"
+    address = ray.get_runtime_context().gcs_address
+    cmd = [sys.executable, "-m", "engine.cli", "serve", "--backend", "ray", "--ray-address", address,
+           "--replicas", "1", "--cpus-per-replica", "0.5", "--model", "tiny", "--zmq", "tcp://127.0.0.1:0",
+           "--zmq-events", "tcp://127.0.0.1:0", "--osc", "off", "--output-root", str(tmp_path / "out"),
+           "--ready-file", str(ready)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = WAIT_S
+        while not ready.exists() and proc.poll() is None and deadline > 0:
+            threading.Event().wait(0.25)
+            deadline -= 0.25
+        assert ready.exists(), proc.stderr.read() if proc.poll() is not None else "not ready in time"
+        info = json.loads(ready.read_text())
+        assert info["backend"] == "ray"
+        with Client(info["zmq"], info["zmq_events"], timeout=30.0) as client:
+            result = client.generate(prompt="x", bars=1, bpm=120, timeout=WAIT_S)
+        assert result["frames"] == FRAMES_PER_BAR and result["replica"]
+        assert set(serve.status().applications) >= {"musicgen-bridge", APP}
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    assert proc.returncode == 0
+    apps = serve.status().applications
+    assert "musicgen-bridge" not in apps and apps[APP].status == "RUNNING"
 
 
 # -- faults (last: Serve needs a few seconds to replace a killed replica) -----------------------

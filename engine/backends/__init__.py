@@ -13,6 +13,8 @@ Importing this package never imports Ray; ``open_backend("ray", ...)`` does.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any, Callable, Protocol
 
 from ..errors import EngineError
@@ -79,6 +81,17 @@ def producer_for(kind: str) -> Callable[[EngineContext, Job], Produced]:
         raise EngineError("unsupported", f"{kind} jobs are not available in this build") from None
 
 
+def loopback_ray() -> None:
+    """Make a Ray instance started by this process listen on 127.0.0.1 only (not every interface).
+
+    Ray keeps a single-machine instance on loopback where clusters are unsupported; this asks for
+    that mode. It must happen before Ray is imported, and a process that imported Ray already
+    keeps whatever it chose.
+    """
+    if "ray" not in sys.modules:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
 def check_retry(request: Any) -> bool:
     """The request's ``retry`` policy: resend to another replica if the one running it dies."""
     value = getattr(request, "extra", {}).get("retry", False)
@@ -97,6 +110,8 @@ def open_backend(name: str, options: dict[str, Any] | None = None, *, registry: 
         from .options import RayOptions
 
         opts = RayOptions.from_dict(options)
+        if opts.address is None:
+            loopback_ray()
         try:
             from .ray_serve import RayBackend
         except ImportError as exc:

@@ -112,14 +112,16 @@ class RayBackend:
         self.opts = opts
         self.default_model = get_spec(getattr(config, "default_model", "tiny")).name
         self.workers = self.capacity = opts.capacity
-        self._owns_ray = False
+        self._started_ray = self._connected = self._deployed = False
         try:
             if not ray.is_initialized():
-                ray.init(address=opts.address, include_dashboard=False, logging_level=logging.WARNING)
-                self._owns_ray = True
+                # "local": a private instance even when a cluster runs on this machine
+                ray.init(address=opts.address or "local", include_dashboard=False, logging_level=logging.WARNING)
+                self._connected, self._started_ray = True, opts.address is None
             if opts.deploy:
                 check_resources(opts, ray.cluster_resources())
                 serve.start(proxy_location="Disabled")  # the bridge is the only way in
+                self._deployed = True
                 serve.run(build_app(opts, replica_settings(opts, config)), name=opts.app_name, route_prefix=None)
             self.handle = serve.get_app_handle(opts.app_name)
         except EngineError:
@@ -166,12 +168,21 @@ class RayBackend:
         watcher = getattr(self, "_watcher", None)
         if watcher is not None:
             watcher.stop()
-        if self._owns_ray:  # a Ray we started goes with us; a cluster we joined keeps running
+        if self._deployed and not self._started_ray and ray.is_initialized():
+            try:  # on a shared cluster our replicas free their GPUs; other applications stay
+                serve.delete(self.opts.app_name)
+            except (RayServeException, RayActorError) as exc:
+                log.warning("could not remove the Serve application %s: %s", self.opts.app_name, exc)
+        self._deployed = False
+        if self._started_ray:  # a private Ray goes with us; a cluster we joined keeps running
+            self._started_ray = False
             try:
                 serve.shutdown()
-            finally:
-                ray.shutdown()
-            self._owns_ray = False
+            except (RayServeException, RayActorError) as exc:
+                log.warning("Serve did not shut down cleanly: %s", exc)
+        if self._connected:
+            ray.shutdown()
+            self._connected = False
 
     # -- extras for operators, tests and live mode ----------------------------------------
     def running(self) -> dict[str, str]:
