@@ -55,10 +55,9 @@ class Engine:
         self.context = EngineContext(self.registry, self.paths, self.config.default_model, _backends())
         self.backend: Backend = open_backend(self.config.backend, self.config.backend_options,
                                              registry=self.registry, config=self.config)
-        # a remote backend keeps every job it can hold in flight; it answers busy beyond that
-        capacity = self.backend.capacity
-        self.queue = JobQueue(self._run, max_queue=min(self.config.max_queue, capacity or self.config.max_queue),
-                              workers=self.backend.workers)
+        # a remote backend keeps every job it can hold in flight; the queue answers busy beyond that
+        max_queue = min(self.config.max_queue, self.backend.capacity or self.config.max_queue)
+        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(self.backend.workers, max_queue))
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None) -> Job:

@@ -48,7 +48,14 @@ class WarmModel:
         registry.load(name)
 
     def __del__(self) -> None:
+        if getattr(self, "registry", None) is None:
+            return
+        cuda = self.registry.device.type == "cuda"
         self.registry = None  # drop the weights; a later request loads them again
+        if cuda:
+            import torch
+
+            torch.cuda.empty_cache()  # hand the memory back to the card, not just to torch's cache
 
 
 class Producer:
