@@ -17,9 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from engine.backends.options import serve_backend
 from engine.engine import Engine, EngineConfig
 from engine.errors import EngineError
-from engine.backends.options import serve_backend
 from engine.models.registry import DEFAULT_MODEL
 
 from .client import events_address

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from . import limits
-from .errors import EngineError
 from .backends import Backend, open_backend
+from .errors import EngineError
 from .jobs import Job, JobQueue, Listener
 from .melody_input import check_melody_spec, load_melody
 from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec

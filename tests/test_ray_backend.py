@@ -46,8 +46,8 @@ WAIT_S = 120.0
 def cluster():
     from ray import serve
 
-    from engine.backends.ray_serve import RayBackend
     from engine.backends.options import RayOptions
+    from engine.backends.ray_serve import RayBackend
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}})

@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from ..errors import EngineError
 from ..jobs import Job

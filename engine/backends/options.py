@@ -44,7 +44,7 @@ class RayOptions:
     deploy: bool = True
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "RayOptions":
+    def from_dict(cls, d: dict[str, Any] | None) -> RayOptions:
         d = dict(d or {})
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:

@@ -19,8 +19,9 @@ import shutil
 import tempfile
 import threading
 import weakref
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import ray
 from ray import serve

@@ -16,7 +16,6 @@ in the process-wide :data:`engine.backends.sessions.SESSIONS` table that the bac
 from __future__ import annotations
 
 import random
-from typing import Optional
 
 from ray.serve.request_router import MultiplexMixin, PendingRequest, ReplicaID, RequestRouter, RunningReplica
 
@@ -33,7 +32,7 @@ class SessionRouter(MultiplexMixin, RequestRouter):
         return self._deployment_id.app_name
 
     async def choose_replicas(self, candidate_replicas: list[RunningReplica],
-                              pending_request: Optional[PendingRequest] = None) -> list[list[RunningReplica]]:
+                              pending_request: PendingRequest | None = None) -> list[list[RunningReplica]]:
         if not candidate_replicas:
             return []
         if pending_request is None:

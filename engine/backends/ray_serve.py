@@ -28,8 +28,13 @@ import ray
 from ray import serve
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
 from ray.serve.config import RequestRouterConfig
-from ray.serve.exceptions import (BackPressureError, DeploymentUnavailableError, RayServeException,
-                                  ReplicaUnavailableError, RequestCancelledError)
+from ray.serve.exceptions import (
+    BackPressureError,
+    DeploymentUnavailableError,
+    RayServeException,
+    ReplicaUnavailableError,
+    RequestCancelledError,
+)
 
 from ..errors import EngineError
 from ..jobs import Job
