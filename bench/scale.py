@@ -99,7 +99,8 @@ def main() -> int:
     import ray
     from ray import serve
 
-    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+    ray.init(address="local", num_cpus=args.cpus, object_store_memory=256 * 1024**2, include_dashboard=False,
+             log_to_driver=False, logging_level=logging.ERROR,
              runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}})
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="mgb-bench-") as tmp:

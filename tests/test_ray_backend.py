@@ -49,7 +49,8 @@ def cluster():
     from engine.backends.options import RayOptions
     from engine.backends.ray_serve import RayBackend
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+    ray.init(address="local", num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False,
+             log_to_driver=False, logging_level=logging.WARNING,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}})
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:"), "Ray must stay on loopback"
     deployer = RayBackend(RayOptions(**LAYOUT), EngineConfig(default_model="tiny", preload=["tiny"]))
