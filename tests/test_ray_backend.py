@@ -54,10 +54,14 @@ def cluster():
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}})
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:"), "Ray must stay on loopback"
     deployer = RayBackend(RayOptions(**LAYOUT), EngineConfig(default_model="tiny", preload=["tiny"]))
-    yield deployer
-    deployer.close()
-    serve.shutdown()
-    ray.shutdown()
+    try:
+        yield deployer
+    finally:
+        try:
+            deployer.close()
+            serve.shutdown()
+        finally:
+            ray.shutdown()
 
 
 def make_engine(kind: str, out: Path, request: pytest.FixtureRequest, allowed: tuple[Path, ...] = ()) -> Engine:

@@ -176,14 +176,14 @@ class RayBackend:
         if self._deployed and not self._started_ray and ray.is_initialized():
             try:  # on a shared cluster our replicas free their GPUs; other applications stay
                 serve.delete(self.opts.app_name)
-            except (RayServeException, RayActorError) as exc:
+            except Exception as exc:  # noqa: BLE001 - closing must not fail the engine's shutdown
                 log.warning("could not remove the Serve application %s: %s", self.opts.app_name, exc)
         self._deployed = False
         if self._started_ray:  # a private Ray goes with us; a cluster we joined keeps running
             self._started_ray = False
             try:
                 serve.shutdown()
-            except (RayServeException, RayActorError) as exc:
+            except Exception as exc:  # noqa: BLE001 - the Ray instance is stopped below anyway
                 log.warning("Serve did not shut down cleanly: %s", exc)
         if self._connected:
             ray.shutdown()
