@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from engine.backends.options import serve_backend
 from engine.engine import Engine, EngineConfig
 from engine.journal import default_path as journal_default
 from engine.errors import EngineError
@@ -94,6 +95,7 @@ def serve_forever(args: Any) -> int:
                           journal=None if args.journal == "off" else (args.journal or journal_default()))
     if args.max_queue:
         config.max_queue = args.max_queue
+    config.backend, config.backend_options = serve_backend(args)
     osc_udp = None if args.osc in (None, "off") else parse_host_port(args.osc, "--osc")
     osc_tcp = parse_host_port(args.osc_tcp, "--osc-tcp") if args.osc_tcp else None
     osc_allow = OscAllowlist(args.osc_allow)
@@ -108,7 +110,7 @@ def serve_forever(args: Any) -> int:
     server.start()
     engine.warm_up()
     info = {"pid": os.getpid(), **server.addresses, "default_model": config.default_model,
-            "output_root": str(engine.paths.output_root)}
+            "output_root": str(engine.paths.output_root), "backend": config.backend}
     print(f"musicgen-bridge: serving {json.dumps(info)}", file=sys.stderr, flush=True)
     if args.ready_file:
         tmp = Path(args.ready_file + ".part")

@@ -226,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable); needed to serve OSC beyond loopback")
     s.add_argument("--max-clients", type=int, default=None, help="ZeroMQ clients connected at once")
     s.add_argument("--journal", default=None, help="job journal (SQLite) path, or 'off' (default: in the data folder)")
+    s.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="where generation runs: this process, or Ray Serve replicas (docs/scale-out.md)")
+    s.add_argument("--ray-address", default=None, help="Ray cluster to join: auto | HOST:PORT | ray://HOST:10001 "
+                   "(default: start Ray on this machine)")
+    s.add_argument("--replicas", type=int, default=None, help="generation replicas, each keeps its models warm")
+    s.add_argument("--gpus-per-replica", type=float, default=None, help="GPUs reserved per replica (0.5: two share one)")
+    s.add_argument("--cpus-per-replica", type=float, default=None, help="CPUs reserved per replica")
     s.set_defaults(func=cmd_serve)
 
     k = sub.add_parser("keys", help="make CURVE keys for remote access (docs/security.md)")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import limits
+from .backends import Backend, open_backend
 from .errors import EngineError
 from .jobs import Job, JobQueue, Listener
 from .live import LiveManager
@@ -28,8 +29,7 @@ from .melody_input import check_melody_spec, load_melody
 from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec
 from .paths import PathPolicy
 from .render import RenderSpec, check_file_name
-from .continue_job import produce_continuation
-from .pipeline import EngineContext, publish, run_generate
+from .pipeline import EngineContext, publish
 from .request import GenerateRequest
 from .timeline import check_bpm, exact
 
@@ -48,6 +48,8 @@ class EngineConfig:
     max_queue: int = limits.MAX_QUEUE
     vst3_dirs: list[str] | None = None  # None: the platform's standard VST3 folders
     journal: str | Path | None = None  # job journal (SQLite); None: none kept. serve: journal.default_path()
+    backend: str = "local"  # where generate+render run: "local" (this process) or "ray" (engine/backends)
+    backend_options: dict[str, Any] = field(default_factory=dict)  # e.g. RayOptions fields for "ray"
 
 
 class Engine:
@@ -57,10 +59,13 @@ class Engine:
         self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
         self.paths = PathPolicy(_absolute(self.config.output_root), [_absolute(d) for d in self.config.allowed_dirs])
         self.context = EngineContext(self.registry, self.paths, self.config.default_model, _backends())
-        for name in self.config.preload:
-            self.registry.load(name)
+        self.backend: Backend = open_backend(self.config.backend, self.config.backend_options,
+                                             registry=self.registry, config=self.config)
+        # a remote backend keeps every job it can hold in flight; the queue answers busy beyond that
+        max_queue = min(self.config.max_queue, self.backend.capacity or self.config.max_queue)
         self.journal = open_journal(self.config.journal)  # None when off or held by another engine
-        self.queue = JobQueue(self._run, max_queue=self.config.max_queue, journal=self.journal)
+        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(self.backend.workers, max_queue),
+                              journal=self.journal)
         self.live = LiveManager(self.context)
         if self.journal is not None:
             recover(self.journal, self.submit, self.paths)
@@ -94,6 +99,7 @@ class Engine:
             request.render = RenderSpec.from_dict(
                 {**request.render_fields, "sample_rate": request.sample_rate, "channels": request.channels,
                  "format": request.format}, vst3_dirs=self.config.vst3_dirs)
+            self.backend.check(request)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener, job_id=job_id)
@@ -200,20 +206,22 @@ class Engine:
     def info(self) -> dict[str, Any]:
         return {"default_model": self.config.default_model, "device": str(self.registry.device),
                 "loaded": self.registry.loaded_names(), "queue": self.queue.pending,
-                "output_root": str(self.paths.output_root)}
+                "output_root": str(self.paths.output_root), "backend": self.backend.info()}
 
     def close(self) -> None:
         self.live.stop_all()
         self.queue.shutdown()
+        self.backend.close()
         if self.journal is not None:
             self.journal.close()
 
     # -- worker ---------------------------------------------------------------------------
     def _run(self, job: Job) -> dict[str, Any]:
-        if job.kind == "generate":
-            return run_generate(self.context, job)
-        if job.kind == "continue":
-            return publish(self.context, job, produce_continuation(self.context, job))
+        if job.kind in ("generate", "continue"):
+            produced = self.backend.produce(self.context, job)
+            result = publish(self.context, job, produced)
+            replica = getattr(produced, "replica", None)  # which remote replica made it
+            return result if replica is None else {**result, "replica": replica}
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
 
 

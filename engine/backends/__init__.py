@@ -1,0 +1,124 @@
+"""Where a job's produce step (generate + render) runs: in this process, or on Ray Serve replicas.
+
+The engine's worker calls ``backend.produce(ctx, job)`` and then writes the takes itself with
+``pipeline.publish``, so files always land under the front end's roots with its safety rules,
+whichever machine made the audio.
+
+>>> backend = open_backend("local", {}, registry=registry)    # doctest: +SKIP
+>>> produced = backend.produce(engine.context, job)           # doctest: +SKIP
+
+Importing this package never imports Ray; ``open_backend("ray", ...)`` does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..errors import EngineError
+from ..journal import check_retryable
+from ..jobs import Job
+from ..pipeline import EngineContext, Produced
+
+BACKENDS = ("local", "ray")
+#: job kind -> the function that makes its takes without writing them (module, name)
+PRODUCERS = {"generate": ("engine.pipeline", "produce"), "continue": ("engine.continue_job", "produce_continuation")}
+
+
+class Backend(Protocol):
+    name: str
+    #: jobs the engine runs at once (its worker threads)
+    workers: int
+    #: jobs the backend holds at once, or None for no limit of its own
+    capacity: int | None
+
+    def check(self, request: Any) -> None:
+        """Refuse, at submit time, request fields this backend cannot honour."""
+
+    def produce(self, ctx: EngineContext, job: Job) -> Produced:
+        """Generate and render every take; raises EngineError (cancelled, busy, interrupted, ...)."""
+
+    def info(self) -> dict[str, Any]:
+        """What ``ping`` reports about the backend."""
+
+    def close(self) -> None:
+        """Release what the backend holds (never stops a cluster it joined)."""
+
+
+class LocalBackend:
+    """Generation on this process's worker thread (the default)."""
+
+    name = "local"
+    workers = 1
+    capacity = None
+
+    def __init__(self, registry: Any = None, preload: list[str] | tuple[str, ...] = ()) -> None:
+        for model in preload:
+            registry.load(model)
+
+    def check(self, request: Any) -> None:
+        check_retry(request)
+
+    def produce(self, ctx: EngineContext, job: Job) -> Produced:
+        return producer_for(job.kind)(ctx, job)
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def close(self) -> None:
+        pass
+
+
+def producer_for(kind: str) -> Callable[[EngineContext, Job], Produced]:
+    """``produce(ctx, job) -> Produced`` for a job kind (imported on first use)."""
+    if kind not in PRODUCERS:
+        raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
+    module, name = PRODUCERS[kind]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise EngineError("unsupported", f"{kind} jobs are not available in this build") from None
+
+
+def loopback_ray() -> None:
+    """Make a Ray instance started by this process listen on 127.0.0.1 only (not every interface).
+
+    Ray keeps a single-machine instance on loopback where clusters are unsupported; this asks for
+    that mode. It must happen before Ray is imported, and a process that imported Ray already
+    keeps whatever it chose.
+    """
+    if "ray" not in sys.modules:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def check_retry(request: Any) -> bool:
+    """The request's ``retryable`` policy: run it again if whatever runs it dies (another replica
+    here; after a restart, the journal). One field for both, checked by journal.check_retryable."""
+    value = getattr(request, "extra", {}).get("retryable", False)
+    check_retryable({"retryable": value})
+    return value
+
+
+def open_backend(name: str, options: dict[str, Any] | None = None, *, registry: Any = None,
+                 config: Any = None) -> Backend:
+    """The backend called ``name`` ("local" or "ray"); ``config`` is the EngineConfig."""
+    preload = list(getattr(config, "preload", []) or [])
+    if name == "local":
+        return LocalBackend(registry, preload)
+    if name == "ray":
+        from .options import RayOptions
+
+        opts = RayOptions.from_dict(options)
+        if opts.address is None:
+            loopback_ray()
+        try:
+            from .ray_serve import RayBackend
+        except ImportError as exc:
+            raise EngineError("unsupported", f"the ray backend needs Ray Serve ({exc.name or exc} is missing); "
+                              "install it with: pip install 'musicgen-bridge[cluster]'") from None
+        return RayBackend(opts, config)
+    raise EngineError("invalid_field", f"backend must be one of {', '.join(BACKENDS)}, got {name!r}",
+                      field="backend")
