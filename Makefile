@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch is pinned to the CPU build this workplace keeps on disk; a GPU box can install its own.
+# The dev environment includes the optional Ray extra so the scale-out tests run; `pip install
+# musicgen-bridge` alone never pulls Ray in.
 TORCH ?= torch==2.13.0
 
 .PHONY: setup demo test test-fast clean
@@ -11,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,cluster]'
 	touch $@
 
 setup: $(VENV)/.installed

@@ -327,7 +327,7 @@ def test_a_replica_killed_mid_job_fails_it_cleanly_and_the_next_job_succeeds(ray
     job = ray_engine.submit("generate", {"prompt": "x", "bars": 12, "bpm": 120},
                             listener=kill_on_first_progress(ray_engine, killed))
     job = ray_engine.wait(job.id, timeout=WAIT_S)
-    assert job.state == "error" and job.error["code"] == "interrupted"
+    assert job.state == "interrupted" and job.error["code"] == "interrupted"
     assert killed[0] in job.error["message"] and "retryable: true" in job.error["message"]
     assert audio_files(ray_engine.paths.output_root) == []
     after = ray_engine.wait(ray_engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120}).id,
