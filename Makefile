@@ -7,11 +7,10 @@ PY := $(VENV)/bin/python
 # musicgen-bridge` alone never pulls Ray in.
 TORCH ?= torch==2.13.0
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev,cluster]'
 	touch $@
