@@ -96,9 +96,7 @@ class Engine:
             if request.output_name is not None:
                 check_file_name(request.output_name)
             # the whole render chain is validated before any work (bad_fx, invalid_field)
-            request.render = RenderSpec.from_dict(
-                {**request.render_fields, "sample_rate": request.sample_rate, "channels": request.channels,
-                 "format": request.format}, vst3_dirs=self.config.vst3_dirs)
+            request.render = self._render_spec(request)
             self.backend.check(request)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
@@ -125,6 +123,12 @@ class Engine:
 
     def models(self) -> list[dict[str, Any]]:
         return self.registry.describe()
+
+    def _render_spec(self, request: GenerateRequest) -> RenderSpec:
+        """The request's render stage, validated before any work (bad_fx, invalid_field)."""
+        return RenderSpec.from_dict({**request.render_fields, "sample_rate": request.sample_rate,
+                                     "channels": request.channels, "format": request.format},
+                                    vst3_dirs=self.config.vst3_dirs)
 
     def warm_up(self) -> None:
         """Pay one-off costs now, not in the first request: the beat tracker's compilation and one
@@ -160,9 +164,7 @@ class Engine:
             raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
         get_spec(request.model or self.config.default_model)
         self.paths.folder(request.output_dir)
-        request.render = RenderSpec.from_dict(
-            {**request.render_fields, "sample_rate": request.sample_rate, "channels": request.channels,
-             "format": request.format}, vst3_dirs=self.config.vst3_dirs)
+        request.render = self._render_spec(request)
         seed_codes = None
         if content.get("seed_audio") is not None:
             seed_codes = self._seed_codes(content["seed_audio"], request)
