@@ -74,12 +74,26 @@ def windows(peer, sid: str, n: int) -> list[dict]:
 
 
 def probe_replicas(eng: Engine) -> dict[str, dict]:
-    """``whoami`` of both replicas (two fresh sessions are pinned to the two replicas)."""
-    probes = [eng.backend.session_call(f"probe-{i}", "whoami") for i in range(2)]
-    for i in range(2):
-        eng.backend.end_session(f"probe-{i}")
-    assert len({p["replica"] for p in probes}) == 2
-    return {p["replica"]: p for p in probes}
+    """``whoami`` of both replicas: probe sessions stay pinned until both answered (each new one
+    goes to the replica with the fewest sessions, so three reach both even beside a live one)."""
+    probes: dict[str, dict] = {}
+    try:
+        for i in range(3):
+            p = eng.backend.session_call(f"probe-{i}", "whoami")
+            probes[p["replica"]] = p
+            if len(probes) == 2:
+                return probes
+    finally:
+        for i in range(3):
+            eng.backend.end_session(f"probe-{i}")
+    raise AssertionError(f"probe sessions reached only {sorted(probes)}")
+
+
+@pytest.fixture(autouse=True)
+def no_sessions_left(engine: Engine):
+    """A failed test must not leave a session pinned (pins steer the next sessions)."""
+    yield
+    engine.live.stop_all()
 
 
 def local_windows(tmp_path: Path, n: int) -> list[bytes]:

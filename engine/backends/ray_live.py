@@ -28,6 +28,7 @@ from ray.serve.exceptions import RayServeException
 from ..errors import EngineError
 from ..live import MadeWindow
 from ..live_schedule import LiveWindow
+from .options import RETRY_ATTEMPTS
 from .sessions import SESSIONS
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,23 @@ class RayWindows:
                            session_id=self.session_id)
 
     def make(self, win: LiveWindow, cancel: threading.Event) -> MadeWindow:
-        """Make ``win`` on the session's replica; raises EngineError (cancelled, interrupted, ...)."""
+        """Make ``win`` on the session's replica; raises EngineError (cancelled, interrupted, ...).
+
+        Until a first window came back the session holds nothing anywhere, so a replica lost then
+        (one that died before the router noticed) is replaced by another one.
+        """
+        attempt = 0
+        while True:
+            try:
+                return self._make_once(win, cancel)
+            except EngineError as exc:
+                attempt += 1
+                if exc.code != "interrupted" or self._opened or cancel.is_set() or attempt > RETRY_ATTEMPTS:
+                    raise
+                SESSIONS.release(self.backend.opts.app_name, self.session_id)  # pin it afresh
+                self.replica = None
+
+    def _make_once(self, win: LiveWindow, cancel: threading.Event) -> MadeWindow:
         from .ray_serve import _ReplicaLost, ray_error
 
         app = self.backend.opts.app_name
@@ -95,8 +112,8 @@ class RayWindows:
                     made.sidecar["replica"] = replica  # the file's sidecar says where it was made
                     return made
             raise _ReplicaLost(replica)  # the stream ended without an answer
-        except _ReplicaLost as exc:
-            raise self._lost(exc.replica) from None
+        except _ReplicaLost:
+            raise self._lost(replica) from None
         except (RayServeException, RayTaskError, RayActorError) as exc:
             err = ray_error(exc, replica, cancel.is_set())
             if isinstance(err, _ReplicaLost):
@@ -108,6 +125,9 @@ class RayWindows:
                 self.backend._running.pop(watch.id, None)
 
     def _lost(self, replica: str | None) -> EngineError:
+        app = self.backend.opts.app_name
+        # before a first "started" only the router knows where the call went
+        replica = replica or SESSIONS.get(app, self.session_id) or SESSIONS.lost(app, self.session_id)
         if replica is not None:
             SESSIONS.replica_gone(self.backend.opts.app_name, replica)
         log.warning("live session %s: replica %s died", self.session_id, replica)
