@@ -66,7 +66,7 @@ class Engine:
         self.journal = open_journal(self.config.journal)  # None when off or held by another engine
         self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(self.backend.workers, max_queue),
                               journal=self.journal)
-        self.live = LiveManager(self.context)
+        self.live = LiveManager(self.context, self.backend)  # Ray: windows on a pinned replica
         if self.journal is not None:
             recover(self.journal, self.submit, self.paths)
 

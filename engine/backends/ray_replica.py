@@ -7,6 +7,9 @@ after decoding steps, then one final ``{"produced": Produced}`` or ``{"error": {
 the caller cancels the response, the job's cancel event is set and decoding stops at the next
 step; the replica waits for that before it takes the next request.
 
+Live sessions (``live_window``, ``live_close``; see :mod:`engine.backends.ray_live`) are
+routed here by session id and keep their token stream in this replica's memory between windows.
+
 Nothing here writes under the front end's roots: takes travel back as arrays.
 """
 
@@ -28,6 +31,7 @@ from ray import serve
 
 from ..errors import EngineError
 from ..jobs import Job
+from ..live import WindowState, make_window, open_state
 from ..models.registry import ModelRegistry, get_spec
 from ..paths import PathPolicy
 from ..pipeline import EngineContext, Produced
@@ -81,6 +85,9 @@ class Producer:
         self._warm: weakref.WeakValueDictionary[str, WarmModel] = weakref.WeakValueDictionary()
         self._active = 0  # jobs whose decoding thread has not returned yet
         self._active_lock = threading.Lock()
+        # live session id -> (its token stream and last sample, its request: sent once, with the opening)
+        self._live: dict[str, tuple[WindowState, Any]] = {}
+
         async def load(name: str) -> WarmModel:  # a plain function: Serve keeps its LRU state on it
             return await self._load(name)
 
@@ -102,7 +109,7 @@ class Producer:
             active = self._active
         return {"replica": self.replica, "actor": self.actor, "node": self.node, "pid": os.getpid(),
                 "models": sorted(name for name, warm in self._warm.items() if warm.registry is not None),
-                "active_jobs": active}
+                "active_jobs": active, "live_sessions": sorted(self._live)}
 
     async def preload(self, name: str) -> dict[str, Any]:
         """Load ``name`` now (reported to the router, so later requests for it come here)."""
@@ -152,6 +159,66 @@ class Producer:
             if job is not None:
                 job.cancel_event.set()  # a caller that stopped listening stops the work too
             shutil.rmtree(job_dir, ignore_errors=True)
+
+    async def live_window(self, session_id: str, win: Any, opening: dict[str, Any] | None = None
+                          ) -> AsyncIterator[dict[str, Any]]:
+        """Stream one live window: started, then ``{"window": MadeWindow}`` or error.
+
+        ``opening`` (the request and seed codes) comes with a session's first window and creates
+        its state here; a later window whose state is missing (this replica replaced the one
+        that held it) is refused rather than made without its context.
+        """
+        yield {"started": self.replica, "actor": self.actor}
+        loop = asyncio.get_running_loop()
+        cancel = threading.Event()
+        task: asyncio.Future | None = None
+        try:
+            held = self._live.get(session_id)
+            if held is None and opening is None:
+                yield {"error": {"code": "interrupted", "message": f"live session {session_id!r} has no state on "
+                                 f"replica {self.replica} (its replica stopped); start the session again"}}
+                return
+            if held is None:
+                req = opening["request"]
+                name = get_spec(req.model or self.settings["default_model"]).name
+                warm = await self.model(name)
+                registry = warm.registry or (await self._load(name)).registry
+                ctx = EngineContext(registry, self.paths, name, self.decoders)
+                # the state holds the loaded model itself, so evicting it from the LRU cannot
+                # take it from under a running session
+                state = await asyncio.to_thread(open_state, ctx, req, session_id, opening.get("seed_codes"))
+                held = self._live[session_id] = (state, req)
+            state, req = held
+            task = loop.run_in_executor(None, self._live_work, state, win, req, cancel)
+            await asyncio.wait({task})  # not ``await task``: a cancel must not orphan the thread
+            yield task.result()
+        except EngineError as exc:
+            yield {"error": exc.to_dict()}
+        except asyncio.CancelledError:
+            cancel.set()
+            if task is not None:  # let decoding reach its next step before this slot is reused
+                await asyncio.wait({task}, timeout=CANCEL_GRACE_S)
+            raise
+        finally:
+            cancel.set()
+
+    def live_close(self, session_id: str) -> bool:
+        """Drop a live session's state; True if this replica held it."""
+        return self._live.pop(session_id, None) is not None
+
+    def _live_work(self, state: WindowState, win: Any, req: Any, cancel: threading.Event) -> dict[str, Any]:
+        with self._active_lock:
+            self._active += 1
+        try:
+            return {"window": make_window(state, win, req, cancel)}
+        except EngineError as exc:
+            return {"error": exc.to_dict()}
+        except Exception as exc:  # noqa: BLE001 - reported to the front end, the replica keeps serving
+            log.exception("live session %s failed on this replica", state.session_id)
+            return {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
+        finally:
+            with self._active_lock:
+                self._active -= 1
 
     def _work(self, ctx: EngineContext, job: Job) -> dict[str, Produced | dict[str, Any]]:
         """The decoding thread: produce, and turn every failure into an answer for the front end."""

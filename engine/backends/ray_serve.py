@@ -191,7 +191,7 @@ class RayBackend:
 
     # -- extras for operators, tests and live mode ----------------------------------------
     def running(self) -> dict[str, str]:
-        """Job id -> replica id of the jobs a replica is working on now."""
+        """Job id (or ``SESSION#INDEX`` for a live window) -> the replica working on it now."""
         with self._lock:
             return dict(self._running)
 
@@ -231,6 +231,12 @@ class RayBackend:
     def end_session(self, session_id: str) -> None:
         """Forget a session's pin (and that it was lost)."""
         SESSIONS.release(self.opts.app_name, session_id)
+
+    def live_windows(self, session_id: str, req: Any, seed_codes: Any = None) -> Any:
+        """Where a live session's windows are made: its pinned replica (engine.backends.ray_live)."""
+        from .ray_live import RayWindows
+
+        return RayWindows(self, session_id, req, seed_codes)
 
     # -- one try on one replica -----------------------------------------------------------
     def _produce_once(self, job: Job, payload: dict[str, Any], model: str) -> RemoteProduced:
