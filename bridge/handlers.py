@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
+import time
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -27,6 +29,8 @@ Sink = Callable[[str, dict[str, Any]], None]
 FETCH_CHUNK = 256 * 1024
 FETCH_CHUNK_MAX = 4 * 1024 * 1024
 MAX_STATUS_WAIT_S = 30.0
+#: received input files are kept this long (a job, its retries and a restart's re-run need them)
+SCRATCH_KEEP_S = 24 * 3600
 #: content fields that may carry input audio as a binary buffer reference {"buffer": i}
 BUFFER_FIELDS = (("melody", "audio"), ("melody", "midi_file"), ("audio",), ("seed_audio",))
 
@@ -135,6 +139,15 @@ class RequestHandler:
             raise EngineError("invalid_field", f"no file at {raw}", field="path")
         return path
 
+    def close(self) -> None:
+        """Remove the received input files (the engine is stopping)."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _prune_scratch(self) -> None:
+        now = time.time()
+        for old in [p for p in self.scratch.iterdir() if _scratch_expired(p, now)]:
+            old.unlink(missing_ok=True)
+
     def _materialise_buffers(self, msg: Message) -> dict[str, Any]:
         """Replace ``{"buffer": i}`` references with a scratch file holding those bytes."""
         content = dict(msg.content)
@@ -151,12 +164,20 @@ class RequestHandler:
                     raise EngineError("invalid_field", f"buffer index {index!r} does not name a sent buffer",
                                       field=".".join(keys))
                 suffix = "." + str(ref.get("format", "wav")).lstrip(".")[:8]
+                self._prune_scratch()
                 fd, name = tempfile.mkstemp(prefix="in-", suffix=suffix, dir=self.scratch)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(msg.buffers[index])
                 parent = _copy_path(content, keys[:-1])
                 parent[keys[-1]] = {**{k: v for k, v in ref.items() if k != "buffer"}, "path": name}
         return content
+
+
+def _scratch_expired(path: Path, now: float) -> bool:
+    try:
+        return now - path.stat().st_mtime > SCRATCH_KEEP_S
+    except FileNotFoundError:
+        return False
 
 
 def _copy_path(content: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -77,6 +77,7 @@ class BridgeServer:
         if self.auth is not None:
             self.auth.stop()
         self.engine.close()
+        self.handler.close()
 
 
 def parse_host_port(text: str, name: str) -> tuple[str, int]:

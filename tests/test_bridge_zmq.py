@@ -145,3 +145,24 @@ def test_a_late_joiner_learns_the_outcome_with_status_wait(server):
     assert status["state"] == "done"
     assert sf.info(status["result"]["path"]).frames == FRAMES_1BAR
 
+
+
+def test_received_input_files_are_pruned_and_removed_on_stop(engine, tmp_path):
+    import os
+    import time
+
+    from bridge import handlers as handlers_mod
+    from bridge.handlers import RequestHandler
+    from bridge.protocol import new_message
+
+    handler = RequestHandler(engine)
+    msg = new_message("generate", {"model": "tiny-melody", "bars": 1,
+                                   "melody": {"midi_file": {"buffer": 0, "format": "mid"}}},
+                      buffers=[b"MThd not really midi"])
+    first = handler._materialise_buffers(msg)["melody"]["midi_file"]["path"]
+    old = time.time() - handlers_mod.SCRATCH_KEEP_S - 60
+    os.utime(first, (old, old))  # a day-old upload
+    second = handler._materialise_buffers(msg)["melody"]["midi_file"]["path"]
+    assert not os.path.exists(first) and os.path.exists(second)
+    handler.close()
+    assert not handler.scratch.exists()
