@@ -13,7 +13,6 @@ throttled), then exactly one of ``done`` or ``error``. Finished jobs stay querya
 from __future__ import annotations
 
 import collections
-import itertools
 import logging
 import queue
 import threading
@@ -91,7 +90,6 @@ class JobQueue:
         self._jobs: collections.OrderedDict[str, Job] = collections.OrderedDict()
         self._lock = threading.Lock()
         self._pending = 0
-        self._ids = itertools.count(1)
         self._threads = [threading.Thread(target=self._work, name=f"mgb-worker-{i}", daemon=True)
                          for i in range(workers)]
         for t in self._threads:

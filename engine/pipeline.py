@@ -182,9 +182,5 @@ def publish(ctx: EngineContext, job: Job, produced: Produced) -> dict[str, Any]:
             "seconds": float(req.duration), "model": produced.model, "seed": req.seed, "timing": timing}
 
 
-def run_generate(ctx: EngineContext, job: Job) -> dict[str, Any]:
-    return publish(ctx, job, produce(ctx, job))
-
-
 def _num(value: Any) -> int | float:
     return int(value) if float(value).is_integer() else float(value)

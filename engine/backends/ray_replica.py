@@ -207,34 +207,27 @@ class Producer:
         return self._live.pop(session_id, None) is not None
 
     def _live_work(self, state: WindowState, win: Any, req: Any, cancel: threading.Event) -> dict[str, Any]:
-        with self._active_lock:
-            self._active += 1
-        try:
-            return {"window": make_window(state, win, req, cancel)}
-        except EngineError as exc:
-            return {"error": exc.to_dict()}
-        except Exception as exc:  # noqa: BLE001 - reported to the front end, the replica keeps serving
-            log.exception("live session %s failed on this replica", state.session_id)
-            return {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
-        finally:
-            with self._active_lock:
-                self._active -= 1
+        return self._answer("window", lambda: make_window(state, win, req, cancel),
+                            f"live session {state.session_id}")
 
     def _work(self, ctx: EngineContext, job: Job) -> dict[str, Produced | dict[str, Any]]:
         """The decoding thread: produce, and turn every failure into an answer for the front end."""
+        return self._answer("produced", lambda: producer_for(job.kind)(ctx, job), f"job {job.id}")
+
+    def _answer(self, key: str, work: Any, what: str) -> dict[str, Any]:
+        """Run ``work`` counted as active decoding; ``{key: result}`` or ``{"error": ...}``, never a raise."""
         with self._active_lock:
             self._active += 1
         try:
-            return {"produced": producer_for(job.kind)(ctx, job)}
+            return {key: work()}
         except EngineError as exc:
             return {"error": exc.to_dict()}
         except Exception as exc:  # noqa: BLE001 - reported to the front end, the replica keeps serving
-            log.exception("job %s failed on this replica", job.id)
+            log.exception("%s failed on this replica", what)
             return {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
         finally:
             with self._active_lock:
                 self._active -= 1
-
 
 def _decoders() -> dict[str, Any]:
     try:
