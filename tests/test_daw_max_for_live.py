@@ -12,23 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of, spy_engine, tiny_engine
+from tests.daw.harness import engine, server  # noqa: F401, F811 - pytest fixtures shared by the DAW tests
+from tests.daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (the device tests run its JS under node)")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """One warm tiny-model engine (the real one, recording its requests) for this file's tests."""
-    engine = spy_engine(tmp_path_factory.mktemp("engine") / "out")
-    with tiny_engine(engine.paths.output_root, engine=engine) as srv:
-        yield srv
-
-
-@pytest.fixture
-def engine(server: Any) -> Any:
-    server.engine.reset()
-    return server.engine
 
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65]
 

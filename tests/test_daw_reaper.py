@@ -14,24 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.daw.harness import engine, server  # noqa: F401, F811 - pytest fixtures shared by the DAW tests
 from tests.daw.harness import (LUA, REAPER_DIR, bar_seconds, calls, cli_command, fake_cli_command, frames_of,
-                               run_reaper, script, split_windows, spy_engine, tiny_engine, write_wav)
+                               run_reaper, script, split_windows, write_wav)
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed (apt-get install lua5.4)")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """One warm tiny-model engine (the real one, recording its requests) for this file's tests."""
-    engine = spy_engine(tmp_path_factory.mktemp("engine") / "out")
-    with tiny_engine(engine.paths.output_root, engine=engine) as srv:
-        yield srv
-
-
-@pytest.fixture
-def engine(server: Any) -> Any:
-    server.engine.reset()
-    return server.engine
 
 BPM, NUM, DEN = 100, 3, 4
 BAR_S = float(bar_seconds(1, NUM, DEN, BPM))  # 1.8 s

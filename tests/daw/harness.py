@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,3 +167,18 @@ def tiny_engine(output_root: Path, engine: Any = None) -> Iterator[Any]:
             server.stop()
         return
     raise RuntimeError(f"could not start the engine: {last}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One warm tiny-model engine (the real one, recording its requests) for a test module."""
+    engine = spy_engine(tmp_path_factory.mktemp("engine") / "out")
+    with tiny_engine(engine.paths.output_root, engine=engine) as srv:
+        yield srv
+
+
+@pytest.fixture
+def engine(server: Any) -> Any:
+    """That engine, its request record cleared for this test."""
+    server.engine.reset()
+    return server.engine
