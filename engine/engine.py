@@ -91,7 +91,7 @@ class Engine:
                     raise EngineError("no_melody_support", f"model {spec.name} has no melody conditioning; use "
                                       f"one of: {', '.join(MELODY_MODELS)}")
                 if "audio" not in request.melody:  # notes and MIDI are cheap: fail before queueing
-                    load_melody(request.melody, self.paths)
+                    request.melody_source = load_melody(request.melody, self.paths)
             self.paths.folder(request.output_dir)
             if request.output_name is not None:
                 check_file_name(request.output_name)

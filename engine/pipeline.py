@@ -94,7 +94,8 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
     prompt = tempo_hint(req.prompt, req.bpm, req.tempo_hint)
     chroma = None
     if req.melody is not None:
-        chroma = melody_chroma(load_melody(req.melody, ctx.paths), req.melody, req)
+        source = req.melody_source or load_melody(req.melody, ctx.paths)  # notes/MIDI were read at submit
+        chroma = melody_chroma(source, req.melody, req)
     cond = Conditioning(prompts=[prompt] * req.variations, melody_chroma=chroma)
     audio, conform_report = generate_audio(ctx, req, loaded, cond, job)
     t_gen = time.perf_counter()

@@ -127,6 +127,7 @@ class GenerateRequest:
     name_pattern: str = DEFAULT_PATTERN
     render_fields: dict[str, Any] = field(default_factory=dict)  # fx, loudness_lufs, ... (RenderSpec)
     render: Any = None  # the validated RenderSpec, set by the engine at submit time
+    melody_source: Any = None  # the parsed note list or MIDI melody, set by the engine at submit time
     extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept for the sidecar
 
     @classmethod
@@ -218,6 +219,7 @@ class GenerateRequest:
         out.pop("extra")
         out.pop("render")
         out.pop("render_fields")
+        out.pop("melody_source")
         out.update(self.render.to_dict() if self.render is not None else self.render_fields)
         for key in ("sample_rate", "channels", "format"):
             out[key] = getattr(self, key)
