@@ -1,4 +1,5 @@
-"""The Max for Live device: its JavaScript under node (fake LiveAPI, real OSC over UDP) and its patch."""
+"""The Max for Live device under node: its patch's wiring, mgb_device.js and the scripts it requires
+(tests/daw/patch_runner.js), a fake LiveAPI, and real OSC over UDP."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from tests.daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (the device tests run its JS under node)")
 
+#: the device's scripts, all embedded in the .amxd
+SCRIPTS = ("mgb_device.js", "mgb_core.js", "mgb_live.js", "mgb_link.js", "mgb_place.js")
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65]
 
 
@@ -52,16 +55,37 @@ def run_device(tmp: Path, live: dict[str, Any], steps: list[dict[str, Any]], eng
     # NODE_PATH plays Max's search path: mgb_core.js finds mgb_live.js beside it
     proc = subprocess.run([NODE, str(HERE / "run_device.js"), str(scen), str(out)], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "NODE_PATH": str(M4L_DIR)})
-    assert proc.returncode == 0, proc.stderr
-    result = json.loads(out.read_text())
+    result = json.loads(out.read_text()) if out.exists() else {"record": {"errors": [proc.stderr]}}
+    assert proc.returncode == 0, result["record"]["errors"]
     assert result["record"]["errors"] == [], result["record"]["errors"]
     return result
 
 
 def ui(prompt: str, **params: Any) -> list[dict[str, Any]]:
-    steps = [{"handle": ["init"]}, {"handle": ["prompt", *prompt.split()]}]
+    """The device loads, the prompt is typed into its box, settings without a menu entry go to its js."""
+    steps: list[dict[str, Any]] = [{"load": True}, {"type": prompt}]
     steps += [{"handle": [k, v]} for k, v in params.items()]
     return steps
+
+
+def requests(rec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The requests the device sent, in order, with /mgb/part pieces joined (as the engine joins them)."""
+    out, uploads = [], {}
+    for s in rec["sent"]:
+        if s[0] == "/mgb/part":
+            upload_id, index, count, address, piece = s[1:]
+            pieces = uploads.setdefault(upload_id, {})
+            pieces[index] = piece
+            if len(pieces) == count:
+                out.append((address, json.loads("".join(pieces[i] for i in range(count)))))
+        elif s[0] not in ("/mgb/hello", "/mgb/bye"):
+            out.append((s[0], json.loads(s[1])))
+    return out
+
+
+def sent_json(rec: dict[str, Any], address: str) -> list[dict[str, Any]]:
+    """The JSON contents the device sent to one address (every request carries its client id)."""
+    return [c for a, c in requests(rec) if a == address]
 
 
 @needs_node
@@ -73,9 +97,9 @@ def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path:
     result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
     rec = result["record"]
     assert rec["status"][-1].startswith("Placed 2 clip(s) on track 2, scene 4"), rec["status"]
-    addresses = [s[0] for s in rec["sent"]]
-    assert addresses[0] == "/mgb/hello" and addresses.count("/mgb/generate") == 1
-    assert addresses[-1] == "/mgb/status"  # /mgb/done names take 1 only; the status reply lists every take
+    assert rec["sent"][0][0] == "/mgb/hello"
+    addresses = [a for a, _ in requests(rec)]
+    assert addresses == ["/mgb/generate", "/mgb/status"]  # /mgb/done names take 1 only; status lists every take
     assert any(r[0] == "/mgb/progress" for r in rec["received"]) and rec["progress"][-1] == 1
     created = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]
     assert [c["path"] for c in created] == ["live_set tracks 1 clip_slots 3", "live_set tracks 1 clip_slots 4"]
@@ -122,33 +146,73 @@ def test_engine_errors_and_cancel_reach_the_status_text(tmp_path: Path) -> None:
                        {"handle": ["generate"]},
                        {"handle": ["/mgb/error", "", "unknown_model", "model 'x' is not in the registry"]}]
     rec = run_device(tmp_path, live_set(), steps)["record"]
-    assert ["/mgb/cancel", "j-1"] in rec["sent"]
+    (cancel,) = sent_json(rec, "/mgb/cancel")
+    assert cancel["job_id"] == "j-1" and cancel["client_id"].startswith("m-")
     assert "Generating... 25%" in rec["status"] and "Cancelled" in rec["status"]
     assert rec["status"][-1] == "Error (unknown_model): model 'x' is not in the registry"
 
 
-@needs_node
-def test_continue_sends_the_item_start_bar_and_places_at_the_engines_start_bar(tmp_path: Path) -> None:
+def groove_set(warping: int = 1) -> dict[str, Any]:
+    """An arrangement audio clip on the device's track from beat 4.5 (bar 2.5 of 3/4) to beat 13.5
+    (bar 5.5): it ends mid-bar. Warped, its markers are beats; unwarped, seconds of its file."""
     live = live_set(detail="live_set tracks 1 arrangement_clips 0")
-    # an arrangement audio clip from beat 4.5 (bar 2.5 of 3/4) to beat 13.5 (bar 5.5)
+    end = 9 if warping else 5.4  # 9 beats at 100 bpm = 5.4 s
     live["set"]["tracks"][1]["arrangement_clips"] = [{
         "name": "groove", "is_midi_clip": 0, "is_audio_clip": 1, "is_arrangement_clip": 1, "looping": 0,
-        "start_marker": 0, "end_marker": 9, "loop_start": 0, "loop_end": 9, "start_time": 4.5, "end_time": 13.5,
-        "file_path": "/m/groove.wav"}]
+        "warping": warping, "start_marker": 0, "end_marker": end, "loop_start": 0, "loop_end": end,
+        "start_time": 4.5, "end_time": 13.5, "file_path": "/m/groove.wav"}]
+    return live
+
+
+@needs_node
+@pytest.mark.parametrize("warping", [1, 0])
+def test_continue_never_overlaps_a_clip_that_ends_mid_bar(tmp_path: Path, warping: int) -> None:
     # the engine's side is played by hand: the new bars start on the item's last bar line, bar 5
+    steps = ui("", bars=1) + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"click": "Continue"},
+                              {"handle": ["/mgb/accepted", "j-1"]}, {"handle": ["/mgb/done", "j-1", "/m/c.wav", 5.0, 79380]}]
+    result = run_device(tmp_path, groove_set(warping), steps)
+    (sent,) = sent_json(result["record"], "/mgb/continue")
+    assert (sent["item_start_bar"], sent["context_bars"], sent["bars"]) == (2.5, 3, 1)
+    assert "start_bar" not in sent
+    # unwarped: the markers are seconds of the file, sent as the exact stretch; warped: the whole file
+    assert sent["audio"] == ({"path": "/m/groove.wav"} if warping else
+                             {"path": "/m/groove.wav", "start_seconds": 0, "end_seconds": 5.4})
+    arrangement = [c for c in result["calls"] if c["fn"] == "create_audio_clip" and "clip_slots" not in c["path"]]
+    # bar 5 = beat 12 lies inside the groove (to 13.5) on the device's track: a new track takes it
+    assert arrangement == [{"path": "live_set tracks 2", "fn": "create_audio_clip", "args": ["/m/c.wav", 12]}]
+    assert [c for c in result["calls"] if c["fn"] == "create_audio_track"] == \
+        [{"path": "live_set", "fn": "create_audio_track", "args": [2]}]
+    tracks = result["set"]["tracks"]
+    assert tracks[2]["name"] == "MusicGen: groove cont." and tracks[1]["arrangement_clips"][0]["end_time"] == 13.5
+    assert len(tracks[1]["arrangement_clips"]) == 1  # nothing was put over (or next to) the producer's clip
+    assert "new track 3" in result["record"]["status"][-1]
+
+
+@needs_node
+def test_a_free_stretch_of_the_track_takes_the_result(tmp_path: Path) -> None:
+    live = groove_set()
+    live["set"]["tracks"][1]["arrangement_clips"][0]["end_time"] = 12.0  # ends on bar 5's line
     steps = ui("", bars=1) + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"handle": ["continue"]},
                               {"handle": ["/mgb/accepted", "j-1"]}, {"handle": ["/mgb/done", "j-1", "/m/c.wav", 5.0, 79380]}]
     result = run_device(tmp_path, live, steps)
-    sent = json.loads(next(s for s in result["record"]["sent"] if s[0] == "/mgb/continue")[1])
-    assert (sent["item_start_bar"], sent["context_bars"], sent["bars"]) == (2.5, 3, 1)
-    assert sent["audio"] == {"path": "/m/groove.wav"} and "start_bar" not in sent
-    arrangement = [c for c in result["calls"] if c["fn"] == "create_audio_clip" and c["path"] == "live_set tracks 1"]
+    arrangement = [c for c in result["calls"] if c["fn"] == "create_audio_clip" and "clip_slots" not in c["path"]]
     assert arrangement == [{"path": "live_set tracks 1", "fn": "create_audio_clip", "args": ["/m/c.wav", 12]}]
+    assert not [c for c in result["calls"] if c["fn"] == "create_audio_track"]
+
+
+@needs_node
+def test_tempo_automation_refuses_an_arrangement_clip_with_a_clear_message(tmp_path: Path) -> None:
+    live = groove_set()
+    live["set"]["master_track"] = {"mixer_device": {"song_tempo": {"automation_state": 1}}}
+    steps = ui("x", bars=1) + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"click": "Continue"}]
+    rec = run_device(tmp_path, live, steps)["record"]
+    assert rec["status"][-1].startswith("The set's tempo is automated"), rec["status"]
+    assert requests(rec) == []  # nothing was sent
 
 
 @needs_node
 def test_falls_back_to_the_highlighted_clip_slot(tmp_path: Path) -> None:
-    steps = ui("x", bars=2) + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"handle": ["generate"]}]
+    steps = ui("x", bars=2) + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"click": "Generate"}]
     rec = run_device(tmp_path, live_set(detail=None), steps)["record"]
     sent = json.loads(rec["sent"][-1][1])
     assert rec["sent"][-1][0] == "/mgb/generate"
@@ -174,9 +238,11 @@ def test_live_mode_reports_transport_and_places_windows_in_the_arrangement(tmp_p
     sent = result["record"]["sent"]
     start = json.loads(next(s for s in sent if s[0] == "/mgb/live/start")[1])
     assert (start["window_bars"], start["start_bar"], start["bpm"]) == (2, 3, 100)  # playing in bar 2 -> bar 3
-    transports = [s for s in sent if s[0] == "/mgb/transport"]
-    assert len(transports) >= 2 and transports[0][1:] == [4.5, 100, 1]
-    assert sent[-1] == ["/mgb/live/stop", "s-1"]
+    transports = sent_json(result["record"], "/mgb/transport")
+    assert len(transports) >= 2
+    assert {k: transports[0][k] for k in ("beat", "bpm", "playing", "session_id")} == \
+        {"beat": 4.5, "bpm": 100, "playing": True, "session_id": "s-1"}  # drives our session only
+    assert sent[-1][0] == "/mgb/live/stop" and json.loads(sent[-1][1])["session_id"] == "s-1"
     (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]  # another session's is not ours
     assert created == {"path": "live_set tracks 1", "fn": "create_audio_clip", "args": ["/m/w0.wav", 6]}
 
@@ -185,6 +251,7 @@ def test_live_mode_reports_transport_and_places_windows_in_the_arrangement(tmp_p
 
 #: (inlets, outlets) of the objects the patch uses, from their Max reference pages
 SIGNATURES = {"live.thisdevice": (1, 3), "udpsend": (1, 0), "udpreceive": (1, 1), "dspstate~": (1, 4),
+              "pattr": (1, 3), "freebang": (0, 1),
               "prepend": (1, 1), "plugin~": (2, 2), "plugout~": (2, 0), "t": (1, None), "route": (1, None),
               "message": (2, 1), "comment": (1, 0), "textedit": (1, 4), "umenu": (1, 3), "live.numbox": (1, 2),
               "live.dial": (1, 2), "live.text": (1, 2), "slider": (1, 1)}
@@ -218,8 +285,9 @@ def test_patch_is_valid_and_every_line_joins_real_inlets_and_outlets() -> None:
     for name in scripts + [d["name"] for d in patch["dependency_cache"]]:
         assert (M4L_DIR / name).is_file(), name
     assert "require(\"mgb_core\")" in (M4L_DIR / "mgb_device.js").read_text()
-    assert "require(\"mgb_live\")" in (M4L_DIR / "mgb_core.js").read_text()
-    assert {"mgb_device.js", "mgb_core.js", "mgb_live.js"} <= {d["name"] for d in patch["dependency_cache"]}
+    for module in ("mgb_live", "mgb_link", "mgb_place"):
+        assert f"require(\"{module}\")" in (M4L_DIR / "mgb_core.js").read_text()
+    assert set(SCRIPTS) <= {d["name"] for d in patch["dependency_cache"]}
     for line in patch["lines"]:
         (src, outlet), (dst, inlet) = line["patchline"]["source"], line["patchline"]["destination"]
         assert src in boxes and dst in boxes, line
@@ -234,12 +302,16 @@ def test_patch_is_valid_and_every_line_joins_real_inlets_and_outlets() -> None:
     plug_in = next(i for i, b in boxes.items() if b.get("text") == "plugin~")
     plug_out = next(i for i, b in boxes.items() if b.get("text") == "plugout~")
     assert (plug_in, plug_out) in joined  # the device passes the track's audio through
-    reply_port = int(boxes[recv]["text"].split()[1])
-    assert re.search(rf"port: {reply_port}\b", (M4L_DIR / "mgb_core.js").read_text())  # /mgb/hello announces it
+    assert (js, recv) in joined  # each instance moves udpreceive to its own reply port
+    pattr = next(b for b in boxes.values() if b.get("text", "").startswith("pattr "))
+    assert pattr["saved_attribute_attributes"]["valueof"]["parameter_invisible"] == 1  # stored, not automated
+    for b in boxes.values():
+        if b["maxclass"] == "live.text":  # action buttons: neither automated nor stored
+            assert b["saved_attribute_attributes"]["valueof"]["parameter_invisible"] == 2, b["id"]
 
 
 def test_device_javascript_is_es5_for_max_js() -> None:
-    for name in ("mgb_core.js", "mgb_live.js", "mgb_device.js"):
+    for name in SCRIPTS:
         code = re.sub(r"//[^\n]*", "", (M4L_DIR / name).read_text())
         code = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', '""', code)  # string literals
         for pattern in (r"=>", r"\blet\b", r"\bconst\b", r"`", r"\bclass\b", r"\.\.\."):
@@ -257,11 +329,53 @@ def test_live_mode_over_real_osc_with_the_engine(tmp_path: Path, server: Any, en
     assert result["record"]["status"][-1].startswith("Live stopped after 1 window"), result["record"]["status"]
     (sent,) = engine.live_starts
     assert (sent["start_bar"], sent["window_bars"], sent["ahead_bars"], sent["bpm"]) == (3, 2, 2, 100)
-    assert engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True}  # the song time never moved
     (win, *_) = engine.windows
+    # the song time never moved; the transport names the session (client_id stays in the OSC layer)
+    assert engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True, "session_id": win["session_id"]}
     assert engine.stops == [win["session_id"]] and (win["index"], win["start_bar"], win["bars"]) == (0, 3, 2)
     (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]
     path, position = created["args"]
     assert created["path"] == "live_set tracks 1" and position == 6  # bar 3 of 3/4 = beat 6
     assert path == win["path"] and frames_of(path) == (win["frames"], 44100) == (158760, 44100)
     assert Fraction(158760, 44100) == bar_seconds(2, 3, 4, 100)
+
+
+# -- the patch's wiring, run by tests/daw/patch_runner.js --------------------------------------
+
+@needs_node
+def test_the_prompt_box_sends_its_words_without_the_text_selector(tmp_path: Path) -> None:
+    steps = [{"load": True}, {"type": "warm lofi keys"}, {"handle": ["/mgb/reply", "hello", "{}"]},
+             {"click": "Generate"}]
+    rec = run_device(tmp_path, live_set(), steps)["record"]
+    (sent,) = sent_json(rec, "/mgb/generate")
+    assert sent["prompt"] == "warm lofi keys"  # textedit says "text warm lofi keys"; route text drops "text"
+    assert rec["stored"][-1] == ["warm", "lofi", "keys"]  # pattr prompt: saved with the Live set
+
+
+@needs_node
+def test_an_empty_prompt_box_is_refused(tmp_path: Path) -> None:
+    steps = [{"load": True}, {"type": "warm"}, {"type": ""}, {"handle": ["/mgb/reply", "hello", "{}"]},
+             {"click": "Generate"}, {"click": "Live"}]
+    rec = run_device(tmp_path, live_set(), steps)["record"]
+    assert rec["status"][-2:] == ["Type a prompt first.", "Type a prompt first."]
+    assert requests(rec) == []
+
+
+@needs_node
+def test_a_saved_prompt_comes_back_into_the_box_and_the_request(tmp_path: Path) -> None:
+    steps = [{"restore": ["prompt", ["dusty", "tape", "choir"]]}, {"load": True},
+             {"handle": ["/mgb/reply", "hello", "{}"]}, {"handle": ["generate"]}]
+    rec = run_device(tmp_path, live_set(), steps)["record"]
+    assert sent_json(rec, "/mgb/generate")[0]["prompt"] == "dusty tape choir"
+    assert rec["stored"] == []  # restoring does not write the value back
+
+
+@needs_node
+def test_parameters_reach_the_request_through_the_patch(tmp_path: Path) -> None:
+    steps = ui("keys") + [{"param": ["Bars", 3]}, {"param": ["Takes", 2]}, {"param": ["Temperature", 0.5]},
+                          {"param": ["Model", "facebook/musicgen-melody"]}, {"handle": ["/mgb/reply", "hello", "{}"]},
+                          {"click": "Generate"}]
+    (sent,) = sent_json(run_device(tmp_path, live_set(), steps)["record"], "/mgb/generate")
+    assert (sent["bars"], sent["variations"], sent["temperature"], sent["model"]) == \
+        (3, 2, 0.5, "facebook/musicgen-melody")
+    assert len(sent["melody"]["notes"]) == 12 and sent["sample_rate"] == 44100  # dspstate~ -> samplerate
