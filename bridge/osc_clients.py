@@ -115,6 +115,13 @@ class OscClients:
             if client is not None:
                 client.sessions.add(session_id)
 
+    def drop_session(self, client_id: str, session_id: str) -> None:
+        """The client stopped the session itself."""
+        with self._lock:
+            client = self._named.get(client_id)
+            if client is not None:
+                client.sessions.discard(session_id)
+
     def expired(self) -> list[str]:
         """Forget named clients silent for longer than ``client_ttl``; returns their live sessions."""
         now = self.clock()

@@ -162,8 +162,9 @@ class OscRouter:
 
         try:
             reply, buffers = self.handler.handle(msg, sink)
-            if msg_type == "live_start" and client_id is not None and "session_id" in reply:
-                self.clients.add_session(client_id, str(reply["session_id"]))  # stopped when the client goes
+            if client_id is not None and msg_type in ("live_start", "live_stop"):
+                track = self.clients.add_session if msg_type == "live_start" else self.clients.drop_session
+                track(client_id, str(reply.get("session_id", content.get("session_id"))))  # stopped when it goes
             # binary parts (fetch chunks) travel as OSC blobs after the JSON
             args = [msg_type, json.dumps({"status": "ok", **reply}, default=str), *map(bytes, buffers)]
             send(build_msg("/mgb/reply", args).dgram)

@@ -125,6 +125,9 @@ def test_no_answer_from_the_engine_says_how_to_start_it(tmp_path: Path) -> None:
     result = run_device(tmp_path, live_set(), steps, engine_port=9)  # nothing listens on the discard port
     assert "musicgen-bridge serve --model facebook/musicgen-small" in result["record"]["status"][-1]
     assert result["calls"] == []
+    # no hello reply: its port may be taken, so it tried others (three in all) before giving up
+    ports = [s[1] for s in result["record"]["sent"] if s[0] == "/mgb/hello"]
+    assert len(set(ports[:3])) == 3 and all(20000 <= p < 30000 for p in ports)
 
 
 @needs_node
@@ -379,3 +382,104 @@ def test_parameters_reach_the_request_through_the_patch(tmp_path: Path) -> None:
     assert (sent["bars"], sent["variations"], sent["temperature"], sent["model"]) == \
         (3, 2, 0.5, "facebook/musicgen-melody")
     assert len(sent["melody"]["notes"]) == 12 and sent["sample_rate"] == 44100  # dspstate~ -> samplerate
+
+
+# -- many devices, lifecycle and limits, against the real tiny engine ---------------------------
+
+def start_device(tmp: Path, live: dict[str, Any], steps: list[dict[str, Any]], engine_port: int) -> Any:
+    tmp.mkdir(exist_ok=True)
+    scen, out = tmp / "device-scenario.json", tmp / "device-out.json"
+    scen.write_text(json.dumps({"live": live, "engine_port": engine_port, "steps": steps}))
+    proc = subprocess.Popen([NODE, str(HERE / "run_device.js"), str(scen), str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NODE_PATH": str(M4L_DIR)})
+    return proc, out
+
+
+def collect(started: Any, timeout: float = 90) -> dict[str, Any]:
+    proc, out = started
+    _, stderr = proc.communicate(timeout=timeout)
+    result = json.loads(out.read_text()) if out.exists() else {"record": {"errors": [stderr]}}
+    assert proc.returncode == 0 and result["record"]["errors"] == [], result["record"]["errors"]
+    return result
+
+
+@needs_node
+def test_two_devices_run_live_sessions_at_once_and_each_gets_only_its_own(tmp_path: Path, server: Any,
+                                                                         engine: Any) -> None:
+    port = server.udp.server_address[1]
+    runs = []
+    for name in ("a", "b"):
+        live = live_set()
+        live["set"]["is_playing"], live["set"]["current_song_time"] = 1, 4.5  # bar 2 of 3/4
+        steps = ui("pads " + name, model="tiny", bars=1, ahead_bars=2, samplerate=44100) + [
+            {"click": "Live"}, {"wait": {"status": "^(Live: window 1|Live stopped|Error|No answer)", "timeout_ms": 60000}},
+            {"click": "Live"}, {"sleep": 300}]
+        runs.append(start_device(tmp_path / name, live, steps, port))
+    a, b = (collect(r) for r in runs)
+    sessions = {}
+    for name, result in (("a", a), ("b", b)):
+        rec = result["record"]
+        assert rec["status"][-1].startswith("Live stopped after 2 window"), rec["status"]
+        (start,) = [json.loads(r[2]) for r in rec["received"] if r[0] == "/mgb/reply" and r[1] == "live_start"]
+        sessions[name] = start["session_id"]
+        windows = [r for r in rec["received"] if r[0] == "/mgb/window"]
+        assert windows and {w[1] for w in windows} == {sessions[name]}  # only its own windows came
+        # every reply it received answers its own requests: hello names it, live_start its session
+        hello = [json.loads(r[2]) for r in rec["received"] if r[0] == "/mgb/reply" and r[1] == "hello"]
+        assert hello and {h["client_id"] for h in hello} == {sent_json_id(rec)}
+        placed = [c["args"] for c in result["calls"] if c["fn"] == "create_audio_clip"]
+        assert [p[0] for p in placed] == [w[5] for w in windows]  # its windows, on its own track
+        assert all(Path(p[0]).is_file() for p in placed)
+        transports = sent_json(rec, "/mgb/transport")
+        assert transports and {t["session_id"] for t in transports} == {sessions[name]}
+    assert sessions["a"] != sessions["b"] and a["record"]["reply_port"] != b["record"]["reply_port"]
+    by_session = {}
+    for t in engine.transports:
+        by_session.setdefault(t.get("session_id"), 0)
+        by_session[t.get("session_id")] += 1
+    assert set(by_session) == set(sessions.values())  # no transport went to every session
+    assert sorted(engine.stops) == sorted(sessions.values())
+    assert {w["session_id"] for w in engine.windows} == set(sessions.values())
+
+
+def sent_json_id(rec: dict[str, Any]) -> str:
+    """The client id the device announced in its hellos."""
+    ids = {s[2] for s in rec["sent"] if s[0] == "/mgb/hello"}
+    assert len(ids) == 1
+    return ids.pop()
+
+
+@needs_node
+def test_deleting_the_device_stops_its_live_session_on_the_engine(tmp_path: Path, server: Any, engine: Any) -> None:
+    live = live_set()
+    live["set"]["is_playing"] = 1
+    steps = ui("pads", model="tiny", bars=1, ahead_bars=1, samplerate=44100) + [
+        {"click": "Live"}, {"wait": {"status": "^(Live: window 0|Live stopped|Error|No answer)", "timeout_ms": 30000}},
+        {"free": True}, {"sleep": 300}]
+    result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    rec = result["record"]
+    assert rec["status"][-1].startswith("Live stopped after"), rec["status"]
+    (window, *_) = engine.windows
+    # live/stop and bye both stop it (datagrams are handled concurrently, so both may try)
+    assert set(engine.stops) == {window["session_id"]} and window["session_id"] not in engine.live._sessions
+    assert rec["sent"][-1] == ["/mgb/bye", sent_json_id(rec)]  # then the engine forgets this instance
+
+
+@needs_node
+def test_a_300_note_melody_reaches_the_engine(tmp_path: Path, server: Any, engine: Any) -> None:
+    live = live_set()
+    clip = live["set"]["tracks"][0]["clip_slots"][0]["clip"]
+    clip["notes"] = [{"note_id": i + 1, "pitch": 48 + i % 37, "start_time": i * 0.25, "duration": 0.2,
+                      "velocity": 90, "mute": 0} for i in range(300)]
+    clip["loop_end"] = clip["end_marker"] = clip["length"] = 75
+    steps = ui("long line", model="tiny-melody", bars=1, samplerate=44100) + [
+        {"click": "Generate"}, {"wait": {"status": "^(Placed|Error|No answer)", "timeout_ms": 40000}}]
+    rec = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])["record"]
+    assert rec["status"][-1].startswith("Placed 1 clip(s)"), rec["status"]
+    parts = [s for s in rec["sent"] if s[0] == "/mgb/part"]
+    assert len(parts) > 8 and all(len(s[5].encode()) <= 4000 for s in parts)  # > 8 KB in all, in small pieces
+    (job_id,) = engine.jobs
+    req = json.loads(Path(engine.status(job_id)["result"]["path"] + ".json").read_text())["request"]
+    notes = req["melody"]["notes"]
+    assert len(notes) == 300 and [n["pitch"] for n in notes] == [48 + i % 37 for i in range(300)]
+    assert notes[-1]["start_beats"] == 74.75 and req["melody"]["clip_length_beats"] == 75
