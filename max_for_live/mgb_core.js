@@ -143,7 +143,7 @@ function createDevice(env) {
   function request(address, content, job) {
     st.job = null;
     st.pending = {address: address, content: content, kind: job.kind, label: job.label, at: job.at,
-                  takes: job.takes, beats: job.beats};
+                  takes: job.takes, beats: job.beats, qpb: job.qpb};
     progress(0);
     if (!link.acked()) st.queued = st.pending;
     else link.request(address, content);
@@ -179,8 +179,8 @@ function createDevice(env) {
   function generate() {
     if (st.job) return cancel();
     var clip = sourceClip();
-    var s = song();
     if (!clip) return refuse("Select a clip (its notes, length and position are used).");
+    var s = place.atClip(pathOf(clip), song());
     var info = clipInfo(clip, s);
     if (params.prompt === "") return refuse("Type a prompt first.");
     if (info.arrangement && place.timing()) return refuse(place.timing());
@@ -190,14 +190,14 @@ function createDevice(env) {
     c.variations = params.takes;
     if (info.midi && params.model.toLowerCase().indexOf("melody") >= 0) c.melody = melody(info);
     request("/mgb/generate", c, {kind: "generate", label: params.prompt, takes: params.takes,
-                                 at: info.arrangement ? info.start_time : null, beats: c.bars * s.qpb});
+                                 at: info.arrangement ? info.start_time : null, beats: c.bars * s.qpb, qpb: s.qpb});
   }
 
   function continueClip() {
     if (st.job) return cancel();
     var clip = sourceClip();
-    var s = song();
     if (!clip) return refuse("Select an audio clip to continue.");
+    var s = place.atClip(pathOf(clip), song());
     var info = clipInfo(clip, s);
     if (info.midi || !info.file_path) return refuse("Select an audio clip to continue (this one is MIDI).");
     if (info.arrangement && place.timing()) return refuse(place.timing());
@@ -212,7 +212,7 @@ function createDevice(env) {
       c.audio.end_seconds = tidy(info.end_seconds);
     }
     request("/mgb/continue", c, {kind: "continue", label: params.prompt || (info.name + " cont."), takes: 1,
-                                 at: info.arrangement ? "start_bar" : null, beats: c.bars * s.qpb});
+                                 at: info.arrangement ? "start_bar" : null, beats: c.bars * s.qpb, qpb: s.qpb});
   }
 
   function cancel() {
@@ -274,7 +274,7 @@ function createDevice(env) {
     st.job = null;
     st.pending = null;
     if (!place.canPlace(paths)) return;
-    var at = job.at === "start_bar" ? (startBar - 1) * song().qpb : job.at;
+    var at = job.at === "start_bar" ? (startBar - 1) * job.qpb : job.at;
     var inSlots = place.slots(paths, job.label);
     if (!inSlots) return;
     var text = "Placed " + paths.length + " clip(s) on track " + (inSlots.track + 1) + ", scene " + (inSlots.scene + 1);

@@ -6,7 +6,8 @@
 //   var place = require("mgb_place").createPlace({api: api, get1: get1, pathOf: pathOf, status: status});
 //   place.slots(paths, label)                     // Session: the next empty slots, never a full one
 //   place.arrangement(path, beat, beats, label)   // Arrangement: a free stretch, else a new track
-//   place.timing(fromBeat, toBeat)                // null, or why the span cannot be made exactly
+//   place.timing()                                // null, or why an Arrangement span cannot be exact
+//   place.atClip(clipPath, song)                  // tempo and meter where a Session clip plays
 //
 // Rule: a result never lands on an existing clip. In the Session it takes the first run of empty
 // slots from the selected scene down (scenes are added at the end when needed). In the
@@ -142,8 +143,33 @@ function createPlace(d) {
     return null;
   }
 
+  function prop(a, name) {
+    try {
+      var v = get1(a, name);
+      return v === undefined || v === null ? null : Number(v);
+    } catch (e) {
+      return null;  // an older Live without the property
+    }
+  }
+
+  // a Session clip plays at its scene's tempo and meter when the scene sets them (Live 12)
+  function atClip(clipPath, s) {
+    var m = /clip_slots (\d+) clip$/.exec(clipPath);
+    if (!m) return s;
+    var scene = api("live_set scenes " + m[1]);
+    if (!d.valid(scene)) return s;
+    var out = {tempo: s.tempo, num: s.num, den: s.den, qpb: s.qpb, time: s.time, playing: s.playing};
+    if (prop(scene, "tempo_enabled") === 1 && prop(scene, "tempo") > 0) out.tempo = prop(scene, "tempo");
+    if (prop(scene, "time_signature_enabled") === 1) {
+      out.num = prop(scene, "time_signature_numerator");
+      out.den = prop(scene, "time_signature_denominator");
+      out.qpb = out.num * 4 / out.den;
+    }
+    return out;
+  }
+
   return {canPlace: canPlace, targetTrack: targetTrack, slots: slots, arrangement: arrangement,
-          free: free, timing: timing};
+          free: free, timing: timing, atClip: atClip};
 }
 
 if (typeof exports !== "undefined") {

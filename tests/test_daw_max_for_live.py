@@ -214,6 +214,16 @@ def test_tempo_automation_refuses_an_arrangement_clip_with_a_clear_message(tmp_p
 
 
 @needs_node
+def test_a_session_clip_uses_its_scenes_tempo_and_meter(tmp_path: Path) -> None:
+    live = live_set()
+    live["set"]["scenes"][0] = {"tempo_enabled": 1, "tempo": 90.0, "time_signature_enabled": 1,
+                                "time_signature_numerator": 4, "time_signature_denominator": 4}
+    steps = ui("x") + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"click": "Generate"}]
+    (sent,) = sent_json(run_device(tmp_path, live, steps)["record"], "/mgb/generate")
+    assert (sent["bpm"], sent["time_signature"], sent["bars"]) == (90, "4/4", 3)  # 12 beats of 4/4
+
+
+@needs_node
 def test_falls_back_to_the_highlighted_clip_slot(tmp_path: Path) -> None:
     steps = ui("x", bars=2) + [{"handle": ["/mgb/reply", "hello", "{}"]}, {"click": "Generate"}]
     rec = run_device(tmp_path, live_set(detail=None), steps)["record"]
