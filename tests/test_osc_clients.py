@@ -232,3 +232,13 @@ def test_a_request_in_parts_is_answered_once_whole(server):
         assert peer.recv_packet(0.3) is None  # and answered once
     finally:
         peer.close()
+
+
+def test_a_transport_for_a_session_that_has_ended_says_unknown_session(server):
+    peer = OscPeer(_osc_addr(server))
+    try:
+        peer.send("/mgb/transport", 4.0, 120.0, 1, "live-000000gone")
+        addr, args = peer.reply("transport")
+        assert addr == "/mgb/error" and args[1] == "unknown_session", args
+    finally:
+        peer.close()
