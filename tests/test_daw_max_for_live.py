@@ -396,58 +396,47 @@ def test_parameters_reach_the_request_through_the_patch(tmp_path: Path) -> None:
 
 # -- many devices, lifecycle and limits, against the real tiny engine ---------------------------
 
-def start_device(tmp: Path, live: dict[str, Any], steps: list[dict[str, Any]], engine_port: int) -> Any:
-    tmp.mkdir(exist_ok=True)
-    scen, out = tmp / "device-scenario.json", tmp / "device-out.json"
-    scen.write_text(json.dumps({"live": live, "engine_port": engine_port, "steps": steps}))
-    proc = subprocess.Popen([NODE, str(HERE / "run_device.js"), str(scen), str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NODE_PATH": str(M4L_DIR)})
-    return proc, out
-
-
-def collect(started: Any, timeout: float = 90) -> dict[str, Any]:
-    proc, out = started
-    _, stderr = proc.communicate(timeout=timeout)
-    result = json.loads(out.read_text()) if out.exists() else {"record": {"errors": [stderr]}}
-    assert proc.returncode == 0 and result["record"]["errors"] == [], result["record"]["errors"]
-    return result
-
-
 @needs_node
 def test_two_devices_run_live_sessions_at_once_and_each_gets_only_its_own(tmp_path: Path, server: Any,
                                                                          engine: Any) -> None:
-    port = server.udp.server_address[1]
-    runs = []
-    for name in ("a", "b"):
-        live = live_set()
-        live["set"]["is_playing"], live["set"]["current_song_time"] = 1, 4.5  # bar 2 of 3/4
+    live = live_set()
+    live["set"]["is_playing"], live["set"]["current_song_time"] = 1, 4.5  # bar 2 of 3/4
+    tracks = live["set"]["tracks"]
+    tracks.append({**json.loads(json.dumps(tracks[1])), "name": "MusicGen 2"})  # a device on each audio track
+    devices = []
+    for track, name in ((1, "a"), (2, "b")):
         steps = ui("pads " + name, model="tiny", bars=1, ahead_bars=2, samplerate=44100) + [
             {"click": "Live"}, {"wait": {"status": "^(Live: window 1|Live stopped|Error|No answer)", "timeout_ms": 60000}},
             {"click": "Live"}, {"sleep": 300}]
-        runs.append(start_device(tmp_path / name, live, steps, port))
-    a, b = (collect(r) for r in runs)
+        devices.append({"this_device": f"live_set tracks {track} devices 0", "steps": steps})
+    scen, out = tmp_path / "devices.json", tmp_path / "devices-out.json"
+    scen.write_text(json.dumps({"live": live, "engine_port": server.udp.server_address[1], "devices": devices}))
+    proc = subprocess.run([NODE, str(HERE / "run_device.js"), str(scen), str(out)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "NODE_PATH": str(M4L_DIR)})
+    result = json.loads(out.read_text())
+    assert proc.returncode == 0 and all(d["record"]["errors"] == [] for d in result["devices"]), proc.stderr
     sessions = {}
-    for name, result in (("a", a), ("b", b)):
-        rec = result["record"]
+    for track, device in zip((1, 2), result["devices"]):
+        rec = device["record"]
         assert rec["status"][-1].startswith("Live stopped after 2 window"), rec["status"]
         (start,) = [json.loads(r[2]) for r in rec["received"] if r[0] == "/mgb/reply" and r[1] == "live_start"]
-        sessions[name] = start["session_id"]
+        sessions[track] = start["session_id"]
         windows = [r for r in rec["received"] if r[0] == "/mgb/window"]
-        assert windows and {w[1] for w in windows} == {sessions[name]}  # only its own windows came
-        # every reply it received answers its own requests: hello names it, live_start its session
+        assert windows and {w[1] for w in windows} == {sessions[track]}  # only its own windows came
+        # every reply it received answers its own requests: its hellos name it
         hello = [json.loads(r[2]) for r in rec["received"] if r[0] == "/mgb/reply" and r[1] == "hello"]
         assert hello and {h["client_id"] for h in hello} == {sent_json_id(rec)}
-        placed = [c["args"] for c in result["calls"] if c["fn"] == "create_audio_clip"]
-        assert [p[0] for p in placed] == [w[5] for w in windows]  # its windows, on its own track
-        assert all(Path(p[0]).is_file() for p in placed)
+        placed = [c for c in device["calls"] if c["fn"] == "create_audio_clip"]
+        assert [c["path"] for c in placed] == [f"live_set tracks {track}"] * len(windows)  # on its own track
+        assert [c["args"][0] for c in placed] == [w[5] for w in windows]
+        assert all(Path(c["args"][0]).is_file() for c in placed)
         transports = sent_json(rec, "/mgb/transport")
-        assert transports and {t["session_id"] for t in transports} == {sessions[name]}
-    assert sessions["a"] != sessions["b"] and a["record"]["reply_port"] != b["record"]["reply_port"]
-    by_session = {}
-    for t in engine.transports:
-        by_session.setdefault(t.get("session_id"), 0)
-        by_session[t.get("session_id")] += 1
-    assert set(by_session) == set(sessions.values())  # no transport went to every session
+        assert transports and {t["session_id"] for t in transports} == {sessions[track]}
+        # in the shared set, each track holds exactly its own device's windows
+        assert [c["file_path"] for c in result["set"]["tracks"][track]["arrangement_clips"]] == [w[5] for w in windows]
+    reply_ports = {d["record"]["reply_port"] for d in result["devices"]}
+    assert sessions[1] != sessions[2] and len(reply_ports) == 2
+    assert {t.get("session_id") for t in engine.transports} == set(sessions.values())  # none went to every session
     assert sorted(engine.stops) == sorted(sessions.values())
     assert {w["session_id"] for w in engine.windows} == set(sessions.values())
 
