@@ -1114,9 +1114,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      270.0,
-      100.0,
-      44.0,
+      404.0,
+      22.0,
+      40.0,
       15.0
      ],
      "parameter_enable": 1,
@@ -1149,10 +1149,10 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      270.0,
-      86.0,
-      50.0,
-      18.0
+      402.0,
+      6.0,
+      46.0,
+      16.0
      ],
      "text": "Context"
     }
@@ -1193,9 +1193,9 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      330.0,
-      100.0,
-      44.0,
+      404.0,
+      54.0,
+      40.0,
       15.0
      ],
      "parameter_enable": 1,
@@ -1228,10 +1228,10 @@
      ],
      "presentation": 1,
      "presentation_rect": [
-      330.0,
-      86.0,
-      50.0,
-      18.0
+      402.0,
+      38.0,
+      46.0,
+      16.0
      ],
      "text": "Ahead"
     }
