@@ -22,7 +22,7 @@ from engine.errors import EngineError
 
 #: an upload whose pieces have not all come within this time is dropped
 PART_TTL_S = 60.0
-MAX_PARTS = 1024
+MAX_PARTS = 4096
 #: uploads in progress, over all clients (the oldest is dropped beyond this)
 MAX_UPLOADS = 64
 MAX_UPLOAD_ID_CHARS = 200

@@ -15,7 +15,7 @@
 var PORT_LOW = 20000;           // reply ports are chosen from here ...
 var PORT_SPAN = 10000;          // ... to PORT_LOW + PORT_SPAN - 1
 var HELLO_EVERY_MS = 5000;      // keep-alive: the engine forgets a client silent for 30 s
-var PART_CHARS = 1000;          // <= 4000 bytes of UTF-8 per datagram, well under 8 KB
+var PART_CHARS = 600;           // <= 1800 bytes of UTF-8 a datagram: far under any OSC stack's limit
 var MAX_PORT_TRIES = 3;
 
 function hex(random, n) {

@@ -476,7 +476,7 @@ def test_a_300_note_melody_reaches_the_engine(tmp_path: Path, server: Any, engin
     rec = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])["record"]
     assert rec["status"][-1].startswith("Placed 1 clip(s)"), rec["status"]
     parts = [s for s in rec["sent"] if s[0] == "/mgb/part"]
-    assert len(parts) > 8 and all(len(s[5].encode()) <= 4000 for s in parts)  # > 8 KB in all, in small pieces
+    assert len(parts) > 12 and all(len(s[5].encode()) <= 1800 for s in parts)  # > 8 KB in all, in small pieces
     (job_id,) = engine.jobs
     req = json.loads(Path(engine.status(job_id)["result"]["path"] + ".json").read_text())["request"]
     notes = req["melody"]["notes"]
