@@ -341,6 +341,8 @@ function createDevice(env) {
     args = args || [];
     if (name.charAt(0) === "/") return onOsc(name, args);
     if (name === "prompt" || name === "restore") {
+      // an empty box: textedit says "text", route text turns that into a bang, prepend into "prompt bang"
+      if (args.length === 1 && args[0] === "bang") args = [];
       params.prompt = args.join(" ").replace(/^\s+|\s+$/g, "");
       // typed: saved with the Live set (pattr); restored from it: shown in the box
       if (name === "prompt") env.outlet(4, params.prompt === "" ? [""] : args);

@@ -256,8 +256,8 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      300.0,
-      142.0,
+      260.0,
+      116.0,
       90.0,
       22.0
      ],
@@ -974,43 +974,6 @@
       22.0
      ],
      "text": "route text"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-route-empty",
-     "maxclass": "newobj",
-     "numinlets": 1,
-     "numoutlets": 2,
-     "outlettype": [
-      "",
-      ""
-     ],
-     "patching_rect": [
-      260.0,
-      116.0,
-      70.0,
-      22.0
-     ],
-     "text": "route bang"
-    }
-   },
-   {
-    "box": {
-     "id": "obj-msg-empty-prompt",
-     "maxclass": "message",
-     "numinlets": 2,
-     "numoutlets": 1,
-     "outlettype": [
-      ""
-     ],
-     "patching_rect": [
-      200.0,
-      142.0,
-      50.0,
-      22.0
-     ],
-     "text": "prompt"
     }
    },
    {
@@ -1739,54 +1702,6 @@
    {
     "patchline": {
      "destination": [
-      "obj-route-empty",
-      0
-     ],
-     "source": [
-      "obj-route-text",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-msg-empty-prompt",
-      0
-     ],
-     "source": [
-      "obj-route-empty",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-js",
-      0
-     ],
-     "source": [
-      "obj-msg-empty-prompt",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
-      "obj-prepend-prompt",
-      0
-     ],
-     "source": [
-      "obj-route-empty",
-      1
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "destination": [
       "obj-udpreceive",
       0
      ],
@@ -1912,6 +1827,18 @@
      ],
      "source": [
       "obj-prepend-ahead-bars",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-prepend-prompt",
+      0
+     ],
+     "source": [
+      "obj-route-text",
       0
      ]
     }

@@ -316,6 +316,11 @@ def test_patch_is_valid_and_every_line_joins_real_inlets_and_outlets() -> None:
     plug_out = next(i for i, b in boxes.items() if b.get("text") == "plugout~")
     assert (plug_in, plug_out) in joined  # the device passes the track's audio through
     assert (js, recv) in joined  # each instance moves udpreceive to its own reply port
+    # the prompt box's "text <words>" loses its selector before the js sees it
+    textedit = next(i for i, b in boxes.items() if b["maxclass"] == "textedit")
+    route = next(i for i, b in boxes.items() if b.get("text") == "route text")
+    prepend = next(i for i, b in boxes.items() if b.get("text") == "prepend prompt")
+    assert {(textedit, route), (route, prepend), (prepend, js)} <= joined
     pattr = next(b for b in boxes.values() if b.get("text", "").startswith("pattr "))
     assert pattr["saved_attribute_attributes"]["valueof"]["parameter_invisible"] == 1  # stored, not automated
     for b in boxes.values():
@@ -363,6 +368,14 @@ def test_the_prompt_box_sends_its_words_without_the_text_selector(tmp_path: Path
     (sent,) = sent_json(rec, "/mgb/generate")
     assert sent["prompt"] == "warm lofi keys"  # textedit says "text warm lofi keys"; route text drops "text"
     assert rec["stored"][-1] == ["warm", "lofi", "keys"]  # pattr prompt: saved with the Live set
+
+
+@needs_node
+def test_a_prompt_that_starts_with_bang_is_kept_whole(tmp_path: Path) -> None:
+    steps = [{"load": True}, {"type": "bang bang drums"}, {"handle": ["/mgb/reply", "hello", "{}"]},
+             {"click": "Generate"}]
+    (sent,) = sent_json(run_device(tmp_path, live_set(), steps)["record"], "/mgb/generate")
+    assert sent["prompt"] == "bang bang drums"
 
 
 @needs_node
