@@ -1844,6 +1844,59 @@
     }
    }
   ],
+  "parameters": {
+   "obj-model": [
+    "Model",
+    "Model",
+    0
+   ],
+   "obj-bars": [
+    "Bars",
+    "Bars",
+    0
+   ],
+   "obj-takes": [
+    "Takes",
+    "Takes",
+    0
+   ],
+   "obj-temperature": [
+    "Temperature",
+    "Temp",
+    0
+   ],
+   "obj-button-generate": [
+    "Generate",
+    "Generate",
+    0
+   ],
+   "obj-button-continue": [
+    "Continue",
+    "Continue",
+    0
+   ],
+   "obj-button-live": [
+    "Live",
+    "Live",
+    0
+   ],
+   "obj-pattr-prompt": [
+    "Prompt",
+    "Prompt",
+    0
+   ],
+   "obj-context-bars": [
+    "Context bars",
+    "Context",
+    0
+   ],
+   "obj-ahead-bars": [
+    "Ahead bars",
+    "Ahead",
+    0
+   ],
+   "inherited_shortname": 1
+  },
   "dependency_cache": [
    {
     "name": "mgb_device.js",
@@ -1876,6 +1929,40 @@
     "implicit": 1
    }
   ],
+  "latency": 0,
+  "is_mpe": 0,
+  "minimum_live_version": "12.0.5",
+  "minimum_max_version": "",
+  "platform_compatibility": 0,
+  "project": {
+   "version": 1,
+   "creationdate": 3850070400,
+   "modificationdate": 3850070400,
+   "viewrect": [
+    0.0,
+    0.0,
+    300.0,
+    500.0
+   ],
+   "autoorganize": 1,
+   "hideprojectwindow": 1,
+   "showdependencies": 1,
+   "autolocalize": 0,
+   "contents": {
+    "patchers": {},
+    "code": {}
+   },
+   "layout": {},
+   "searchpath": {},
+   "detailsvisible": 0,
+   "amxdtype": 1633771873,
+   "readonly": 0,
+   "devpathtype": 0,
+   "devpath": ".",
+   "sortmode": 0,
+   "viewmode": 0,
+   "includepackages": 0
+  },
   "autosave": 0
  }
 }

@@ -43,6 +43,12 @@ def test_the_device_holds_the_patch_and_every_script_the_patch_needs():
     for s in scripts:
         needed |= {m + ".js" for m in __import__("re").findall(r'require\("(\w+)"\)', s.data.decode())}
     assert needed == {s.name for s in scripts} == {d["name"] for d in patcher["dependency_cache"]}
+    # an Audio Effect's patcher lists its parameters (what Live saves and automates) and its type
+    assert patcher["project"]["amxdtype"] == int.from_bytes(b"aaaa", "big")
+    enabled = {b["box"]["id"]: b["box"]["saved_attribute_attributes"]["valueof"] for b in patcher["boxes"]
+               if b["box"].get("parameter_enable")}
+    table = {k: v for k, v in patcher["parameters"].items() if k != "inherited_shortname"}
+    assert table == {i: [v["parameter_longname"], v["parameter_shortname"], 0] for i, v in enabled.items()}
 
 
 def test_pack_and_unpack_agree_on_offsets_and_padding():
