@@ -1931,7 +1931,7 @@
   ],
   "latency": 0,
   "is_mpe": 0,
-  "minimum_live_version": "12.0.5",
+  "minimum_live_version": "",
   "minimum_max_version": "",
   "platform_compatibility": 0,
   "project": {
