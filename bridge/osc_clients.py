@@ -115,6 +115,10 @@ class OscClients:
             if client is not None:
                 client.sessions.add(session_id)
 
+    def has_sessions(self) -> bool:
+        with self._lock:
+            return any(c.sessions for c in self._named.values())
+
     def drop_session(self, client_id: str, session_id: str) -> None:
         """The client stopped the session itself."""
         with self._lock:

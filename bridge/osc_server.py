@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 #: Larger datagrams risk IP fragmentation and are dropped by many OSC stacks (python-osc's too).
 SAFE_UDP_BYTES = 8192
 MAX_TCP_PACKET = 16 * 1024 * 1024
+#: how often silent named clients are looked for while they hold live sessions
+WATCH_S = 5.0
 Address = tuple[str, int]
 
 
@@ -100,6 +102,7 @@ class OscRouter:
         self.handler = handler
         self.clients = OscClients()  # who to answer over UDP: hellos, client ids, expiry
         self.parts = Parts()  # requests split over several datagrams
+        self._watch_lock, self._watching = threading.Lock(), False
         # typed convenience addresses: address -> (arg tags, content builder)
         self.typed: dict[str, tuple[str, Callable[[list[Any]], tuple[str, dict[str, Any]]]]] = {
             "/mgb/ping": ("", lambda a: ("ping", {})),
@@ -165,6 +168,7 @@ class OscRouter:
             if client_id is not None and msg_type in ("live_start", "live_stop"):
                 track = self.clients.add_session if msg_type == "live_start" else self.clients.drop_session
                 track(client_id, str(reply.get("session_id", content.get("session_id"))))  # stopped when it goes
+                self._watch()
             # binary parts (fetch chunks) travel as OSC blobs after the JSON
             args = [msg_type, json.dumps({"status": "ok", **reply}, default=str), *map(bytes, buffers)]
             send(build_msg("/mgb/reply", args).dgram)
@@ -188,6 +192,24 @@ class OscRouter:
             send(dgram, (sender[0], port))  # the announced port, whoever else shares the host
         else:
             send(dgram)
+
+    def _watch(self) -> None:
+        """While named clients hold live sessions, look for silent ones every ``WATCH_S`` seconds
+        (a crashed DAW sends nothing more, so no message would make the engine look)."""
+        with self._watch_lock:
+            if self._watching or not self.clients.has_sessions():
+                return
+            self._watching = True
+
+        def tick() -> None:
+            self._stop_sessions(self.clients.expired())
+            with self._watch_lock:
+                self._watching = False
+            self._watch()  # again while sessions remain
+
+        timer = threading.Timer(WATCH_S, tick)
+        timer.daemon = True
+        timer.start()
 
     def _stop_sessions(self, sessions: list[str]) -> list[str]:
         """Stop the live sessions of clients that left or went silent; returns those stopped."""

@@ -219,6 +219,25 @@ def test_a_client_gone_silent_has_its_live_sessions_stopped(server, engine, monk
         other.close()
 
 
+def test_a_silent_client_s_sessions_stop_even_when_nothing_else_arrives(server, engine, monkeypatch):
+    import bridge.osc_server as osc_server
+
+    monkeypatch.setattr(server.router.clients, "client_ttl", 0.5)
+    monkeypatch.setattr(osc_server, "WATCH_S", 0.2)
+    peer = OscPeer(_osc_addr(server), hello=False)
+    try:
+        peer.send("/mgb/hello", peer.port, "m-gone")
+        peer.reply("hello")
+        session = _live_start(peer, "m-gone")
+        deadline = time.monotonic() + 10
+        while engine.stops != [session]:  # no message at all: the watcher notices
+            assert time.monotonic() < deadline, engine.stops
+            time.sleep(0.05)
+        assert not server.router.clients.has_sessions()
+    finally:
+        peer.close()
+
+
 def test_a_request_in_parts_is_answered_once_whole(server):
     peer = OscPeer(_osc_addr(server), hello=False)
     try:
