@@ -34,8 +34,8 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
-from engine.errors import EngineError
-from engine.paths import user_config_dir
+from ..engine.errors import EngineError
+from ..engine.paths import user_config_dir
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import zmq
 
-from engine.errors import EngineError
+from ..engine.errors import EngineError
 
 from .protocol import Message, decode, encode, new_message
 
@@ -250,6 +250,6 @@ class Client:
 
 
 def _codes() -> set[str]:
-    from engine.errors import ERROR_CODES
+    from ..engine.errors import ERROR_CODES
 
     return set(ERROR_CODES)

@@ -18,9 +18,9 @@ from typing import Any
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
 
-from engine.errors import EngineError
-from engine.models import hf
-from engine.models.specs import DEFAULT_MODEL, get_spec
+from ..engine.errors import EngineError
+from ..engine.models import hf
+from ..engine.models.specs import DEFAULT_MODEL, get_spec
 
 from .client import Client
 

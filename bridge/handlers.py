@@ -17,9 +17,9 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from engine import __version__
-from engine.engine import Engine
-from engine.errors import EngineError
+from .. import __version__
+from ..engine.engine import Engine
+from ..engine.errors import EngineError
 
 from .protocol import PROTOCOL_VERSION, REQUEST_TYPES, Message
 

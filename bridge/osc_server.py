@@ -42,8 +42,8 @@ from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
 
-from engine import limits
-from engine.errors import EngineError
+from ..engine import limits
+from ..engine.errors import EngineError
 
 from .handlers import RequestHandler
 from .protocol import REQUEST_TYPES, Message, check_finite, loads, new_header

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from engine.errors import EngineError
+from ..engine.errors import EngineError
 
 from .client import DEFAULT_ADDRESS, PING_TIMEOUT_S, Client
 
@@ -25,7 +25,7 @@ class _Stop(Exception):
 
 def attach_input_files(content: dict[str, Any]) -> list[bytes]:
     """Turn input file paths into binary buffers, so a remote engine needs no shared disk."""
-    from engine.cli_args import input_files
+    from .cli.args import input_files
 
     buffers: list[bytes] = []
     for ref in input_files(content):

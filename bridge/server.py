@@ -16,11 +16,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from engine.backends.options import serve_backend
-from engine.engine import Engine, EngineConfig
-from engine.journal import default_path as journal_default
-from engine.errors import EngineError
-from engine.models.registry import DEFAULT_MODEL
+from ..engine.executors.options import serve_backend
+from ..engine.engine import Engine, EngineConfig
+from ..engine.jobs.journal import default_path as journal_default
+from ..engine.errors import EngineError
+from ..engine.models.registry import DEFAULT_MODEL
 
 from .auth import OscAllowlist, ServerAuth, exposure_problem
 from .client import events_address

@@ -21,8 +21,8 @@ from typing import Any
 
 import zmq
 
-from engine import limits
-from engine.errors import EngineError
+from ..engine import limits
+from ..engine.errors import EngineError
 
 from .auth import ClientGate
 from .handlers import RequestHandler

@@ -20,18 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from . import limits
-from .backends import Backend, open_backend
+from .executors import Backend, open_backend
 from .errors import EngineError
-from .jobs import Job, JobQueue, Listener
-from .live import LiveManager
-from .journal import check_retryable, open_journal, recover
-from .melody_input import check_melody_spec, load_melody
+from .jobs.queue import Job, JobQueue, Listener
+from .live.session import LiveManager
+from .jobs.journal import check_retryable, open_journal, recover
+from .conditioning.melody_input import check_melody_spec, load_melody
 from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec
 from .paths import PathPolicy
 from .render import RenderSpec, check_file_name
-from .pipeline import EngineContext, publish
+from .produce.generate_job import EngineContext, publish
 from .request import GenerateRequest
-from .timeline import check_bpm, exact
+from .timing.timeline import check_bpm, exact
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +133,9 @@ class Engine:
     def warm_up(self) -> None:
         """Pay one-off costs now, not in the first request: the beat tracker's compilation and one
         short generation per loaded model. Runs in the background; requests may arrive meanwhile."""
-        from .conform import warm_up as warm_conform
-        from .generation import Conditioning
-        from .models.sampling import SamplingParams
+        from .timing.conform import warm_up as warm_conform
+        from .generation.reference import Conditioning
+        from .generation.sampling import SamplingParams
 
         def work() -> None:
             try:
@@ -173,10 +173,10 @@ class Engine:
                 "start_bar": int(request.start_bar)}
 
     def _seed_codes(self, ref: Any, request: GenerateRequest) -> Any:
-        from .continuation import prompt_context
-        from .continue_job import read_item
+        from .generation.continuation import prompt_context
+        from .produce.continue_job import read_item
         from .request import _audio_ref
-        from .timeline import Grid
+        from .timing.timeline import Grid
 
         ref = _audio_ref(ref)
         path = self.paths.input_file(ref["path"], "seed_audio")
@@ -233,7 +233,7 @@ def _absolute(path: str | Path | None) -> Path | None:
 
 def _backends() -> dict[str, Any]:
     try:
-        from .models.fast_decoder import generate_fast
+        from .generation.fast.decoder import generate_fast
     except ImportError:
         return {}
     return {"fast": generate_fast}

@@ -19,9 +19,9 @@ from typing import Any
 
 from . import limits
 from .errors import EngineError
-from .models.sampling import SamplingParams
+from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN
-from .timeline import (TimeSignature, bars_to_seconds, check_bpm, check_sample_rate, exact, seconds_to_frames,
+from .timing.timeline import (TimeSignature, bars_to_seconds, check_bpm, check_sample_rate, exact, seconds_to_frames,
                        span_frames)
 
 FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")

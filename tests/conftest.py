@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 import uuid
 from typing import Any, Callable
@@ -36,7 +37,7 @@ def _host_port(text: str) -> tuple[str, int]:
 def engine(tmp_path_factory: pytest.TempPathFactory):
     import torch
 
-    from engine.engine import Engine, EngineConfig
+    from musicgen_bridge.engine.engine import Engine, EngineConfig
 
     torch.set_num_threads(1)
     eng = Engine(EngineConfig(default_model="tiny", output_root=tmp_path_factory.mktemp("engine-out")))
@@ -46,7 +47,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def server(engine):
-    from bridge.server import BridgeServer
+    from musicgen_bridge.bridge.server import BridgeServer
 
     srv = BridgeServer(engine, zmq_addr="tcp://127.0.0.1:*", pub_addr="tcp://127.0.0.1:*",
                        osc_udp=("127.0.0.1", 0), osc_tcp=("127.0.0.1", 0))
@@ -57,7 +58,7 @@ def server(engine):
 
 @pytest.fixture
 def client(server):
-    from bridge.client import Client
+    from musicgen_bridge.bridge.client import Client
 
     c = Client(server.addresses["zmq"], server.addresses["zmq_events"], timeout=10.0)
     yield c
@@ -259,3 +260,16 @@ def osc_tcp(server):
 
 
 __all__ = ["OscPeer", "ZmqPeer", "envelope", "slip_encode", "slip_decode", "WAIT_S"]
+
+
+class _NoOldTopLevelNames:
+    """Fail loudly if anything imports the pre-1.0 top-level names ``engine``/``bridge``: they would be
+    a second copy of the package (two EngineError classes), and the wheel does not install them."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name in ("engine", "bridge"):
+            raise ImportError(f"import musicgen_bridge.{name}, not the top-level {name!r}")
+        return None
+
+
+sys.meta_path.insert(0, _NoOldTopLevelNames())

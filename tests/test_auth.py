@@ -13,12 +13,12 @@ import zmq
 import zmq.auth
 from pythonosc.osc_message_builder import build_msg
 
-from bridge.auth import (AUTHORIZED, ClientAuth, OscAllowlist, ServerAuth, exposure_problem, init_keys,
+from musicgen_bridge.bridge.auth import (AUTHORIZED, ClientAuth, OscAllowlist, ServerAuth, exposure_problem, init_keys,
                          new_client_keys)
-from bridge.client import Client
-from bridge.server import BridgeServer
-from engine.cli import main
-from engine.errors import EngineError
+from musicgen_bridge.bridge.client import Client
+from musicgen_bridge.bridge.server import BridgeServer
+from musicgen_bridge.bridge.cli import main
+from musicgen_bridge.engine.errors import EngineError
 
 from conftest import OscPeer
 
@@ -125,7 +125,7 @@ def test_an_authorized_client_generates(secure, keys, engine):
 
 
 def test_an_unknown_key_is_refused_as_unauthorized(secure, keys, caplog):
-    caplog.set_level(logging.WARNING, logger="bridge.auth")
+    caplog.set_level(logging.WARNING, logger="musicgen_bridge.bridge.auth")
     with _client(secure, keys, "stranger") as client:
         with pytest.raises(EngineError) as err:
             client.request("ping", retries=0)
@@ -198,7 +198,7 @@ def _osc_addr(srv: BridgeServer, key: str) -> tuple[str, int]:
 
 
 def test_osc_from_an_address_not_allowed_is_dropped_with_a_log_line(engine, caplog):
-    caplog.set_level(logging.WARNING, logger="bridge.auth")
+    caplog.set_level(logging.WARNING, logger="musicgen_bridge.bridge.auth")
     srv = _osc_server(engine, OscAllowlist(["192.0.2.10"], include_loopback=False))
     try:
         peer = OscPeer(_osc_addr(srv, "osc_udp"), hello=False)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 import soundfile as sf
 
-from bridge.auth import init_keys, new_client_keys
+from musicgen_bridge.bridge.auth import init_keys, new_client_keys
 
-from tests.serve_process import cli as _cli
-from tests.serve_process import free_port, start_serve, stop
+from serve_process import cli as _cli
+from serve_process import free_port, start_serve, stop
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Any
 
 import soundfile as sf
 
-from bridge.client import Client
+from musicgen_bridge.bridge.client import Client
 from conftest import WAIT_S
 
 # a tempo per client so that every client's clip has its own length: 4 beats at bpm -> 240/bpm s

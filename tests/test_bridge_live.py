@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from engine.errors import ERROR_CODES
+from musicgen_bridge.engine.errors import ERROR_CODES
 
 BAR_48K_120 = 96000  # one 4/4 bar at 120 bpm at 48 kHz
 

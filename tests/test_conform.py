@@ -5,10 +5,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from engine.conform import conform, estimate_beats, fit_length, tempo_hint, warm_up
-from engine.errors import EngineError
-from engine.resampling import resample
-from engine.timeline import Grid
+from musicgen_bridge.engine.timing.conform import conform, estimate_beats, fit_length, tempo_hint, warm_up
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.render.resample import resample
+from musicgen_bridge.engine.timing.timeline import Grid
 
 
 def click_track(bpm: float, offset: float, seconds: float, rate: int, accent_every: int = 4) -> np.ndarray:

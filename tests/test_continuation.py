@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from engine.continuation import continue_audio, smooth_join
-from engine.errors import EngineError
-from engine.generation import generate_reference
-from engine.timeline import Grid
+from musicgen_bridge.engine.generation.continuation import continue_audio, smooth_join
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.reference import generate_reference
+from musicgen_bridge.engine.timing.timeline import Grid
 
-from tests.tiny_models import tiny_model
+from tiny_models import tiny_model
 
 torch.set_num_threads(1)
 

@@ -4,9 +4,9 @@ from fractions import Fraction
 
 import pytest
 
-from engine.errors import EngineError
-from engine.live_schedule import LiveScheduler, LiveWindow
-from engine.timeline import TimeSignature
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.live.schedule import LiveScheduler, LiveWindow
+from musicgen_bridge.engine.timing.timeline import TimeSignature
 
 
 def simulate(sched: LiveScheduler, seconds: float, gen_seconds_per_bar: float, tempo_at=None, dt=Fraction(1, 20),

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.daw.harness import engine, server  # noqa: F401, F811 - pytest fixtures shared by the DAW tests
-from tests.daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of
+from daw.harness import daw_engine, daw_server  # noqa: F401 - pytest fixtures shared by the DAW tests
+from daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (the device tests run its JS under node)")
 
@@ -65,12 +65,12 @@ def ui(prompt: str, **params: Any) -> list[dict[str, Any]]:
 
 
 @needs_node
-def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path: Path, server: Any) -> None:
+def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path: Path, daw_server: Any) -> None:
     # slots: 0 taken, 1 free, 2 taken, 3 and 4 free -> two takes land in 3 and 4 (consecutive)
     live = live_set(slots=[True, False, True, False, False])
     steps = ui("c major line", model="tiny-melody", takes=2, samplerate=44100) + [
         {"handle": ["generate"]}, {"wait": {"status": "^(Placed|Error|No answer)", "timeout_ms": 40000}}]
-    result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    result = run_device(tmp_path, live, steps, engine_port=daw_server.udp.server_address[1])
     rec = result["record"]
     assert rec["status"][-1].startswith("Placed 2 clip(s) on track 2, scene 4"), rec["status"]
     addresses = [s[0] for s in rec["sent"]]
@@ -83,7 +83,7 @@ def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path:
     assert names == ["c major line (take 1)", "c major line (take 2)"]
     for c in created:
         path = Path(c["args"][0])
-        assert path.parent == server.engine.paths.output_root and path.is_file()
+        assert path.parent == daw_server.engine.paths.output_root and path.is_file()
         frames, rate = frames_of(path)
         assert (frames, rate) == (317520, 44100) and Fraction(frames, rate) == bar_seconds(4, 3, 4, 100)
         # the engine recorded what the device asked for: tempo, meter, bars and the notes in beats
@@ -247,19 +247,19 @@ def test_device_javascript_is_es5_for_max_js() -> None:
 
 
 @needs_node
-def test_live_mode_over_real_osc_with_the_engine(tmp_path: Path, server: Any, engine: Any) -> None:
+def test_live_mode_over_real_osc_with_the_engine(tmp_path: Path, daw_server: Any, daw_engine: Any) -> None:
     live = live_set()
     live["set"]["is_playing"], live["set"]["current_song_time"] = 1, 4.5  # in bar 2 of 3/4
     steps = ui("pads", model="tiny", bars=2, ahead_bars=2, samplerate=44100) + [
         {"handle": ["live"]}, {"wait": {"status": "^(Live: window 0|Live stopped|Error|No answer)", "timeout_ms": 20000}},
         {"handle": ["live"]}, {"sleep": 300}]
-    result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    result = run_device(tmp_path, live, steps, engine_port=daw_server.udp.server_address[1])
     assert result["record"]["status"][-1].startswith("Live stopped after 1 window"), result["record"]["status"]
-    (sent,) = engine.live_starts
+    (sent,) = daw_engine.live_starts
     assert (sent["start_bar"], sent["window_bars"], sent["ahead_bars"], sent["bpm"]) == (3, 2, 2, 100)
-    assert engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True}  # the song time never moved
-    (win, *_) = engine.windows
-    assert engine.stops == [win["session_id"]] and (win["index"], win["start_bar"], win["bars"]) == (0, 3, 2)
+    assert daw_engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True}  # the song time never moved
+    (win, *_) = daw_engine.windows
+    assert daw_engine.stops == [win["session_id"]] and (win["index"], win["start_bar"], win["bars"]) == (0, 3, 2)
     (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]
     path, position = created["args"]
     assert created["path"] == "live_set tracks 1" and position == 6  # bar 3 of 3/4 = beat 6

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import soundfile as sf
 
-from bridge.client import Client
+from musicgen_bridge.bridge.client import Client
 
-from tests.serve_process import free_port, start_serve, stop
+from serve_process import free_port, start_serve, stop
 
 
 def _serve(tmp: Path, port: int):

@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine.engine import Engine, EngineConfig
-from engine.errors import EngineError
-from engine.generation import Conditioning, generate_reference
-from engine.jobs import JobQueue
-from engine.models.sampling import SamplingParams
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.reference import Conditioning, generate_reference
+from musicgen_bridge.engine.jobs.queue import JobQueue
+from musicgen_bridge.engine.generation.sampling import SamplingParams
 
 
 @pytest.fixture

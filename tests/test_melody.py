@@ -10,10 +10,10 @@ import pytest
 import torch
 from transformers.audio_utils import chroma_filter_bank
 
-from engine.conditioning import (CHROMA_LENGTH, AudioMelody, Melody, audio_chroma,
+from musicgen_bridge.engine.conditioning import (CHROMA_LENGTH, AudioMelody, Melody, audio_chroma,
                                  chroma_features, chroma_for_window, loop_length_beats,
                                  melody_from_notes, num_chroma_frames, one_hot, pitch_track)
-from engine.errors import EngineError
+from musicgen_bridge.engine.errors import EngineError
 
 torch.set_num_threads(1)
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pythonosc.osc_message import OscMessage
 
-from bridge import handlers, osc_server
-from bridge.osc_server import OscRouter, event_dgram
-from bridge.protocol import EVENT_TYPES, PROTOCOL_VERSION, REQUEST_TYPES
-from engine import limits
-from engine.errors import ERROR_CODES
+from musicgen_bridge.bridge import handlers, osc_server
+from musicgen_bridge.bridge.osc_server import OscRouter, event_dgram
+from musicgen_bridge.bridge.protocol import EVENT_TYPES, PROTOCOL_VERSION, REQUEST_TYPES
+from musicgen_bridge.engine import limits
+from musicgen_bridge.engine.errors import ERROR_CODES
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
 

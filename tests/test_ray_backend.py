@@ -26,10 +26,10 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.
 ray = pytest.importorskip("ray", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 pytest.importorskip("ray.serve", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 
-from bridge.client import Client  # noqa: E402
-from bridge.server import BridgeServer  # noqa: E402
-from engine.engine import Engine, EngineConfig  # noqa: E402
-from engine.errors import EngineError  # noqa: E402
+from musicgen_bridge.bridge.client import Client  # noqa: E402
+from musicgen_bridge.bridge.server import BridgeServer  # noqa: E402
+from musicgen_bridge.engine.engine import Engine, EngineConfig  # noqa: E402
+from musicgen_bridge.engine.errors import EngineError  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +46,8 @@ WAIT_S = 120.0
 def cluster():
     from ray import serve
 
-    from engine.backends.options import RayOptions
-    from engine.backends.ray_serve import RayBackend
+    from musicgen_bridge.engine.executors.options import RayOptions
+    from musicgen_bridge.engine.executors.ray_serve import RayBackend
 
     ray.init(address="local", num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False,
              log_to_driver=False, logging_level=logging.WARNING,
@@ -161,7 +161,7 @@ def test_ray_failures_map_to_protocol_codes() -> None:
     from ray.exceptions import ActorDiedError, RayTaskError
     from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
-    from engine.backends.ray_serve import _ReplicaLost, ray_error
+    from musicgen_bridge.engine.executors.ray_serve import _ReplicaLost, ray_error
 
     busy = ray_error(BackPressureError(num_queued_requests=4, max_queued_requests=4), "r1")
     assert isinstance(busy, EngineError) and busy.code == "busy" and "try again" in busy.message
@@ -280,7 +280,7 @@ def test_serve_cli_joins_a_cluster_and_leaves_it_running(cluster, tmp_path: Path
 
     ready = tmp_path / "ready.json"
     address = ray.get_runtime_context().gcs_address
-    cmd = [sys.executable, "-m", "engine.cli", "serve", "--backend", "ray", "--ray-address", address,
+    cmd = [sys.executable, "-m", "musicgen_bridge.bridge.cli", "serve", "--backend", "ray", "--ray-address", address,
            "--replicas", "1", "--cpus-per-replica", "0.5", "--model", "tiny", "--zmq", "tcp://127.0.0.1:0",
            "--zmq-events", "tcp://127.0.0.1:0", "--osc", "off", "--output-root", str(tmp_path / "out"),
            "--ready-file", str(ready)]

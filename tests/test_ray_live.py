@@ -21,7 +21,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.
 ray = pytest.importorskip("ray", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 pytest.importorskip("ray.serve", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 
-from engine.engine import Engine, EngineConfig  # noqa: E402
+from musicgen_bridge.engine.engine import Engine, EngineConfig  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +40,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
     import torch
     from ray import serve
 
-    from engine.backends.options import RayOptions
-    from engine.backends.ray_serve import RayBackend
+    from musicgen_bridge.engine.executors.options import RayOptions
+    from musicgen_bridge.engine.executors.ray_serve import RayBackend
 
     torch.set_num_threads(1)
     ray.init(address="local", num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False,

@@ -10,24 +10,26 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.backends import LocalBackend, open_backend
-from engine.backends.options import RayOptions, serve_backend
-from engine.backends.sessions import SessionTable
-from engine.backends.wire import check_produced, pack_job, unpack_request
-from engine.cli import build_parser
-from engine.engine import Engine, EngineConfig
-from engine.errors import EngineError
-from engine.jobs import Job
-from engine.paths import PathPolicy
-from engine.pipeline import Produced, RenderedTake
-from engine.request import GenerateRequest
+from musicgen_bridge.engine.executors import LocalBackend, open_backend
+from musicgen_bridge.engine.executors.options import RayOptions, serve_backend
+from musicgen_bridge.engine.executors.sessions import SessionTable
+from musicgen_bridge.engine.executors.wire import check_produced, pack_job, unpack_request
+from musicgen_bridge.bridge.cli import build_parser
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.jobs.queue import Job
+from musicgen_bridge.engine.paths import PathPolicy
+from musicgen_bridge.engine.produce.generate_job import Produced, RenderedTake
+from musicgen_bridge.engine.request import GenerateRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_engine_bridge_and_cli_never_import_ray() -> None:
-    code = ("import sys, engine.engine, engine.cli, engine.backends, engine.backends.options, "
-            "engine.backends.sessions, engine.backends.wire, bridge.server; "
+    code = ("import sys, musicgen_bridge.engine.engine, musicgen_bridge.bridge.cli, "
+            "musicgen_bridge.engine.executors, musicgen_bridge.engine.executors.options, "
+            "musicgen_bridge.engine.executors.sessions, musicgen_bridge.engine.executors.wire, "
+            "musicgen_bridge.bridge.server; "
             "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     out = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
@@ -130,7 +132,7 @@ def test_unknown_backend_and_missing_ray_are_clear(monkeypatch) -> None:
     with pytest.raises(EngineError) as err:
         open_backend("spark")
     assert err.value.code == "invalid_field"
-    monkeypatch.setitem(sys.modules, "engine.backends.ray_serve", None)  # as if Ray were not installed
+    monkeypatch.setitem(sys.modules, "musicgen_bridge.engine.executors.ray_serve", None)  # as if Ray were not installed
     with pytest.raises(EngineError) as err:
         open_backend("ray", {"replicas": 1}, config=SimpleNamespace(preload=[]))
     assert err.value.code == "unsupported" and "musicgen-bridge[cluster]" in err.value.message

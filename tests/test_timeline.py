@@ -6,8 +6,8 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.errors import EngineError
-from engine.timeline import (
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.timing.timeline import (
     Grid, TempoMap, TimeSignature, bar_to_beat, beat_to_bar, position_to_beat, span_frames,
 )
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import EngineError
+from ...engine.errors import EngineError
 
 
 def add_request_args(p: argparse.ArgumentParser) -> None:

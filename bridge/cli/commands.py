@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .cli_args import add_continue_args, add_request_args, continue_content, input_files, request_content
-from .errors import EngineError
+from .args import add_continue_args, add_request_args, continue_content, input_files, request_content
+from ...engine.errors import EngineError
 
 EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
@@ -31,7 +31,7 @@ def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
         for take in result.get("takes", [result]):
             print(f"{take['path']}  {take['frames']} frames @ {result['sample_rate']} Hz")
     if getattr(args, "preview", False):
-        from .render import preview
+        from ...engine.render import preview
         import soundfile as sf
 
         data, rate = sf.read(result["path"], dtype="float32", always_2d=True)
@@ -49,28 +49,28 @@ def cmd_continue(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
     if args.local:
         return _run_local(args, kind, content)
-    from bridge.remote import run_remote
+    from ..remote import run_remote
 
     _print_result(args, run_remote(args, kind, content))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from bridge import remote
+    from .. import remote
 
     print(json.dumps(remote.status(args)))
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from bridge import remote
+    from .. import remote
 
     print(json.dumps(remote.cancel(args)))
     return 0
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from bridge import remote
+    from .. import remote
 
     if args.live_command == "stop":
         print(json.dumps(remote.live_stop(args)))
@@ -89,14 +89,14 @@ def cmd_live(args: argparse.Namespace) -> int:
 
 
 def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
-    from .models import hf
-    from .models.specs import DEFAULT_MODEL, get_spec
+    from ...engine.models import hf
+    from ...engine.models.specs import DEFAULT_MODEL, get_spec
 
     # absent weights fail before torch and transformers are even imported (seconds count here)
     spec = get_spec(content.get("model") or DEFAULT_MODEL)
     if not spec.builtin:
         hf.ensure_snapshot(spec.hf_id, hf.cache_dir(getattr(args, "cache_dir", None)))
-    from .engine import Engine, EngineConfig
+    from ...engine.engine import Engine, EngineConfig
 
     out_dir = Path(args.out).expanduser().resolve().parent if args.out else Path.cwd()
     if args.out:
@@ -122,7 +122,7 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models.registry import ModelRegistry
+    from ...engine.models.registry import ModelRegistry
 
     rows = ModelRegistry(device="cpu", cache_dir=args.cache_dir).describe()
     if args.json:
@@ -136,13 +136,13 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from bridge.server import serve_forever
+    from ..server import serve_forever
 
     return serve_forever(args)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from bridge.auth import cmd_keys as run
+    from ..auth import cmd_keys as run
 
     if args.keys_command == "client" and not args.name:
         raise EngineError("missing_field", "keys client needs a NAME, e.g. `musicgen-bridge keys client laptop`")
@@ -150,7 +150,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bridge.demo import run_demo
+    from ..demo import run_demo
 
     return run_demo(args)
 

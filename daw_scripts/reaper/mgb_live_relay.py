@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bridge.client import DEFAULT_ADDRESS, Client
-from bridge.protocol import Message
-from engine.errors import EngineError
+from musicgen_bridge.bridge.client import DEFAULT_ADDRESS, Client
+from musicgen_bridge.bridge.protocol import Message
+from musicgen_bridge.engine.errors import EngineError
 
 RESEND_S = 1.0  # repeat an unchanged transport this often so the engine's view never goes stale
 DRAIN_S = 0.5  # after live_stop, events still in flight arrive within this quiet time

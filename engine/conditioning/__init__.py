@@ -6,16 +6,16 @@
 torch.Size([235, 12])
 """
 
-from engine.conditioning.align import (beats_per_frame, chroma_for_window, loop_length_beats,
+from .align import (beats_per_frame, chroma_for_window, loop_length_beats,
                                        pitch_classes_to_chroma, pitch_track)
-from engine.conditioning.audio_source import (KNOWN_STEMS, melody_from_audio, read_audio,
+from .audio_source import (KNOWN_STEMS, melody_from_audio, read_audio,
                                               set_stem_separator)
-from engine.conditioning.chroma import (audio_chroma, chroma_features, chroma_filters,
+from .chroma import (audio_chroma, chroma_features, chroma_filters,
                                         num_chroma_frames, one_hot)
-from engine.conditioning.melody import (CHROMA_FRAME_RATE, CHROMA_HOP, CHROMA_LENGTH,
+from .melody import (CHROMA_FRAME_RATE, CHROMA_HOP, CHROMA_LENGTH,
                                         CHROMA_N_FFT, CHROMA_SAMPLE_RATE, NUM_CHROMA, AudioMelody,
                                         Melody, MelodySource, Note, melody_from_notes)
-from engine.conditioning.midi_file import melody_from_midi
+from .midi_file import melody_from_midi
 
 __all__ = [
     "AudioMelody", "CHROMA_FRAME_RATE", "CHROMA_HOP", "CHROMA_LENGTH", "CHROMA_N_FFT",

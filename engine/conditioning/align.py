@@ -31,10 +31,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from engine.conditioning.melody import (CHROMA_FRAME_RATE, CHROMA_HOP, CHROMA_SAMPLE_RATE,
+from .melody import (CHROMA_FRAME_RATE, CHROMA_HOP, CHROMA_SAMPLE_RATE,
                                         NUM_CHROMA, AudioMelody, Melody, MelodySource,
                                         to_fraction)
-from engine.errors import EngineError
+from ..errors import EngineError
 
 Mode = Literal["highest", "lowest", "loudest"]
 MODES: tuple[str, ...] = ("highest", "lowest", "loudest")

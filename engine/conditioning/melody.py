@@ -21,8 +21,8 @@ from typing import Any, Mapping, Sequence, Union
 
 import torch
 
-from engine import limits
-from engine.errors import EngineError
+from .. import limits
+from ..errors import EngineError
 
 #: The reference chroma recipe (MusicGen-Melody): 32 kHz mono, n_fft 16384, hop 4096, 12 bins.
 CHROMA_SAMPLE_RATE = 32000

@@ -19,13 +19,15 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..errors import EngineError
-from ..journal import check_retryable
-from ..jobs import Job
-from ..pipeline import EngineContext, Produced
+from ..jobs.journal import check_retryable
+from ..jobs.queue import Job
+from ..produce.generate_job import EngineContext, Produced
 
 BACKENDS = ("local", "ray")
 #: job kind -> the function that makes its takes without writing them (module, name)
-PRODUCERS = {"generate": ("engine.pipeline", "produce"), "continue": ("engine.continue_job", "produce_continuation")}
+#: (module names relative to the engine package)
+PRODUCERS = {"generate": (".produce.generate_job", "produce"),
+             "continue": (".produce.continue_job", "produce_continuation")}
 
 
 class Backend(Protocol):
@@ -78,7 +80,7 @@ def producer_for(kind: str) -> Callable[[EngineContext, Job], Produced]:
         raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
     module, name = PRODUCERS[kind]
     try:
-        return getattr(importlib.import_module(module), name)
+        return getattr(importlib.import_module(module, __package__.rpartition(".")[0]), name)
     except (ImportError, AttributeError):
         raise EngineError("unsupported", f"{kind} jobs are not available in this build") from None
 

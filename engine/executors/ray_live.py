@@ -26,8 +26,8 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import RayServeException
 
 from ..errors import EngineError
-from ..live import MadeWindow
-from ..live_schedule import LiveWindow
+from ..live.session import MadeWindow
+from ..live.schedule import LiveWindow
 from .options import RETRY_ATTEMPTS
 from .sessions import SESSIONS
 

@@ -30,11 +30,11 @@ import ray
 from ray import serve
 
 from ..errors import EngineError
-from ..jobs import Job
-from ..live import WindowState, make_window, open_state
+from ..jobs.queue import Job
+from ..live.session import WindowState, make_window, open_state
 from ..models.registry import ModelRegistry, get_spec
 from ..paths import PathPolicy
-from ..pipeline import EngineContext, Produced
+from ..produce.generate_job import EngineContext, Produced
 from . import producer_for
 from .wire import unpack_request
 
@@ -231,7 +231,7 @@ class Producer:
 
 def _decoders() -> dict[str, Any]:
     try:
-        from ..models.fast_decoder import generate_fast
+        from ..generation.fast.decoder import generate_fast
     except ImportError:
         return {}
     return {"fast": generate_fast}

@@ -21,7 +21,7 @@ from ray.serve.request_router import MultiplexMixin, PendingRequest, ReplicaID, 
 
 # Serve pickles this module by value into each handle's process; the table must be looked up
 # through its module (pickled by name) so the router and the backend share one live object.
-from engine.backends import sessions as _sessions
+from . import sessions as _sessions
 
 
 class SessionRouter(MultiplexMixin, RequestRouter):

@@ -37,9 +37,9 @@ from ray.serve.exceptions import (
 )
 
 from ..errors import EngineError
-from ..jobs import Job
+from ..jobs.queue import Job
 from ..models.registry import get_spec
-from ..pipeline import EngineContext, Produced
+from ..produce.generate_job import EngineContext, Produced
 from . import check_retry
 from .options import RETRY_ATTEMPTS, RayOptions
 from .ray_replica import Producer

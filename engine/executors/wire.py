@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import EngineError
-from ..jobs import Job
+from ..jobs.queue import Job
 from ..paths import PathPolicy
-from ..pipeline import Produced
+from ..produce.generate_job import Produced
 
 #: where a request may name an input file: (request attribute, key inside it or None)
 FILE_FIELDS = (("melody", "midi_file"), ("melody", "audio"), ("audio", None))

@@ -30,14 +30,14 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from .conform import tempo_hint
-from .errors import EngineError
-from .generation import StepCallback, generate_reference
-from .longform import Generator, WindowPlan, generate_long
-from .models.registry import LoadedModel
-from .models.sampling import SamplingParams
-from .resampling import as_channels_first, resample
-from .timeline import Grid, check_sample_rate
+from ..timing.conform import tempo_hint
+from ..errors import EngineError
+from .reference import StepCallback, generate_reference
+from .windows import Generator, WindowPlan, generate_long
+from ..models.registry import LoadedModel
+from .sampling import SamplingParams
+from ..render.resample import as_channels_first, resample
+from ..timing.timeline import Grid, check_sample_rate
 
 #: samples of the model stream kept before the join to know the re-generation's last value
 _PRE_FRAMES = 1

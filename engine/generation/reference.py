@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from .errors import EngineError
-from .models.registry import LoadedModel
-from .models.sampling import SamplingParams, choose_tokens, guide, make_generators
+from ..errors import EngineError
+from ..models.registry import LoadedModel
+from .sampling import SamplingParams, choose_tokens, guide, make_generators
 
 #: on_step(steps_done, steps_total)
 StepCallback = Callable[[int, int], None]

@@ -28,12 +28,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .errors import EngineError
-from .generation import (Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens,
+from ..errors import EngineError
+from .reference import (Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens,
                          generate_reference, steps_for)
-from .models.registry import LoadedModel
-from .models.sampling import SamplingParams
-from .timeline import Grid, seconds_to_frames
+from ..models.registry import LoadedModel
+from .sampling import SamplingParams
+from ..timing.timeline import Grid, seconds_to_frames
 
 #: generate(loaded, cond, frames, params, seeds, on_step, cancel): generate_reference or the fast decoder
 Generator = Callable[..., GenerationOutput]

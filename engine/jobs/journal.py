@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from . import limits
-from .errors import EngineError
-from .paths import PathPolicy, user_data_dir
+from .. import limits
+from ..errors import EngineError
+from ..paths import PathPolicy, user_data_dir
 
 log = logging.getLogger(__name__)
 

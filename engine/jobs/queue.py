@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import EngineError
+from ..errors import EngineError
 
 log = logging.getLogger(__name__)
 

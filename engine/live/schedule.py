@@ -21,8 +21,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import EngineError
-from .timeline import TimeSignature, beat_to_bar, check_bpm, exact
+from ..errors import EngineError
+from ..timing.timeline import TimeSignature, beat_to_bar, check_bpm, exact
 
 
 @dataclass(frozen=True)

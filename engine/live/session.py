@@ -25,17 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from . import limits
-from .continuation import smooth_join
-from .errors import EngineError
-from .jobs import Listener
-from .live_schedule import LiveScheduler, LiveWindow
-from .longform import TokenStream
-from .conform import tempo_hint
-from .pipeline import EngineContext, choose_backend, render_takes, versions
-from .render import RenderSpec, clip_name, write_clip
-from .request import GenerateRequest
-from .timeline import Grid, exact, span_frames
+from .. import limits
+from ..generation.continuation import smooth_join
+from ..errors import EngineError
+from ..jobs.queue import Listener
+from .schedule import LiveScheduler, LiveWindow
+from ..generation.windows import TokenStream
+from ..timing.conform import tempo_hint
+from ..produce.generate_job import EngineContext, choose_backend, render_takes, versions
+from ..render import RenderSpec, clip_name, write_clip
+from ..request import GenerateRequest
+from ..timing.timeline import Grid, exact, span_frames
 
 log = logging.getLogger(__name__)
 JOIN_FADE_S = 0.010

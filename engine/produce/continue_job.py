@@ -13,13 +13,13 @@ from fractions import Fraction
 import numpy as np
 from pedalboard.io import AudioFile
 
-from .continuation import continue_audio
-from .errors import EngineError
-from .jobs import Job
-from .limits import MAX_SECONDS
-from .pipeline import DECODE_SHARE, EngineContext, Produced, choose_backend, render_takes, versions
-from .request import GenerateRequest
-from .timeline import Grid, exact
+from ..generation.continuation import continue_audio
+from ..errors import EngineError
+from ..jobs.queue import Job
+from ..limits import MAX_SECONDS
+from .generate_job import DECODE_SHARE, EngineContext, Produced, choose_backend, render_takes, versions
+from ..request import GenerateRequest
+from ..timing.timeline import Grid, exact
 
 
 def read_item(path: str, start_seconds: float | None, end_seconds: float | None) -> tuple[np.ndarray, int, int]:

@@ -11,18 +11,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import __version__
-from .errors import EngineError
-from .conform import conform, tempo_hint
-from .generation import Conditioning, GenerationOutput, generate_reference
-from .longform import generate_long
-from .jobs import Job
-from .melody_input import load_melody, melody_chroma
-from .models.registry import LoadedModel, ModelRegistry
-from .paths import PathPolicy
-from .render import Renderer, RenderSpec, clip_name, get_format, write_clip
-from .request import GenerateRequest
-from .timeline import Grid
+from ... import __version__
+from ..errors import EngineError
+from ..timing.conform import conform, tempo_hint
+from ..generation.reference import Conditioning, GenerationOutput, generate_reference
+from ..generation.windows import generate_long
+from ..jobs.queue import Job
+from ..conditioning.melody_input import load_melody, melody_chroma
+from ..models.registry import LoadedModel, ModelRegistry
+from ..paths import PathPolicy
+from ..render import Renderer, RenderSpec, clip_name, get_format, write_clip
+from ..request import GenerateRequest
+from ..timing.timeline import Grid
 
 #: Share of a job's progress that belongs to token decoding (the rest: decode, render, write).
 DECODE_SHARE = 0.9
@@ -86,7 +86,7 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
     t0 = time.perf_counter()
     loaded = ctx.registry.load(req.model or ctx.default_model)
     if req.melody is not None and not loaded.supports_melody:
-        from .models.registry import MELODY_MODELS
+        from ..models.registry import MELODY_MODELS
         raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning; "
                           f"use one of: {', '.join(MELODY_MODELS)}")
     job.check_cancelled()

@@ -8,16 +8,16 @@
     ...                    sidecar={"render": spec.to_dict(), "report": report.to_dict()})
 """
 
-from engine.render.dsp import apply_fades, convert_channels, fit_length, integrated_loudness, resample, true_peak_db
-from engine.render.fx import BUILTINS, EXTRA_RANGES, BuiltinFx, FxChain, Vst3Fx, default_vst3_dirs, parse_chain
-from engine.render.naming import DEFAULT_PATTERN, check_file_name, clip_name, safe_stem, slugify
-from engine.render.output import FORMATS, AudioFormat, ClipFiles, get_format, sidecar_path, write_clip, write_sidecar
-from engine.paths import PathPolicy, default_output_root
-from engine.render.playback import preview
-from engine.render.presets import list_presets, load_chain_file, resolve_chain
-from engine.render.renderer import SAMPLE_RATES, Renderer, RenderReport, RenderSpec
-from engine.render.stream import ChainStream, run_chain
-from engine.render.vst3 import PluginCache
+from .dsp import apply_fades, convert_channels, fit_length, integrated_loudness, resample, true_peak_db
+from .fx import BUILTINS, EXTRA_RANGES, BuiltinFx, FxChain, Vst3Fx, default_vst3_dirs, parse_chain
+from .naming import DEFAULT_PATTERN, check_file_name, clip_name, safe_stem, slugify
+from .output import FORMATS, AudioFormat, ClipFiles, get_format, sidecar_path, write_clip, write_sidecar
+from ..paths import PathPolicy, default_output_root
+from .playback import preview
+from .presets import list_presets, load_chain_file, resolve_chain
+from .renderer import SAMPLE_RATES, Renderer, RenderReport, RenderSpec
+from .stream import ChainStream, run_chain
+from .vst3 import PluginCache
 
 __all__ = [
     "AudioFormat", "BUILTINS", "BuiltinFx", "ChainStream", "ClipFiles", "DEFAULT_PATTERN", "EXTRA_RANGES",

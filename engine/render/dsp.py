@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pyloudnorm
 from pedalboard import Resample
-from engine.resampling import resample as _resample
+from .resample import resample as _resample
 from scipy.signal import resample_poly
 
 RESAMPLE_QUALITY = Resample.Quality.WindowedSinc

@@ -27,7 +27,7 @@ from typing import Any, Union
 
 import pedalboard
 
-from engine.errors import EngineError
+from ..errors import EngineError
 
 MAX_PLUGINS = 32
 

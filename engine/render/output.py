@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from engine.errors import EngineError
+from ..errors import EngineError
 
 MAX_AUTO_SUFFIX = 9999
 

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import pedalboard
 
-from engine.errors import EngineError
-from engine.render import dsp
-from engine.render.fx import BuiltinFx, FxChain, Vst3Fx
-from engine.render.output import DEFAULT_FORMAT, FORMATS
-from engine.render.presets import resolve_chain
-from engine.render.stream import CHAIN_BLOCK, MAX_TAIL_S, run_chain
-from engine.render.vst3 import PluginCache
+from ..errors import EngineError
+from . import dsp
+from .fx import BuiltinFx, FxChain, Vst3Fx
+from .output import DEFAULT_FORMAT, FORMATS
+from .presets import resolve_chain
+from .stream import CHAIN_BLOCK, MAX_TAIL_S, run_chain
+from .vst3 import PluginCache
 
 SAMPLE_RATES = (32000, 44100, 48000, 88200, 96000)
 LOUDNESS_RANGE = (-60.0, 0.0)

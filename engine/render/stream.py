@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.errors import EngineError
+from ..errors import EngineError
 
 CHAIN_BLOCK = 8192  # pedalboard's own internal block size
 MAX_TAIL_S = 30.0

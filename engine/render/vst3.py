@@ -25,8 +25,8 @@ from typing import Any
 
 import pedalboard
 
-from engine.errors import EngineError
-from engine.render.fx import Vst3Fx
+from ..errors import EngineError
+from .fx import Vst3Fx
 
 CacheKey = tuple[str, str | None, str | None]
 

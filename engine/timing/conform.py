@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 import pedalboard
 
-from .resampling import as_channels_first, resample
+from ..render.resample import as_channels_first, resample
 from .timeline import Grid, TimeSignature, check_bpm
 
 #: octave (and dotted) confusions a beat tracker makes; the estimate is moved to the nearest of these

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterable, Sequence
 
-from .errors import EngineError
+from ..errors import EngineError
 
 #: Bounds that keep requests sane; the protocol documents them.
 MIN_BPM = Fraction(20)

@@ -26,8 +26,8 @@ from transformers import (
     T5Config,
 )
 
-from . import tiny
-from .registry import LoadedModel, ModelSpec
+from ...models import tiny
+from ...models.registry import LoadedModel, ModelSpec
 
 #: arch -> (hidden, layers, heads, ffn, params as published)
 ARCHS: dict[str, tuple[int, int, int, int, str]] = {

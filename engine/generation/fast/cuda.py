@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .fast_step import CrossKV, DecoderWeights, KVCache, step_static
+from .step import CrossKV, DecoderWeights, KVCache, step_static
 
 WARMUP_STEPS = 2
 

@@ -22,12 +22,12 @@ import threading
 
 import torch
 
-from ..errors import EngineError
-from ..generation import Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens, undelay
-from .fast_conditioning import Prepared, delay_pattern, is_melody, prepare_melody, prepare_text
-from .fast_step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
-from .registry import LoadedModel
-from .sampling import SamplingParams, choose_tokens, guide, make_generators
+from ...errors import EngineError
+from ..reference import Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens, undelay
+from .conditioning import Prepared, delay_pattern, is_melody, prepare_melody, prepare_text
+from .step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
+from ...models.registry import LoadedModel
+from ..sampling import SamplingParams, choose_tokens, guide, make_generators
 
 #: how far (in steps) the host may run ahead of the GPU before it waits; bounds progress lag
 PACE_STEPS = 8
@@ -153,7 +153,7 @@ def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: 
 
 
 def _pace(events: list) -> None:
-    from .fast_cuda import pace  # CUDA only
+    from .cuda import pace  # CUDA only
 
     pace(events, PACE_STEPS)
 
@@ -170,6 +170,6 @@ def _stepper(mode: str, w: DecoderWeights, cache: KVCache, cross, rows: int, pos
         def static(tokens: torch.Tensor, pos_t: torch.Tensor, _pos: int) -> torch.Tensor:
             return step_static(w, cache, tokens, pos_t, positions, slots, cross)
         return static
-    from .fast_cuda import GraphStep  # CUDA only
+    from .cuda import GraphStep  # CUDA only
     runner = GraphStep(w, cache, cross, rows, positions)
     return lambda tokens, pos_t, _pos: runner(tokens, pos_t)

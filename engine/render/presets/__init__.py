@@ -1,12 +1,13 @@
 """Named fx presets and chain references: a name, a JSON file, or an inline list.
 
-    >>> chain = resolve_chain("master-lite")                  # examples/fx/master-lite.json
+    >>> chain = resolve_chain("master-lite")                  # this package's master-lite.json
     >>> chain = resolve_chain("/home/me/chains/dub.json")      # any chain file
     >>> chain = resolve_chain([{"plugin": "Gain", "gain_db": -3}])
 
 A preset file holds either a bare chain list or an object ``{"description": ..., "chain": [...]}``.
 Names are looked up in the user's preset folder first (``<config dir>/fx``), then in the
-presets shipped with the project (``examples/fx``).
+presets shipped inside this package (the ``*.json`` files beside this module, read with
+:mod:`importlib.resources`, so an installed wheel has them too).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from __future__ import annotations
 import json
 import os
 import re
+from importlib import resources
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.errors import EngineError
-from engine.render.fx import FxChain, parse_chain
-from engine.paths import user_config_dir
+from ...errors import EngineError
+from ..fx import FxChain, parse_chain
+from ...paths import user_config_dir
 
-SHIPPED_PRESETS = Path(__file__).resolve().parents[2] / "examples" / "fx"
+# wheels install to disk, so the package's folder is a real path (a zipped install is unsupported)
+SHIPPED_PRESETS = Path(str(resources.files(__name__)))
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_CHAIN_FILE_BYTES = 1 << 20
 
