@@ -53,7 +53,7 @@ def start_engine(out_dir: Path, models: list[str], cache_dir: str | None) -> tup
     zmq_port, osc_port = free_port(), free_port()
     ready = out_dir / ".engine-ready.json"
     ready.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "engine.cli", "serve", "--zmq", f"tcp://127.0.0.1:{zmq_port}",
+    cmd = [sys.executable, "-m", "musicgen_bridge.bridge.cli", "serve", "--zmq", f"tcp://127.0.0.1:{zmq_port}",
            "--osc", f"127.0.0.1:{osc_port}", "--output-root", str(out_dir), "--ready-file", str(ready),
            "--allow-dir", str(EXAMPLES), "--journal", str(out_dir / ".journal.sqlite")]
     for m in models:

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..engine.executors.options import serve_backend
+from ..engine.executors.options import serve_executor
 from ..engine.engine import Engine, EngineConfig
 from ..engine.jobs.journal import default_path as journal_default
 from ..engine.errors import EngineError
@@ -96,7 +96,7 @@ def serve_forever(args: Any) -> int:
                           journal=None if args.journal == "off" else (args.journal or journal_default()))
     if args.max_queue:
         config.max_queue = args.max_queue
-    config.backend, config.backend_options = serve_backend(args)
+    config.executor, config.executor_options = serve_executor(args)
     osc_udp = None if args.osc in (None, "off") else parse_host_port(args.osc, "--osc")
     osc_tcp = parse_host_port(args.osc_tcp, "--osc-tcp") if args.osc_tcp else None
     osc_allow = OscAllowlist(args.osc_allow)
@@ -111,7 +111,7 @@ def serve_forever(args: Any) -> int:
     server.start()
     engine.warm_up()
     info = {"pid": os.getpid(), **server.addresses, "default_model": config.default_model,
-            "output_root": str(engine.paths.output_root), "backend": config.backend}
+            "output_root": str(engine.paths.output_root), "executor": config.executor}
     print(f"musicgen-bridge: serving {json.dumps(info)}", file=sys.stderr, flush=True)
     if args.ready_file:
         tmp = Path(args.ready_file + ".part")

@@ -28,7 +28,7 @@ FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 #: request fields that configure the render stage (engine.render.RenderSpec)
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
 
-BACKENDS = ("auto", "reference", "fast")
+GENERATORS = ("auto", "reference", "fast")  # which token loop runs (engine/generation)
 
 
 def _int(d: dict, name: str, default: int | None, lo: int, hi: int, code_hi: str = "invalid_field") -> int | None:
@@ -69,6 +69,14 @@ def _choice(d: dict, name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise EngineError("invalid_field", f"{name} must be one of {', '.join(choices)}, got {value!r}", field=name)
     return value
+
+
+def _generator(d: dict) -> str:
+    """``generator``, or its alias ``backend`` (accepted through 1.x); both given must agree."""
+    if "backend" in d and "generator" in d and d["backend"] != d["generator"]:
+        raise EngineError("invalid_field", "generator and its old name backend disagree; send generator only",
+                          field="generator")
+    return _choice({"generator": d.get("generator", d.get("backend", "auto"))}, "generator", "auto", GENERATORS)
 
 
 def _bar(d: dict, name: str) -> Fraction:
@@ -116,7 +124,7 @@ class GenerateRequest:
     output_name: str | None = None
     variations: int = 1
     tempo_hint: bool = True
-    backend: str = "auto"
+    generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
     melody: dict[str, Any] | None = None
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
@@ -168,7 +176,7 @@ class GenerateRequest:
             raise EngineError("invalid_field", "melody must be an object", field="melody")
         render_fields = {k: d[k] for k in RENDER_FIELDS if k in d}
         known = {f for f in cls.__dataclass_fields__} | {"top_k", "top_p", "temperature", "cfg", "greedy"} \
-            | set(RENDER_FIELDS)
+            | set(RENDER_FIELDS) | {"backend"}
         return cls(
             prompt=prompt, model=model, bpm=bpm, time_signature=ts, bars=bars, seconds=seconds,
             start_bar=start_bar, seed=seed, sampling=sampling,
@@ -179,7 +187,7 @@ class GenerateRequest:
             output_name=_str(d, "output_name", None, limits.MAX_NAME_CHARS),
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
             tempo_hint=bool(d.get("tempo_hint", True)),
-            backend=_choice(d, "backend", "auto", BACKENDS),
+            generator=_generator(d),
             melody=melody,
             conform=None if d.get("conform") is None else bool(d["conform"]),
             context_bars=_int(d, "context_bars", 2, 1, 64),

@@ -115,12 +115,12 @@ def test_a_take_does_not_depend_on_its_batch(engine: Engine) -> None:
 def test_fast_and_reference_backends_write_identical_files(engine: Engine) -> None:
     audio = {}
     for backend in ("fast", "reference"):
-        job = engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120, "seed": 9, "backend": backend,
+        job = engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120, "seed": 9, "generator": backend,
                                          "track": backend})
         result = engine.wait(job.id, timeout=60).result
         audio[backend] = sf.read(result["path"], dtype="int32")[0]
     assert np.array_equal(audio["fast"], audio["reference"])
-    assert engine.context.backends["fast"] is not None  # "auto" picks the fast decoder when present
+    assert engine.context.generators["fast"] is not None  # "auto" picks the fast decoder when present
 
 
 def test_conform_runs_when_asked_and_is_recorded(engine: Engine) -> None:

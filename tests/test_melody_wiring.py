@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from musicgen_bridge.engine.produce import generate_job as pipeline
+from musicgen_bridge.engine.produce import context as pipeline  # choose_generator looks it up there
 from musicgen_bridge.bridge.cli import main
 from musicgen_bridge.engine.conditioning import CHROMA_FRAME_RATE, CHROMA_LENGTH
 from musicgen_bridge.engine.engine import Engine, EngineConfig

@@ -1,9 +1,9 @@
-"""Acceptance tests for the Ray Serve backend on a local two-replica cluster (loopback only).
+"""Acceptance tests for the Ray Serve executor on a local two-replica cluster (loopback only).
 
 Marked slow (about a minute): ``pytest -m "not slow"`` leaves them out.
 
 One module-wide Ray instance (2 CPUs, no dashboard) runs one deployment of two CPU replicas of
-``tiny``; every engine here attaches to it. The protocol tests run against both backends.
+``tiny``; every engine here attaches to it. The protocol tests run against both executors.
 Replica-killing tests come last: Serve replaces a killed replica, which takes a few seconds.
 """
 
@@ -23,8 +23,8 @@ import pytest
 import soundfile as sf
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (see loopback_ray)
-ray = pytest.importorskip("ray", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
-pytest.importorskip("ray.serve", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
+ray = pytest.importorskip("ray", reason="the ray executor needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
+pytest.importorskip("ray.serve", reason="the ray executor needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 
 from musicgen_bridge.bridge.client import Client  # noqa: E402
 from musicgen_bridge.bridge.server import BridgeServer  # noqa: E402
@@ -47,13 +47,13 @@ def cluster():
     from ray import serve
 
     from musicgen_bridge.engine.executors.options import RayOptions
-    from musicgen_bridge.engine.executors.ray_serve import RayBackend
+    from musicgen_bridge.engine.executors.ray_serve import RayExecutor
 
     ray.init(address="local", num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False,
              log_to_driver=False, logging_level=logging.WARNING,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}})
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:"), "Ray must stay on loopback"
-    deployer = RayBackend(RayOptions(**LAYOUT), EngineConfig(default_model="tiny", preload=["tiny"]))
+    deployer = RayExecutor(RayOptions(**LAYOUT), EngineConfig(default_model="tiny", preload=["tiny"]))
     try:
         yield deployer
     finally:
@@ -71,7 +71,7 @@ def make_engine(kind: str, out: Path, request: pytest.FixtureRequest, allowed: t
     config = EngineConfig(default_model="tiny", output_root=out, allowed_dirs=list(allowed))
     if kind == "ray":
         request.getfixturevalue("cluster")
-        config.backend, config.backend_options = "ray", {**LAYOUT, "deploy": False}
+        config.executor, config.executor_options = "ray", {**LAYOUT, "deploy": False}
     return Engine(config)
 
 
@@ -97,9 +97,9 @@ def connect(server: BridgeServer) -> Client:
 
 def both_replicas(eng: Engine) -> list[dict]:
     """``whoami`` of each replica: two fresh sessions are pinned to the two replicas."""
-    probes = [eng.backend.session_call(f"probe-{i}", "whoami") for i in range(2)]
+    probes = [eng.executor.session_call(f"probe-{i}", "whoami") for i in range(2)]
     for i in range(2):
-        eng.backend.end_session(f"probe-{i}")
+        eng.executor.end_session(f"probe-{i}")
     assert len({p["replica"] for p in probes}) == 2
     return probes
 
@@ -108,7 +108,7 @@ def audio_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.wav")) if root.exists() else []
 
 
-# -- the protocol, against both backends -------------------------------------------------------
+# -- the protocol, against both executors -------------------------------------------------------
 def test_generate_over_zmq_with_progress_status_and_fetch(server: BridgeServer, tmp_path: Path) -> None:
     with connect(server) as client:
         fractions: list[float] = []
@@ -123,7 +123,7 @@ def test_generate_over_zmq_with_progress_status_and_fetch(server: BridgeServer, 
         copy = client.fetch(result["job_id"], tmp_path / "copy.wav")
         assert copy.read_bytes() == path.read_bytes()
         sidecar = json.loads(path.with_name(path.name + ".json").read_text())
-        if server.engine.backend.name == "ray":  # the result and the file both say which replica made it
+        if server.engine.executor.name == "ray":  # the result and the file both say which replica made it
             assert result["replica"] and sidecar["replica"] == result["replica"]
         else:
             assert "replica" not in result and "replica" not in sidecar
@@ -154,20 +154,20 @@ def test_bad_fields_are_refused_before_queueing(server: BridgeServer) -> None:
             with pytest.raises(EngineError) as err:
                 client.submit("generate", content)
             assert err.value.code == "invalid_field" and err.value.details.get("field") == field
-        assert client.ping()["backend"]["name"] == server.engine.backend.name
+        assert client.ping()["executor"]["name"] == server.engine.executor.name
 
 
 def test_ray_failures_map_to_protocol_codes() -> None:
     from ray.exceptions import ActorDiedError, RayTaskError
     from ray.serve.exceptions import BackPressureError, RequestCancelledError
 
-    from musicgen_bridge.engine.executors.ray_serve import _ReplicaLost, ray_error
+    from musicgen_bridge.engine.executors.ray_errors import ReplicaLost, ray_error
 
     busy = ray_error(BackPressureError(num_queued_requests=4, max_queued_requests=4), "r1")
     assert isinstance(busy, EngineError) and busy.code == "busy" and "try again" in busy.message
     assert ray_error(RequestCancelledError("x"), "r1").code == "cancelled"
     lost = ray_error(ActorDiedError(), "r1")
-    assert isinstance(lost, _ReplicaLost) and lost.replica == "r1"
+    assert isinstance(lost, ReplicaLost) and lost.replica == "r1"
     assert ray_error(ActorDiedError(), "r1", cancelled=True).code == "cancelled"  # killed while cancelling
     crash = ray_error(RayTaskError("produce", "tb", ValueError("boom")), "r2")
     assert crash.code == "internal" and "r2" in crash.message and "boom" in crash.message
@@ -262,25 +262,25 @@ def test_melody_file_travels_to_the_replica_and_gives_the_local_audio(request: p
 
 
 def test_sessions_stick_to_one_replica_for_their_life(ray_engine: Engine) -> None:
-    backend = ray_engine.backend
-    seen = {f"live-{i}": {backend.session_call(f"live-{i}", "whoami")["replica"] for _ in range(3)} for i in range(4)}
+    executor = ray_engine.executor
+    seen = {f"live-{i}": {executor.session_call(f"live-{i}", "whoami")["replica"] for _ in range(3)} for i in range(4)}
     assert all(len(replicas) == 1 for replicas in seen.values())
     per_replica = Counter(next(iter(replicas)) for replicas in seen.values())
     assert sorted(per_replica.values()) == [2, 2]  # new sessions go to the replica with the fewest
-    assert backend.session_replica("live-0") == next(iter(seen["live-0"]))
+    assert executor.session_replica("live-0") == next(iter(seen["live-0"]))
     for session in seen:
-        backend.end_session(session)
-    assert backend.session_replica("live-0") is None
+        executor.end_session(session)
+    assert executor.session_replica("live-0") is None
 
 
 def test_serve_cli_joins_a_cluster_and_leaves_it_running(cluster, tmp_path: Path) -> None:
-    """``serve --backend ray --ray-address ADDR``: a second front end deploys its own replica on
+    """``serve --executor ray --ray-address ADDR``: a second front end deploys its own replica on
     the running cluster, answers a real client, and on SIGTERM removes only its application."""
     from ray import serve
 
     ready = tmp_path / "ready.json"
     address = ray.get_runtime_context().gcs_address
-    cmd = [sys.executable, "-m", "musicgen_bridge.bridge.cli", "serve", "--backend", "ray", "--ray-address", address,
+    cmd = [sys.executable, "-m", "musicgen_bridge.bridge.cli", "serve", "--executor", "ray", "--ray-address", address,
            "--replicas", "1", "--cpus-per-replica", "0.5", "--model", "tiny", "--zmq", "tcp://127.0.0.1:0",
            "--zmq-events", "tcp://127.0.0.1:0", "--osc", "off", "--output-root", str(tmp_path / "out"),
            "--ready-file", str(ready)]
@@ -293,7 +293,7 @@ def test_serve_cli_joins_a_cluster_and_leaves_it_running(cluster, tmp_path: Path
             deadline -= 0.25
         assert ready.exists(), proc.stderr.read() if proc.poll() is not None else "not ready in time"
         info = json.loads(ready.read_text())
-        assert info["backend"] == "ray"
+        assert info["executor"] == "ray"
         with Client(info["zmq"], info["zmq_events"], timeout=30.0) as client:
             result = client.generate(prompt="x", bars=1, bpm=120, timeout=WAIT_S)
         assert result["frames"] == FRAMES_PER_BAR and result["replica"]
@@ -313,16 +313,16 @@ def kill_on_first_progress(eng: Engine, killed: list[str]):
     def listener(event: str, content: dict) -> None:
         if event == "progress" and not fired.is_set():
             fired.set()
-            replica = eng.backend.running()[content["job_id"]]
+            replica = eng.executor.running()[content["job_id"]]
             killed.append(replica)
-            ray.kill(ray.get_actor(eng.backend.actor_name(replica), namespace="serve"), no_restart=True)
+            ray.kill(ray.get_actor(eng.executor.actor_name(replica), namespace="serve"), no_restart=True)
 
     return listener
 
 
 def test_a_replica_killed_mid_job_fails_it_cleanly_and_the_next_job_succeeds(ray_engine: Engine) -> None:
-    backend = ray_engine.backend
-    sessions = {f"s{i}": backend.session_call(f"s{i}", "whoami")["replica"] for i in range(2)}
+    executor = ray_engine.executor
+    sessions = {f"s{i}": executor.session_call(f"s{i}", "whoami")["replica"] for i in range(2)}
     killed: list[str] = []
     job = ray_engine.submit("generate", {"prompt": "x", "bars": 12, "bpm": 120},
                             listener=kill_on_first_progress(ray_engine, killed))
@@ -337,11 +337,11 @@ def test_a_replica_killed_mid_job_fails_it_cleanly_and_the_next_job_succeeds(ray
     for session, replica in sessions.items():
         if replica == killed[0]:
             with pytest.raises(EngineError) as err:
-                backend.session_call(session, "whoami")
+                executor.session_call(session, "whoami")
             assert err.value.code == "unknown_session"
         else:
-            assert backend.session_call(session, "whoami")["replica"] == replica
-        backend.end_session(session)
+            assert executor.session_call(session, "whoami")["replica"] == replica
+        executor.end_session(session)
 
 
 def test_retryable_resends_to_another_replica_with_the_same_audio(ray_engine: Engine, tmp_path: Path,

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from musicgen_bridge.engine.executors import LocalBackend, open_backend
-from musicgen_bridge.engine.executors.options import RayOptions, serve_backend
+from musicgen_bridge.engine.executors import LocalExecutor, open_executor
+from musicgen_bridge.engine.executors.options import RayOptions, serve_executor
 from musicgen_bridge.engine.executors.sessions import SessionTable
 from musicgen_bridge.engine.executors.wire import check_produced, pack_job, unpack_request
 from musicgen_bridge.bridge.cli import build_parser
@@ -19,7 +19,7 @@ from musicgen_bridge.engine.engine import Engine, EngineConfig
 from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.jobs.queue import Job
 from musicgen_bridge.engine.paths import PathPolicy
-from musicgen_bridge.engine.produce.generate_job import Produced, RenderedTake
+from musicgen_bridge.engine.produce.context import Produced, RenderedTake
 from musicgen_bridge.engine.request import GenerateRequest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,20 +46,20 @@ def test_options_capacity_and_validation() -> None:
         with pytest.raises(EngineError) as err:
             RayOptions.from_dict(bad)
         assert err.value.code == "invalid_field" and err.value.details["field"] == field
-    with pytest.raises(EngineError, match="unknown ray backend option"):
+    with pytest.raises(EngineError, match="unknown ray executor option"):
         RayOptions.from_dict({"replica": 2})
 
 
 def test_serve_flags_parse_and_need_the_ray_backend() -> None:
-    args = build_parser().parse_args(["serve", "--backend", "ray", "--ray-address", "auto", "--replicas", "2",
+    args = build_parser().parse_args(["serve", "--executor", "ray", "--ray-address", "auto", "--replicas", "2",
                                       "--gpus-per-replica", "0.5"])
-    assert serve_backend(args) == ("ray", {"address": "auto", "replicas": 2, "gpus_per_replica": 0.5})
-    assert serve_backend(build_parser().parse_args(["serve"])) == ("local", {})
+    assert serve_executor(args) == ("ray", {"address": "auto", "replicas": 2, "gpus_per_replica": 0.5})
+    assert serve_executor(build_parser().parse_args(["serve"])) == ("local", {})
     with pytest.raises(EngineError) as err:
-        serve_backend(build_parser().parse_args(["serve", "--replicas", "2"]))
-    assert err.value.code == "invalid_field" and "--replicas only apply with --backend ray" in err.value.message
+        serve_executor(build_parser().parse_args(["serve", "--replicas", "2"]))
+    assert err.value.code == "invalid_field" and "--replicas only apply with --executor ray" in err.value.message
     with pytest.raises(EngineError, match="replicas must be an integer from 1"):
-        serve_backend(build_parser().parse_args(["serve", "--backend", "ray", "--replicas", "0"]))
+        serve_executor(build_parser().parse_args(["serve", "--executor", "ray", "--replicas", "0"]))
 
 
 def test_sessions_pin_to_the_least_pinned_replica_and_stay() -> None:
@@ -118,7 +118,7 @@ def test_local_backend_is_the_default_and_checks_retry(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     engine = Engine(EngineConfig(default_model="tiny", output_root=tmp_path / "out"))
     try:
-        assert isinstance(engine.backend, LocalBackend) and engine.info()["backend"] == {"name": "local"}
+        assert isinstance(engine.executor, LocalExecutor) and engine.info()["executor"] == {"name": "local"}
         with pytest.raises(EngineError) as err:
             engine.submit("generate", {"bars": 1, "retryable": "yes"})
         assert err.value.code == "invalid_field" and err.value.details["field"] == "retryable"
@@ -130,9 +130,9 @@ def test_local_backend_is_the_default_and_checks_retry(tmp_path: Path) -> None:
 
 def test_unknown_backend_and_missing_ray_are_clear(monkeypatch) -> None:
     with pytest.raises(EngineError) as err:
-        open_backend("spark")
+        open_executor("spark")
     assert err.value.code == "invalid_field"
     monkeypatch.setitem(sys.modules, "musicgen_bridge.engine.executors.ray_serve", None)  # as if Ray were not installed
     with pytest.raises(EngineError) as err:
-        open_backend("ray", {"replicas": 1}, config=SimpleNamespace(preload=[]))
+        open_executor("ray", {"replicas": 1}, config=SimpleNamespace(preload=[]))
     assert err.value.code == "unsupported" and "musicgen-bridge[cluster]" in err.value.message

@@ -226,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(repeatable); needed to serve OSC beyond loopback")
     s.add_argument("--max-clients", type=int, default=None, help="ZeroMQ clients connected at once")
     s.add_argument("--journal", default=None, help="job journal (SQLite) path, or 'off' (default: in the data folder)")
-    s.add_argument("--backend", choices=("local", "ray"), default="local",
+    s.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="where generation runs: this process, or Ray Serve replicas (docs/scale-out.md)")
+    s.add_argument("--backend", dest="executor", choices=("local", "ray"), help=argparse.SUPPRESS)  # 1.x alias
     s.add_argument("--ray-address", default=None, help="Ray cluster to join: auto | HOST:PORT | ray://HOST:10001 "
                    "(default: start Ray on this machine)")
     s.add_argument("--replicas", type=int, default=None, help="generation replicas, each keeps its models warm")

@@ -1,13 +1,13 @@
 """Where a job's produce step (generate + render) runs: in this process, or on Ray Serve replicas.
 
-The engine's worker calls ``backend.produce(ctx, job)`` and then writes the takes itself with
+The engine's worker calls ``executor.produce(ctx, job)`` and then writes the takes itself with
 ``pipeline.publish``, so files always land under the front end's roots with its safety rules,
 whichever machine made the audio.
 
->>> backend = open_backend("local", {}, registry=registry)    # doctest: +SKIP
->>> produced = backend.produce(engine.context, job)           # doctest: +SKIP
+>>> executor = open_executor("local", {}, registry=registry)    # doctest: +SKIP
+>>> produced = executor.produce(engine.context, job)           # doctest: +SKIP
 
-Importing this package never imports Ray; ``open_backend("ray", ...)`` does.
+Importing this package never imports Ray; ``open_executor("ray", ...)`` does.
 """
 
 from __future__ import annotations
@@ -21,36 +21,36 @@ from typing import Any, Protocol
 from ..errors import EngineError
 from ..jobs.journal import check_retryable
 from ..jobs.queue import Job
-from ..produce.generate_job import EngineContext, Produced
+from ..produce.context import EngineContext, Produced
 
-BACKENDS = ("local", "ray")
+EXECUTORS = ("local", "ray")
 #: job kind -> the function that makes its takes without writing them (module, name)
 #: (module names relative to the engine package)
 PRODUCERS = {"generate": (".produce.generate_job", "produce"),
              "continue": (".produce.continue_job", "produce_continuation")}
 
 
-class Backend(Protocol):
+class Executor(Protocol):
     name: str
     #: jobs the engine runs at once (its worker threads)
     workers: int
-    #: jobs the backend holds at once, or None for no limit of its own
+    #: jobs the executor holds at once, or None for no limit of its own
     capacity: int | None
 
     def check(self, request: Any) -> None:
-        """Refuse, at submit time, request fields this backend cannot honour."""
+        """Refuse, at submit time, request fields this executor cannot honour."""
 
     def produce(self, ctx: EngineContext, job: Job) -> Produced:
         """Generate and render every take; raises EngineError (cancelled, busy, interrupted, ...)."""
 
     def info(self) -> dict[str, Any]:
-        """What ``ping`` reports about the backend."""
+        """What ``ping`` reports about the executor."""
 
     def close(self) -> None:
-        """Release what the backend holds (never stops a cluster it joined)."""
+        """Release what the executor holds (never stops a cluster it joined)."""
 
 
-class LocalBackend:
+class LocalExecutor:
     """Generation on this process's worker thread (the default)."""
 
     name = "local"
@@ -104,12 +104,12 @@ def check_retry(request: Any) -> bool:
     return value
 
 
-def open_backend(name: str, options: dict[str, Any] | None = None, *, registry: Any = None,
-                 config: Any = None) -> Backend:
-    """The backend called ``name`` ("local" or "ray"); ``config`` is the EngineConfig."""
+def open_executor(name: str, options: dict[str, Any] | None = None, *, registry: Any = None,
+                 config: Any = None) -> Executor:
+    """The executor called ``name`` ("local" or "ray"); ``config`` is the EngineConfig."""
     preload = list(getattr(config, "preload", []) or [])
     if name == "local":
-        return LocalBackend(registry, preload)
+        return LocalExecutor(registry, preload)
     if name == "ray":
         from .options import RayOptions
 
@@ -117,10 +117,10 @@ def open_backend(name: str, options: dict[str, Any] | None = None, *, registry: 
         if opts.address is None:
             loopback_ray()
         try:
-            from .ray_serve import RayBackend
+            from .ray_serve import RayExecutor
         except ImportError as exc:
-            raise EngineError("unsupported", f"the ray backend needs Ray Serve ({exc.name or exc} is missing); "
+            raise EngineError("unsupported", f"the ray executor needs Ray Serve ({exc.name or exc} is missing); "
                               "install it with: pip install 'musicgen-bridge[cluster]'") from None
-        return RayBackend(opts, config)
-    raise EngineError("invalid_field", f"backend must be one of {', '.join(BACKENDS)}, got {name!r}",
-                      field="backend")
+        return RayExecutor(opts, config)
+    raise EngineError("invalid_field", f"executor must be one of {', '.join(EXECUTORS)}, got {name!r}",
+                      field="executor")

@@ -1,4 +1,4 @@
-"""Settings of the Ray Serve backend, validated without importing Ray.
+"""Settings of the Ray Serve executor, validated without importing Ray.
 
 >>> opts = RayOptions.from_dict({"replicas": 2, "gpus_per_replica": 0.5})
 >>> opts.capacity   # jobs in flight before the engine answers "busy"
@@ -48,7 +48,7 @@ class RayOptions:
         d = dict(d or {})
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
-            raise EngineError("invalid_field", f"unknown ray backend option(s): {', '.join(sorted(unknown))}")
+            raise EngineError("invalid_field", f"unknown ray executor option(s): {', '.join(sorted(unknown))}")
         opts = cls(**d)
         opts.check()
         return opts
@@ -85,19 +85,19 @@ def _count(name: str, value: Any, lo: int, hi: int) -> None:
         raise EngineError("invalid_field", f"{name} must be an integer from {lo} to {hi}, got {value!r}", field=name)
 
 
-#: ``serve`` flags that only mean something with ``--backend ray`` -> RayOptions field
+#: ``serve`` flags that only mean something with ``--executor ray`` -> RayOptions field
 RAY_FLAGS = {"ray_address": "address", "replicas": "replicas", "gpus_per_replica": "gpus_per_replica",
              "cpus_per_replica": "cpus_per_replica"}
 
 
-def serve_backend(args: Any) -> tuple[str, dict[str, Any]]:
-    """(backend, options) from ``musicgen-bridge serve`` arguments; Ray flags need ``--backend ray``."""
-    backend = getattr(args, "backend", None) or "local"
+def serve_executor(args: Any) -> tuple[str, dict[str, Any]]:
+    """(executor, options) from ``musicgen-bridge serve`` arguments; Ray flags need ``--executor ray``."""
+    executor = getattr(args, "executor", None) or "local"
     given = {field: getattr(args, flag) for flag, field in RAY_FLAGS.items() if getattr(args, flag, None) is not None}
-    if backend != "ray":
+    if executor != "ray":
         if given:
             flags = ", ".join("--" + f.replace("_", "-") for f in RAY_FLAGS if getattr(args, f, None) is not None)
-            raise EngineError("invalid_field", f"{flags} only apply with --backend ray")
-        return backend, {}
+            raise EngineError("invalid_field", f"{flags} only apply with --executor ray")
+        return executor, {}
     RayOptions.from_dict(given)  # refuse bad values before anything starts
-    return backend, given
+    return executor, given

@@ -2,11 +2,11 @@
 
 The front end keeps the session (scheduler, transport, underruns), writes the files and sends the
 events; for each window it makes one streaming ``Producer.live_window`` call with the session id,
-which :class:`~engine.backends.ray_router.SessionRouter` sends to the session's replica (the first
+which :class:`~engine.executors.ray_router.SessionRouter` sends to the session's replica (the first
 call pins it to the replica with the fewest sessions). The replica keeps the session's token stream
 and last sample between windows, and drops them on ``live_close``.
 
-    >>> windows = backend.live_windows("live-1", request, seed_codes=None)   # doctest: +SKIP
+    >>> windows = executor.live_windows("live-1", request, seed_codes=None)   # doctest: +SKIP
     >>> made = windows.make(win, stop_event)       # a MadeWindow; made.replica says where  # doctest: +SKIP
     >>> windows.close()                            # the replica forgets the session        # doctest: +SKIP
 
@@ -26,9 +26,10 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import RayServeException
 
 from ..errors import EngineError
-from ..live.session import MadeWindow
+from ..live.window import MadeWindow
 from ..live.schedule import LiveWindow
 from .options import RETRY_ATTEMPTS
+from .ray_errors import ReplicaLost, ray_error
 from .sessions import SESSIONS
 
 log = logging.getLogger(__name__)
@@ -37,19 +38,11 @@ log = logging.getLogger(__name__)
 CLOSE_TIMEOUT_S = 10.0
 
 
-class _Cancel:
-    """What the backend's cancel watcher looks at: an id and the session's stop event."""
-
-    def __init__(self, key: str, event: threading.Event) -> None:
-        self.id = key
-        self.cancel_event = event
-
-
 class RayWindows:
     """A live session's windows, made on its pinned replica (see the module docstring)."""
 
-    def __init__(self, backend: Any, session_id: str, req: Any, seed_codes: Any = None) -> None:
-        self.backend = backend
+    def __init__(self, executor: Any, session_id: str, req: Any, seed_codes: Any = None) -> None:
+        self.executor = executor
         self.session_id = session_id
         self.req = req
         self.seed_codes = seed_codes
@@ -75,21 +68,19 @@ class RayWindows:
                 attempt += 1
                 if exc.code != "interrupted" or self._opened or cancel.is_set() or attempt > RETRY_ATTEMPTS:
                     raise
-                SESSIONS.release(self.backend.opts.app_name, self.session_id)  # pin it afresh
+                SESSIONS.release(self.executor.opts.app_name, self.session_id)  # pin it afresh
                 self.replica = None
 
     def _make_once(self, win: LiveWindow, cancel: threading.Event) -> MadeWindow:
-        from .ray_serve import _ReplicaLost, ray_error
-
-        app = self.backend.opts.app_name
+        app = self.executor.opts.app_name
         lost = SESSIONS.lost(app, self.session_id)
         if lost is not None:
             raise self._interrupted(lost)
         opening = None if self._opened else {"request": self.req, "seed_codes": self.seed_codes}
-        stream = self.backend.handle.options(method_name="live_window", stream=True, session_id=self.session_id) \
+        stream = self.executor.handle.options(method_name="live_window", stream=True, session_id=self.session_id) \
             .remote(self.session_id, win, opening)
-        watch = _Cancel(f"{self.session_id}#{win.index}", cancel)
-        self.backend._watcher.watch(watch, stream)
+        key = f"{self.session_id}#{win.index}"
+        self.executor.watch(key, cancel, stream)
         replica = self.replica
         try:
             for chunk in stream:
@@ -98,9 +89,8 @@ class RayWindows:
                     if self.replica is not None and replica != self.replica:  # never: the router pins
                         raise self._interrupted(self.replica)
                     self.replica = replica
-                    with self.backend._lock:  # ping's "running" lists the window; actor_name(replica) works
-                        self.backend._running[watch.id] = replica
-                        self.backend._actors[replica] = str(chunk.get("actor") or "")
+                    # ping's "running" lists the window; actor_name(replica) works
+                    self.executor.started(key, replica, str(chunk.get("actor") or ""))
                 elif "error" in chunk:
                     err = chunk["error"]
                     raise EngineError(err.get("code", "internal"), err.get("message", "the replica failed"),
@@ -111,37 +101,36 @@ class RayWindows:
                     made.replica = replica
                     made.sidecar["replica"] = replica  # the file's sidecar says where it was made
                     return made
-            raise _ReplicaLost(replica)  # the stream ended without an answer
-        except _ReplicaLost:
+            raise ReplicaLost(replica)  # the stream ended without an answer
+        except ReplicaLost:
             raise self._lost(replica) from None
         except (RayServeException, RayTaskError, RayActorError) as exc:
             err = ray_error(exc, replica, cancel.is_set())
-            if isinstance(err, _ReplicaLost):
+            if isinstance(err, ReplicaLost):
                 raise self._lost(replica) from None
             raise err from None
         finally:
-            self.backend._watcher.unwatch(watch)
-            with self.backend._lock:
-                self.backend._running.pop(watch.id, None)
+            self.executor.unwatch(key)
+            self.executor.finished(key)
 
     def _lost(self, replica: str | None) -> EngineError:
-        app = self.backend.opts.app_name
+        app = self.executor.opts.app_name
         # before a first "started" only the router knows where the call went
         replica = replica or SESSIONS.get(app, self.session_id) or SESSIONS.lost(app, self.session_id)
         if replica is not None:
-            SESSIONS.replica_gone(self.backend.opts.app_name, replica)
+            SESSIONS.replica_gone(self.executor.opts.app_name, replica)
         log.warning("live session %s: replica %s died", self.session_id, replica)
         return self._interrupted(replica)
 
     def close(self) -> None:
         """The replica drops the session's state; the pin is released (a dead replica held nothing)."""
         try:
-            if self.replica is not None and SESSIONS.lost(self.backend.opts.app_name, self.session_id) is None:
-                self.backend.session_call(self.session_id, "live_close", self.session_id, timeout_s=CLOSE_TIMEOUT_S)
+            if self.replica is not None and SESSIONS.lost(self.executor.opts.app_name, self.session_id) is None:
+                self.executor.session_call(self.session_id, "live_close", self.session_id, timeout_s=CLOSE_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - the session is over; a replica that stopped holds nothing
             log.warning("live session %s: its replica did not confirm dropping it: %s", self.session_id, exc)
         finally:
-            self.backend.end_session(self.session_id)
+            self.executor.end_session(self.session_id)
 
 
 def check_window(made: Any, req: Any) -> MadeWindow:

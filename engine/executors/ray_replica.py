@@ -7,7 +7,7 @@ after decoding steps, then one final ``{"produced": Produced}`` or ``{"error": {
 the caller cancels the response, the job's cancel event is set and decoding stops at the next
 step; the replica waits for that before it takes the next request.
 
-Live sessions (``live_window``, ``live_close``; see :mod:`engine.backends.ray_live`) are
+Live sessions (``live_window``, ``live_close``; see :mod:`engine.executors.ray_live`) are
 routed here by session id and keep their token stream in this replica's memory between windows.
 
 Nothing here writes under the front end's roots: takes travel back as arrays.
@@ -31,10 +31,11 @@ from ray import serve
 
 from ..errors import EngineError
 from ..jobs.queue import Job
-from ..live.session import WindowState, make_window, open_state
+from ..jobs.cancel import CancelToken
+from ..live.window import WindowState, make_window, open_state
 from ..models.registry import ModelRegistry, get_spec
 from ..paths import PathPolicy
-from ..produce.generate_job import EngineContext, Produced
+from ..produce.context import EngineContext, Produced
 from . import producer_for
 from .wire import unpack_request
 
@@ -81,7 +82,7 @@ class Producer:
         runtime = ray.get_runtime_context()
         self.actor = runtime.get_actor_name()
         self.node = runtime.get_node_id()
-        self.decoders = _decoders()
+        self.generators = _generators()
         self._warm: weakref.WeakValueDictionary[str, WarmModel] = weakref.WeakValueDictionary()
         self._active = 0  # jobs whose decoding thread has not returned yet
         self._active_lock = threading.Lock()
@@ -135,7 +136,7 @@ class Producer:
                       listener=lambda event, content: loop.call_soon_threadsafe(fractions.put_nowait,
                                                                                 content["fraction"])
                       if event == "progress" else None)
-            ctx = EngineContext(registry, self.paths, name, self.decoders)
+            ctx = EngineContext(registry, self.paths, name, self.generators)
             task = loop.run_in_executor(None, self._work, ctx, job)
             while not task.done():
                 getter = asyncio.ensure_future(fractions.get())
@@ -170,7 +171,7 @@ class Producer:
         """
         yield {"started": self.replica, "actor": self.actor}
         loop = asyncio.get_running_loop()
-        cancel = threading.Event()
+        cancel = CancelToken()
         task: asyncio.Future | None = None
         try:
             held = self._live.get(session_id)
@@ -183,7 +184,7 @@ class Producer:
                 name = get_spec(req.model or self.settings["default_model"]).name
                 warm = await self.model(name)
                 registry = warm.registry or (await self._load(name)).registry
-                ctx = EngineContext(registry, self.paths, name, self.decoders)
+                ctx = EngineContext(registry, self.paths, name, self.generators)
                 # the state holds the loaded model itself, so evicting it from the LRU cannot
                 # take it from under a running session
                 state = await asyncio.to_thread(open_state, ctx, req, session_id, opening.get("seed_codes"))
@@ -206,7 +207,7 @@ class Producer:
         """Drop a live session's state; True if this replica held it."""
         return self._live.pop(session_id, None) is not None
 
-    def _live_work(self, state: WindowState, win: Any, req: Any, cancel: threading.Event) -> dict[str, Any]:
+    def _live_work(self, state: WindowState, win: Any, req: Any, cancel: CancelToken) -> dict[str, Any]:
         return self._answer("window", lambda: make_window(state, win, req, cancel),
                             f"live session {state.session_id}")
 
@@ -229,7 +230,7 @@ class Producer:
             with self._active_lock:
                 self._active -= 1
 
-def _decoders() -> dict[str, Any]:
+def _generators() -> dict[str, Any]:
     try:
         from ..generation.fast.decoder import generate_fast
     except ImportError:

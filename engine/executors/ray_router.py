@@ -10,7 +10,7 @@ session is marked lost, so its owner can tell the client instead of silently con
 somewhere without the session's state.
 
 The router runs in the front end's process (inside its deployment handles), so the pins live
-in the process-wide :data:`engine.backends.sessions.SESSIONS` table that the backend also reads.
+in the process-wide :data:`engine.executors.sessions.SESSIONS` table that the executor also reads.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import random
 from ray.serve.request_router import MultiplexMixin, PendingRequest, ReplicaID, RequestRouter, RunningReplica
 
 # Serve pickles this module by value into each handle's process; the table must be looked up
-# through its module (pickled by name) so the router and the backend share one live object.
+# through its module (pickled by name) so the router and the executor share one live object.
 from . import sessions as _sessions
 
 

@@ -7,8 +7,8 @@ routed by model (multiplexing) and, for live sessions, by session id; progress c
 its own path rules. A cancelled job cancels its Ray response, which stops decoding on the
 replica at the next step.
 
-    >>> backend = RayBackend(RayOptions(replicas=2), EngineConfig(default_model="tiny"))  # doctest: +SKIP
-    >>> produced = backend.produce(engine.context, job)   # what the engine's worker calls  # doctest: +SKIP
+    >>> executor = RayExecutor(RayOptions(replicas=2), EngineConfig(default_model="tiny"))  # doctest: +SKIP
+    >>> produced = executor.produce(engine.context, job)   # what the engine's worker calls  # doctest: +SKIP
     >>> produced.replica                                   # doctest: +SKIP
     'k3v9x2ab'
 
@@ -26,23 +26,18 @@ from typing import Any
 
 import ray
 from ray import serve
-from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError, RayTaskError
+from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.config import RequestRouterConfig
-from ray.serve.exceptions import (
-    BackPressureError,
-    DeploymentUnavailableError,
-    RayServeException,
-    ReplicaUnavailableError,
-    RequestCancelledError,
-)
+from ray.serve.exceptions import RayServeException
 
 from ..errors import EngineError
 from ..jobs.queue import Job
 from ..models.registry import get_spec
-from ..produce.generate_job import EngineContext, Produced
+from ..produce.context import EngineContext, Produced
 from . import check_retry
 from .options import RETRY_ATTEMPTS, RayOptions
 from .ray_replica import Producer
+from .ray_errors import LOST, ReplicaLost, ray_error
 from .ray_router import SessionRouter
 from .sessions import SESSIONS
 from .wire import check_produced, pack_job
@@ -55,8 +50,6 @@ CANCEL_POLL_S = 0.05
 #: Requests waiting for a busy replica poll it with exponential backoff; Serve's default ceiling
 #: (0.5 s) leaves a replica idle for a quarter second on average between queued jobs of ours.
 ROUTER_BACKOFF = {"initial_backoff_s": 0.005, "backoff_multiplier": 2, "max_backoff_s": 0.05}
-#: the replica (or its node) went away: the job may be sent to another one
-_LOST = (ActorDiedError, ActorUnavailableError, RayActorError, ReplicaUnavailableError)
 
 
 @dataclass
@@ -64,12 +57,6 @@ class RemoteProduced(Produced):
     """What a replica made, with the replica's id (the engine copies it into the result)."""
 
     replica: str = ""
-
-
-class _ReplicaLost(Exception):
-    def __init__(self, replica: str | None) -> None:
-        super().__init__(replica)
-        self.replica = replica
 
 
 def build_app(opts: RayOptions, settings: dict[str, Any]) -> Any:
@@ -108,8 +95,8 @@ def replica_settings(opts: RayOptions, config: Any) -> dict[str, Any]:
             "threads": opts.threads_per_replica or max(1, int(opts.cpus_per_replica))}
 
 
-class RayBackend:
-    """The ``ray`` backend: see the module docstring."""
+class RayExecutor:
+    """The ``ray`` executor: see the module docstring."""
 
     name = "ray"
 
@@ -143,7 +130,7 @@ class RayBackend:
         self._actors: dict[str, str] = {}  # replica id -> Ray actor name (for operators and tests)
         self._lock = threading.Lock()
 
-    # -- Backend --------------------------------------------------------------------------
+    # -- Executor --------------------------------------------------------------------------
     def check(self, request: Any) -> None:
         check_retry(request)
 
@@ -155,7 +142,7 @@ class RayBackend:
         for attempt in range(1 + (RETRY_ATTEMPTS if retry else 0)):
             try:
                 return self._produce_once(job, payload, model)
-            except _ReplicaLost as lost:
+            except ReplicaLost as lost:
                 tried.append(lost.replica or "?")
                 log.warning("job %s: replica %s died (attempt %d)", job.id, lost.replica, attempt + 1)
         job.check_cancelled()
@@ -200,6 +187,23 @@ class RayBackend:
         with self._lock:
             return self._actors.get(replica)
 
+    def watch(self, key: str, cancel: threading.Event, stream: Any) -> None:
+        """Cancel ``stream`` (a streaming Serve response) once ``cancel`` is set, until ``unwatch(key)``."""
+        self._watcher.watch(key, cancel, stream)
+
+    def unwatch(self, key: str) -> None:
+        self._watcher.unwatch(key)
+
+    def started(self, key: str, replica: str, actor: str) -> None:
+        """``key`` (a job id, or ``SESSION#INDEX``) runs on ``replica`` now (``running``, ``actor_name``)."""
+        with self._lock:
+            self._running[key] = replica
+            self._actors[replica] = actor
+
+    def finished(self, key: str) -> None:
+        with self._lock:
+            self._running.pop(key, None)
+
     def whoami(self, timeout_s: float = 30.0) -> dict[str, Any]:
         """One replica's identity (see ``Producer.whoami``)."""
         return self.handle.options(method_name="whoami").remote().result(timeout_s=timeout_s)
@@ -217,7 +221,7 @@ class RayBackend:
         try:
             return self.handle.options(method_name=method, session_id=session_id).remote(*args, **kwargs) \
                 .result(timeout_s=timeout_s)
-        except _LOST:
+        except LOST:
             replica = SESSIONS.get(self.opts.app_name, session_id)
             if replica is not None:
                 SESSIONS.replica_gone(self.opts.app_name, replica)
@@ -233,7 +237,7 @@ class RayBackend:
         SESSIONS.release(self.opts.app_name, session_id)
 
     def live_windows(self, session_id: str, req: Any, seed_codes: Any = None) -> Any:
-        """Where a live session's windows are made: its pinned replica (engine.backends.ray_live)."""
+        """Where a live session's windows are made: its pinned replica (engine.executors.ray_live)."""
         from .ray_live import RayWindows
 
         return RayWindows(self, session_id, req, seed_codes)
@@ -241,7 +245,7 @@ class RayBackend:
     # -- one try on one replica -----------------------------------------------------------
     def _produce_once(self, job: Job, payload: dict[str, Any], model: str) -> RemoteProduced:
         stream = self.handle.options(method_name="produce", stream=True, multiplexed_model_id=model).remote(payload)
-        self._watcher.watch(job, stream)
+        self.watch(job.id, job.cancel_event, stream)
         replica: str | None = None
         try:
             for chunk in stream:
@@ -249,9 +253,7 @@ class RayBackend:
                     job.report_progress(float(chunk["progress"]))
                 elif "started" in chunk:
                     replica = str(chunk["started"])
-                    with self._lock:
-                        self._running[job.id] = replica
-                        self._actors[replica] = str(chunk.get("actor") or "")
+                    self.started(job.id, replica, str(chunk.get("actor") or ""))
                 elif "error" in chunk:
                     err = chunk["error"]
                     raise EngineError(err.get("code", "internal"), err.get("message", "the replica failed"),
@@ -262,28 +264,12 @@ class RayBackend:
                         take.sidecar["replica"] = replica
                     return RemoteProduced(**{f.name: getattr(produced, f.name) for f in fields(produced)},
                                           replica=replica or "")
-            raise _ReplicaLost(replica)  # the stream ended without an answer
+            raise ReplicaLost(replica)  # the stream ended without an answer
         except (RayServeException, RayTaskError, RayActorError) as exc:
             raise ray_error(exc, replica, job.cancel_event.is_set()) from None
         finally:
-            self._watcher.unwatch(job)
-            with self._lock:
-                self._running.pop(job.id, None)
-
-
-def ray_error(exc: BaseException, replica: str | None, cancelled: bool = False) -> Exception:
-    """What a Ray failure means for the job: an EngineError, or _ReplicaLost (retry elsewhere)."""
-    if isinstance(exc, BackPressureError):
-        return EngineError("busy", "every replica is busy and the queue in front of them is full; "
-                           "try again when one finishes")
-    if isinstance(exc, RequestCancelledError) or (cancelled and isinstance(exc, _LOST)):
-        return EngineError("cancelled", "the job was cancelled")
-    if isinstance(exc, _LOST):
-        return _ReplicaLost(replica)
-    if isinstance(exc, DeploymentUnavailableError):
-        return EngineError("unsupported", f"the generation deployment is not running: {exc.message}")
-    cause = getattr(exc, "cause", None) or exc
-    return EngineError("internal", f"replica {replica or '?'} failed: {type(cause).__name__}: {cause}")
+            self.unwatch(job.id)
+            self.finished(job.id)
 
 
 class _CancelWatcher:
@@ -291,18 +277,18 @@ class _CancelWatcher:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._streams: dict[str, tuple[Job, Any]] = {}
+        self._streams: dict[str, tuple[threading.Event, Any]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mgb-ray-cancel", daemon=True)
         self._thread.start()
 
-    def watch(self, job: Job, stream: Any) -> None:
+    def watch(self, key: str, cancel: threading.Event, stream: Any) -> None:
         with self._lock:
-            self._streams[job.id] = (job, stream)
+            self._streams[key] = (cancel, stream)
 
-    def unwatch(self, job: Job) -> None:
+    def unwatch(self, key: str) -> None:
         with self._lock:
-            self._streams.pop(job.id, None)
+            self._streams.pop(key, None)
 
     def stop(self) -> None:
         self._stop.set()
@@ -310,8 +296,8 @@ class _CancelWatcher:
     def _run(self) -> None:
         while not self._stop.wait(CANCEL_POLL_S):
             with self._lock:
-                hits = [(jid, s) for jid, (job, s) in self._streams.items() if job.cancel_event.is_set()]
-                for jid, _ in hits:
-                    del self._streams[jid]
+                hits = [(key, s) for key, (cancel, s) in self._streams.items() if cancel.is_set()]
+                for key, _ in hits:
+                    del self._streams[key]
             for _, stream in hits:
                 stream.cancel()

@@ -1,4 +1,4 @@
-"""Session id -> replica pins for live sessions (no Ray import; the router and the backend share it).
+"""Session id -> replica pins for live sessions (no Ray import; the router and the executor share it).
 
 >>> table = SessionTable()
 >>> table.pin_fewest("app", "s1", ["r1", "r2"]) in ("r1", "r2")

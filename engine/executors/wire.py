@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import EngineError
 from ..jobs.queue import Job
 from ..paths import PathPolicy
-from ..produce.generate_job import Produced
+from ..produce.context import Produced
 
 #: where a request may name an input file: (request attribute, key inside it or None)
 FILE_FIELDS = (("melody", "midi_file"), ("melody", "audio"), ("audio", None))

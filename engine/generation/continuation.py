@@ -3,7 +3,7 @@
 The caller reads the item (any rate, mono or stereo) and says where it ends on the session's bar
 grid. The last ``context_bars`` whole bars before the item's last bar line are resampled to the
 model rate, EnCodec-encoded and fed as ``audio_prompt_codes``, so the model continues the song
-rather than starting a new one; longer requests run as bar windows (:mod:`engine.longform`).
+rather than starting a new one; longer requests run as bar windows (:mod:`engine.generation.windows`).
 
     result = continue_audio(loaded, item, 44100, grid=Grid.constant("4/4", 120), end_bar=16,
                             context_bars=4, bars=8, prompt="funk bass", seeds=[1])
@@ -36,6 +36,7 @@ from .reference import StepCallback, generate_reference
 from .windows import Generator, WindowPlan, generate_long
 from ..models.registry import LoadedModel
 from .sampling import SamplingParams
+from ..render.dsp import convert_channels
 from ..render.resample import as_channels_first, resample
 from ..timing.timeline import Grid, check_sample_rate
 
@@ -122,15 +123,6 @@ def prompt_context(loaded: LoadedModel, audio: np.ndarray, sample_rate: int, gri
     return PromptContext(codes=codes[:, :, -frames:], join_bar=join_bar, context_bars=bars, join_index=join)
 
 
-def match_channels(audio: np.ndarray, channels: int) -> np.ndarray:
-    """(takes, c, n) audio with ``channels`` channels: mono is copied out, more channels averaged down."""
-    if audio.shape[1] == channels:
-        return audio
-    if audio.shape[1] == 1:
-        return np.repeat(audio, channels, axis=1)
-    return audio.mean(axis=1, keepdims=True).repeat(channels, axis=1)
-
-
 def smooth_join(before: np.ndarray, regen_before: np.ndarray, after: np.ndarray, fade: int) -> np.ndarray:
     """``after`` with the step at a join removed: ``before[c] - regen_before[c]`` (the last samples
     of what plays before the join and of the model's own audio there) added and faded out over
@@ -173,7 +165,7 @@ def continue_audio(loaded: LoadedModel, audio: np.ndarray, sample_rate: int, *, 
     model_audio = stream.span_audio(bars, pre_frames=_PRE_FRAMES)
     pre = _PRE_FRAMES * out_rate // loaded.frame_rate  # a whole number at every supported rate
     out = resample(model_audio.reshape(-1, model_audio.shape[-1]), loaded.sample_rate, out_rate)
-    out = match_channels(out.reshape(takes, -1, out.shape[-1]), item.shape[0])
+    out = convert_channels(out.reshape(takes, -1, out.shape[-1]), item.shape[0])
     frames = grid.span_frames(ctx.join_bar, bars, out_rate)
     new = out[..., pre:pre + frames]
     if new.shape[-1] < frames:

@@ -18,6 +18,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..errors import EngineError
 from ..models.registry import LoadedModel
+from ..models.specs import check_melody_support
 from .sampling import SamplingParams, choose_tokens, guide, make_generators
 
 #: on_step(steps_done, steps_total)
@@ -98,8 +99,8 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
     takes = len(cond.prompts)
     if len(seeds) != takes:
         raise ValueError("one seed per take")
-    if cond.melody_chroma is not None and not loaded.supports_melody:
-        raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning")
+    if cond.melody_chroma is not None:
+        check_melody_support(loaded.name, loaded.supports_melody)
     k = loaded.num_codebooks
     delays = codebook_delays(k, loaded.audio_channels)
     n_steps = steps_for(frames, delays)

@@ -6,7 +6,7 @@ it (re-used as ``audio_prompt_codes``, never re-encoded from decoded audio), so 
 instead of restarting. All windows write into one :class:`TokenStream`, a single token sequence on
 the bar grid; decoding that sequence once gives audio with no seam at all between windows.
 
->>> from engine.timeline import Grid
+>>> from engine.timing.timeline import Grid
 >>> plan = plan_windows(Grid.constant("4/4", 120), 0, 45, frame_rate=50, max_frames=1500, context_bars=4)
 >>> [(w.start_bar, w.bars) for w in plan]
 [(0, 12), (12, 11), (23, 11), (34, 11)]
@@ -220,7 +220,7 @@ class TokenStream:
         """Audio of one window's bars at the model rate, exact length, decoded with its context only
         (live mode: cost stays flat as the stream grows). The first ``pre_frames`` frames' samples
         before the window's bar line come too, the model's own audio there, for
-        :func:`engine.continuation.smooth_join` against the previous window's last sample."""
+        :func:`engine.generation.continuation.smooth_join` against the previous window's last sample."""
         rate, hop = self.loaded.sample_rate, self.loaded.sample_rate // self.loaded.frame_rate
         first = plan.first_frame - plan.context_frames
         audio = self.decode(first, plan.first_frame + plan.frames)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import EngineError
+from .cancel import CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class Job:
     progress: float = 0.0
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
-    cancel_event: threading.Event = field(default_factory=threading.Event, repr=False)
+    cancel_event: CancelToken = field(default_factory=CancelToken, repr=False)
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
@@ -64,8 +65,7 @@ class Job:
             self.emit("progress", {"fraction": round(self.progress, 4)})
 
     def check_cancelled(self) -> None:
-        if self.cancel_event.is_set():
-            raise EngineError("cancelled", "the job was cancelled")
+        self.cancel_event.check()
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"job_id": self.id, "kind": self.kind, "state": self.state,
@@ -83,7 +83,7 @@ class JobQueue:
     def __init__(self, runner: Callable[[Job], dict[str, Any]], max_queue: int = 32, workers: int = 1,
                  journal: Any = None) -> None:
         self._runner = runner
-        self._journal = journal  # engine.journal.Journal: every state change is written there
+        self._journal = journal  # engine.jobs.journal.Journal: every state change is written there
         self._closing = False
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._max_queue = max_queue

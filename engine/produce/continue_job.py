@@ -17,7 +17,8 @@ from ..generation.continuation import continue_audio
 from ..errors import EngineError
 from ..jobs.queue import Job
 from ..limits import MAX_SECONDS
-from .generate_job import DECODE_SHARE, EngineContext, Produced, choose_backend, render_takes, versions
+from .context import DECODE_SHARE, EngineContext, Produced, choose_generator
+from .takes import render_takes, sidecar_meta
 from ..request import GenerateRequest
 from ..timing.timeline import Grid, exact
 
@@ -56,13 +57,13 @@ def produce_continuation(ctx: EngineContext, job: Job) -> Produced:
                           bars=req.bars, prompt=req.prompt, seeds=req.take_seeds(), params=req.sampling,
                           out_rate=req.sample_rate, add_tempo_hint=req.tempo_hint, window_bars=req.window_bars,
                           on_step=lambda done, total: job.report_progress(DECODE_SHARE * done / total),
-                          cancel=job.cancel_event, generate=choose_backend(ctx, req))
+                          cancel=job.cancel_event, generate=choose_generator(ctx, req))
     t_gen = time.perf_counter()
-    meta = {"model": loaded.name, "model_revision": loaded.revision, "versions": versions(),
-            "request": req.to_dict(), "item": {"path": str(path), "sample_rate": rate, "frames": int(item.shape[1]),
-                                               "end_bar": float(end_bar + 1)},
-            "join_step": [round(x, 6) for x in cont.join_step]}
-    takes = render_takes(req, cont.audio, cont.sample_rate, meta, job, frames=int(cont.audio.shape[-1]))
+    meta = sidecar_meta(loaded, req, item={"path": str(path), "sample_rate": rate, "frames": int(item.shape[1]),
+                                           "end_bar": float(end_bar + 1)},
+                        join_step=[round(x, 6) for x in cont.join_step])
+    takes = render_takes(req, cont.audio, cont.sample_rate, meta, job.cancel_event,
+                         frames=int(cont.audio.shape[-1]))
     timing = {"load_s": round(t_load - t0, 4), "generate_s": round(t_gen - t_load, 4),
               "render_s": round(time.perf_counter() - t_gen, 4),
               "rtf": round(float(grid.span_seconds(cont.start_bar, req.bars)) * req.variations

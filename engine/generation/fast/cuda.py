@@ -1,6 +1,6 @@
 """The decoding step captured as a CUDA graph (GPU only; CPU never imports a CUDA API from here).
 
-The graph holds :func:`~engine.models.fast_step.step_static` for fixed buffers: the input tokens,
+The graph holds :func:`~engine.generation.fast.step.step_static` for fixed buffers: the input tokens,
 the position (a 1-element device tensor), the KV cache, the cross-attention keys/values and the
 logits it writes. A step is then two small copies and one ``replay()``: no Python per layer, no
 kernel-launch overhead, no host sync. Token choice stays outside the graph (it draws from the

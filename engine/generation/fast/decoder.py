@@ -1,15 +1,15 @@
 """Our own MusicGen / MusicGen-Melody decoder: token-exact with the reference, without its overhead.
 
-:func:`generate_fast` has the signature and result of :func:`engine.generation.generate_reference`
+:func:`generate_fast` has the signature and result of :func:`engine.generation.reference.generate_reference`
 and, on CPU, chooses the same tokens for the same seeds. It runs the text encoder (and the
 melody prefix) once, computes cross-attention keys/values once, keeps self-attention keys/values
 in a preallocated cache, batches guidance as one forward over ``[cond; uncond]`` rows, applies the
-delay pattern itself and chooses tokens with the shared :func:`~engine.models.sampling.choose_tokens`.
-On CUDA the step is a captured CUDA graph (see :mod:`engine.models.fast_cuda`).
+delay pattern itself and chooses tokens with the shared :func:`~engine.generation.sampling.choose_tokens`.
+On CUDA the step is a captured CUDA graph (see :mod:`engine.generation.fast.cuda`).
 
 >>> from engine.models.registry import ModelRegistry
->>> from engine.generation import Conditioning
->>> from engine.models.sampling import SamplingParams
+>>> from engine.generation.reference import Conditioning
+>>> from engine.generation.sampling import SamplingParams
 >>> loaded = ModelRegistry(device="cpu").load("tiny")
 >>> out = generate_fast(loaded, Conditioning(["warm pads"]), frames=8, params=SamplingParams(), seeds=[7])
 >>> tuple(out.tokens.shape), out.audio.shape
@@ -27,6 +27,7 @@ from ..reference import Conditioning, GenerationOutput, StepCallback, codebook_d
 from .conditioning import Prepared, delay_pattern, is_melody, prepare_melody, prepare_text
 from .step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
 from ...models.registry import LoadedModel
+from ...models.specs import check_melody_support
 from ..sampling import SamplingParams, choose_tokens, guide, make_generators
 
 #: how far (in steps) the host may run ahead of the GPU before it waits; bounds progress lag
@@ -47,8 +48,8 @@ def _check(loaded: LoadedModel, cond: Conditioning, frames: int, seeds: list[int
         raise ValueError(f"mode must be one of {MODES}")
     if not isinstance(frames, int) or frames < 1:
         raise EngineError("invalid_field", f"frames must be a positive integer, got {frames!r}", field="frames")
-    if cond.melody_chroma is not None and not is_melody(loaded.model):
-        raise EngineError("no_melody_support", f"model {loaded.name} has no melody conditioning")
+    if cond.melody_chroma is not None:
+        check_melody_support(loaded.name, is_melody(loaded.model))
     codes = cond.audio_prompt_codes
     if codes is not None:
         k = loaded.num_codebooks
