@@ -287,17 +287,6 @@ class ClientGate:
                            "--max-clients); close an idle client or try again later")
 
 
-def client_auth_from_args(args: Any) -> ClientAuth | None:
-    """``--client-key FILE --server-key FILE`` (both or neither) -> a ClientAuth."""
-    client_key, server_key = getattr(args, "client_key", None), getattr(args, "server_key", None)
-    if not client_key and not server_key:
-        return None
-    if not (client_key and server_key):
-        raise EngineError("missing_field", "give both --client-key (your .key_secret) and --server-key "
-                          "(the engine's server.key)", field="--client-key" if not client_key else "--server-key")
-    return ClientAuth(client_key, server_key)
-
-
 class OscAllowlist:
     """Source addresses (or networks) whose OSC datagrams the engine handles; loopback is always in.
 
@@ -374,24 +363,5 @@ def exposure_problem(zmq_addrs: Iterable[str], osc_hosts: Iterable[str], keys: b
     return None
 
 
-def cmd_keys(args: Any) -> int:
-    """``musicgen-bridge keys init|client``: make keys and say where each file goes."""
-    if args.keys_command == "init":
-        folder = init_keys(args.dir)
-        print(f"server keys: {folder / (SERVER_NAME + '.key_secret')} (secret, stays here)\n"
-              f"give clients: {folder / (SERVER_NAME + '.key')}\n"
-              f"authorized clients' public keys go in: {folder / AUTHORIZED}\n"
-              f"start the engine with: musicgen-bridge serve --keys {folder} --zmq tcp://0.0.0.0:5555")
-        return 0
-    public, secret = new_client_keys(args.name, args.dir, authorize=args.authorize)
-    folder = Path(args.dir).expanduser() if args.dir else default_keys_dir()
-    where = "already copied into" if args.authorize else "copy it into the engine machine's"
-    print(f"client public key: {public} ({where} {folder / AUTHORIZED})\n"
-          f"client secret key: {secret} (stays with the client)\n"
-          f"use it with: musicgen-bridge generate --server tcp://HOST:5555 --client-key {secret} "
-          f"--server-key {folder / (SERVER_NAME + '.key')} ...")
-    return 0
-
-
-__all__ = ["ClientAuth", "ClientGate", "OscAllowlist", "ServerAuth", "client_auth_from_args", "cmd_keys",
+__all__ = ["ClientAuth", "ClientGate", "OscAllowlist", "ServerAuth",
            "default_keys_dir", "exposure_problem", "init_keys", "is_loopback", "new_client_keys", "zmq_host"]

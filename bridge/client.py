@@ -37,6 +37,15 @@ def events_address(router_addr: str) -> str:
 
 
 class Client:
+    """A ZeroMQ client of a running engine (``musicgen-bridge serve``): requests, replies, events.
+
+    >>> from musicgen_bridge import Client
+    >>> with Client("tcp://127.0.0.1:5555") as client:                      # doctest: +SKIP
+    ...     result = client.generate(prompt="lofi drums", bars=4, bpm=90)
+    >>> result["path"]                                                       # doctest: +SKIP
+    '/home/me/Music/musicgen-bridge/lofi-drums-bar1.wav'
+    """
+
     def __init__(self, address: str = DEFAULT_ADDRESS, events: str | None = None, session: str | None = None,
                  timeout: float = 10.0, context: zmq.Context | None = None, auth: Any = None) -> None:
         self.address = address

@@ -91,14 +91,15 @@ def osc_generate(osc_addr: str, content: dict[str, Any], timeout: float = 120.0)
                     raise EngineError(params[1], params[2])
 
 
-def run_demo(args: Any) -> int:
-    out_dir = Path(args.out_dir).resolve()
+def run_demo(out_dir_arg: str, model: str | None = None, cache_dir: str | None = None) -> int:
+    """``musicgen-bridge demo``: start an engine, send it real requests over the wire, keep the files."""
+    out_dir = Path(out_dir_arg).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    text_model, melody_model, note = pick_models(args.model, args.cache_dir)
+    text_model, melody_model, note = pick_models(model, cache_dir)
     if note:
         print(f"NOTE: {note}\n")
     print(f"starting the engine ({text_model}, {melody_model}) ...")
-    proc, info = start_engine(out_dir, [text_model, melody_model], args.cache_dir)
+    proc, info = start_engine(out_dir, [text_model, melody_model], cache_dir)
     steps: list[tuple[str, str]] = []
     try:
         with Client(info["zmq"], info["zmq_events"], timeout=30) as client:

@@ -40,6 +40,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EngineConfig:
+    """How an engine starts: device, models, output root and allowed folders, queue, journal, executor.
+
+    >>> from musicgen_bridge import EngineConfig
+    >>> config = EngineConfig(default_model="tiny", output_root="/tmp/mgb-out", executor="local")
+    >>> config.executor, config.max_queue > 0
+    ('local', True)
+    """
+
     device: str = "auto"
     dtype: str | None = None
     cache_dir: str | None = None
@@ -55,6 +63,16 @@ class EngineConfig:
 
 
 class Engine:
+    """The resident engine: validates requests, queues jobs, runs them on its executor, writes the files.
+
+    >>> from musicgen_bridge import Engine, EngineConfig
+    >>> engine = Engine(EngineConfig(default_model="tiny", output_root="/tmp/mgb-out"))   # doctest: +SKIP
+    >>> job = engine.submit("generate", {"prompt": "lofi drums", "bars": 2, "bpm": 90})  # doctest: +SKIP
+    >>> engine.wait(job.id, timeout=60).result["path"]                                  # doctest: +SKIP
+    '/tmp/mgb-out/lofi-drums-bar1.wav'
+    >>> engine.close()                                                                  # doctest: +SKIP
+    """
+
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         get_spec(self.config.default_model)

@@ -106,7 +106,13 @@ def _audio_ref(value: Any) -> dict[str, Any] | None:
 @dataclass
 class GenerateRequest:
     """Everything one generation needs. Units: bpm in quarter notes per minute, bars in the time
-    signature's bars, start_bar 1-based (bar 1 is the session start), sample_rate in Hz."""
+    signature's bars, start_bar 1-based (bar 1 is the session start), sample_rate in Hz.
+
+    >>> from musicgen_bridge import GenerateRequest
+    >>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 4, "bpm": 90, "time_signature": "7/8"})
+    >>> req.duration, req.frames                  # exact: 4 bars of 7/8 at 90 bpm, at 48 kHz
+    (Fraction(28, 3), 448000)
+    """
 
     prompt: str = ""
     model: str | None = None  # None: the engine's default model

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from musicgen_bridge.engine.executors import LocalExecutor, open_executor
-from musicgen_bridge.engine.executors.options import RayOptions, serve_executor
+from musicgen_bridge.engine.executors.options import RAY_FLAGS, RayOptions, serve_executor
 from musicgen_bridge.engine.executors.sessions import SessionTable
 from musicgen_bridge.engine.executors.wire import check_produced, pack_job, unpack_request
 from musicgen_bridge.bridge.cli import build_parser
@@ -50,16 +50,22 @@ def test_options_capacity_and_validation() -> None:
         RayOptions.from_dict({"replica": 2})
 
 
-def test_serve_flags_parse_and_need_the_ray_backend() -> None:
-    args = build_parser().parse_args(["serve", "--executor", "ray", "--ray-address", "auto", "--replicas", "2",
-                                      "--gpus-per-replica", "0.5"])
-    assert serve_executor(args) == ("ray", {"address": "auto", "replicas": 2, "gpus_per_replica": 0.5})
-    assert serve_executor(build_parser().parse_args(["serve"])) == ("local", {})
+def _serve_executor(argv: list[str]) -> tuple[str, dict]:
+    args = build_parser().parse_args(["serve", *argv])  # what cmd_serve hands over
+    return serve_executor(args.executor, {flag: getattr(args, flag) for flag in RAY_FLAGS})
+
+
+def test_serve_flags_parse_and_need_the_ray_executor() -> None:
+    assert _serve_executor(["--executor", "ray", "--ray-address", "auto", "--replicas", "2",
+                            "--gpus-per-replica", "0.5"]) == ("ray", {"address": "auto", "replicas": 2,
+                                                                      "gpus_per_replica": 0.5})
+    assert _serve_executor([]) == ("local", {})
+    assert _serve_executor(["--backend", "ray"]) == ("ray", {})  # the 1.x alias of --executor
     with pytest.raises(EngineError) as err:
-        serve_executor(build_parser().parse_args(["serve", "--replicas", "2"]))
+        _serve_executor(["--replicas", "2"])
     assert err.value.code == "invalid_field" and "--replicas only apply with --executor ray" in err.value.message
     with pytest.raises(EngineError, match="replicas must be an integer from 1"):
-        serve_executor(build_parser().parse_args(["serve", "--executor", "ray", "--replicas", "0"]))
+        _serve_executor(["--executor", "ray", "--replicas", "0"])
 
 
 def test_sessions_pin_to_the_least_pinned_replica_and_stay() -> None:

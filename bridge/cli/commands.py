@@ -49,28 +49,28 @@ def cmd_continue(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
     if args.local:
         return _run_local(args, kind, content)
-    from ..remote import run_remote
+    from .remote import run_remote
 
     _print_result(args, run_remote(args, kind, content))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from .. import remote
+    from . import remote
 
     print(json.dumps(remote.status(args)))
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from .. import remote
+    from . import remote
 
     print(json.dumps(remote.cancel(args)))
     return 0
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from .. import remote
+    from . import remote
 
     if args.live_command == "stop":
         print(json.dumps(remote.live_stop(args)))
@@ -136,23 +136,38 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..server import serve_forever
+    from ...engine.engine import EngineConfig
+    from ...engine.executors.options import RAY_FLAGS, serve_executor
+    from ...engine.jobs.journal import default_path as journal_default
+    from ...engine.models.registry import DEFAULT_MODEL
+    from ..server import ServeSettings, serve_forever
 
-    return serve_forever(args)
+    models = args.model or []
+    config = EngineConfig(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir,
+                          default_model=models[0] if models else DEFAULT_MODEL, preload=list(models),
+                          output_root=args.output_root, allowed_dirs=list(args.allow_dir),
+                          journal=None if args.journal == "off" else (args.journal or journal_default()))
+    if args.max_queue:
+        config.max_queue = args.max_queue
+    config.executor, config.executor_options = serve_executor(
+        args.executor, {flag: getattr(args, flag) for flag in RAY_FLAGS})
+    return serve_forever(ServeSettings(config=config, zmq=args.zmq, zmq_events=args.zmq_events, osc=args.osc,
+                                       osc_tcp=args.osc_tcp, osc_allow=list(args.osc_allow), keys=args.keys,
+                                       max_clients=args.max_clients, ready_file=args.ready_file))
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from ..auth import cmd_keys as run
+    from .keys import run_keys
 
     if args.keys_command == "client" and not args.name:
         raise EngineError("missing_field", "keys client needs a NAME, e.g. `musicgen-bridge keys client laptop`")
-    return run(args)
+    return run_keys(args.keys_command, args.dir, name=args.name, authorize=args.authorize)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
-    return run_demo(args)
+    return run_demo(args.out_dir, args.model, args.cache_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:

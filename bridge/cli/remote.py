@@ -7,6 +7,7 @@ command exits, so killing the CLI never leaves work running.
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import sys
@@ -14,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..engine.errors import EngineError
+from ...engine.errors import EngineError
 
-from .client import DEFAULT_ADDRESS, PING_TIMEOUT_S, Client
+from ..client import DEFAULT_ADDRESS, PING_TIMEOUT_S, Client
 
 
 class _Stop(Exception):
@@ -25,7 +26,7 @@ class _Stop(Exception):
 
 def attach_input_files(content: dict[str, Any]) -> list[bytes]:
     """Turn input file paths into binary buffers, so a remote engine needs no shared disk."""
-    from .cli.args import input_files
+    from .args import input_files
 
     buffers: list[bytes] = []
     for ref in input_files(content):
@@ -70,16 +71,16 @@ class _Interruptible:
             signal.signal(sig, handler)
 
 
-def connect(args: Any) -> Client:
-    from .auth import client_auth_from_args
+def connect(args: argparse.Namespace) -> Client:
+    from .keys import client_auth
 
     client = Client(getattr(args, "server", None) or DEFAULT_ADDRESS, timeout=10.0,
-                    auth=client_auth_from_args(args))
+                    auth=client_auth(getattr(args, "client_key", None), getattr(args, "server_key", None)))
     client.request("ping", timeout=PING_TIMEOUT_S, retries=0)  # fail fast when no engine runs
     return client
 
 
-def run_remote(args: Any, kind: str, content: dict[str, Any]) -> dict[str, Any]:
+def run_remote(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> dict[str, Any]:
     """``generate``/``continue`` against a running engine: submit, follow, fetch to --out."""
     out = Path(args.out) if getattr(args, "out", None) else None
     if out is not None:
@@ -111,27 +112,27 @@ def run_remote(args: Any, kind: str, content: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def status(args: Any) -> dict[str, Any]:
+def status(args: argparse.Namespace) -> dict[str, Any]:
     with connect(args) as client:
         return client.status(args.job_id, wait=args.wait)
 
 
-def cancel(args: Any) -> dict[str, Any]:
+def cancel(args: argparse.Namespace) -> dict[str, Any]:
     with connect(args) as client:
         return client.cancel(args.job_id)
 
 
-def live_stop(args: Any) -> dict[str, Any]:
+def live_stop(args: argparse.Namespace) -> dict[str, Any]:
     with connect(args) as client:
         return client.request("live_stop", {"session_id": args.session_id}).content
 
 
-def live_transport(args: Any) -> dict[str, Any]:
+def live_transport(args: argparse.Namespace) -> dict[str, Any]:
     with connect(args) as client:
         return client.request("transport", {"beat": args.beat, "bpm": args.bpm, "playing": bool(args.playing)}).content
 
 
-def live_start(args: Any, content: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def live_start(args: argparse.Namespace, content: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Start a session; with ``--follow`` yield its events (windows, underruns) until interrupted or
     ``--windows`` windows arrived, then stop it. ``--simulate`` plays a transport in real time from
     the start bar, as a DAW would report it."""

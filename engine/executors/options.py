@@ -90,14 +90,21 @@ RAY_FLAGS = {"ray_address": "address", "replicas": "replicas", "gpus_per_replica
              "cpus_per_replica": "cpus_per_replica"}
 
 
-def serve_executor(args: Any) -> tuple[str, dict[str, Any]]:
-    """(executor, options) from ``musicgen-bridge serve`` arguments; Ray flags need ``--executor ray``."""
-    executor = getattr(args, "executor", None) or "local"
-    given = {field: getattr(args, flag) for flag, field in RAY_FLAGS.items() if getattr(args, flag, None) is not None}
+def serve_executor(executor: str | None, flags: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(executor, options) from ``serve``'s ``--executor`` and its Ray flags (``RAY_FLAGS`` names ->
+    value, None when not given); Ray flags need ``--executor ray``.
+
+    >>> serve_executor("ray", {"replicas": 2, "ray_address": None})
+    ('ray', {'replicas': 2})
+    >>> serve_executor(None, {})
+    ('local', {})
+    """
+    executor = executor or "local"
+    given = {RAY_FLAGS[flag]: value for flag, value in flags.items() if value is not None}
     if executor != "ray":
         if given:
-            flags = ", ".join("--" + f.replace("_", "-") for f in RAY_FLAGS if getattr(args, f, None) is not None)
-            raise EngineError("invalid_field", f"{flags} only apply with --executor ray")
+            names = ", ".join("--" + f.replace("_", "-") for f in RAY_FLAGS if flags.get(f) is not None)
+            raise EngineError("invalid_field", f"{names} only apply with --executor ray")
         return executor, {}
     RayOptions.from_dict(given)  # refuse bad values before anything starts
     return executor, given
