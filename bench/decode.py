@@ -23,11 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from musicgen_bridge.engine.generation.reference import Conditioning, decode_tokens, generate_reference  # noqa: E402
-from musicgen_bridge.engine.generation.fast.archs import build_random  # noqa: E402
-from musicgen_bridge.engine.generation.fast.decoder import generate_fast  # noqa: E402
-from musicgen_bridge.engine.models.registry import ModelRegistry, resolve_device, resolve_dtype  # noqa: E402
-from musicgen_bridge.engine.generation.sampling import SamplingParams  # noqa: E402
+from musicgen_bridge.engine.generation.fast.archs import build_random
+from musicgen_bridge.engine.generation.fast.decoder import generate_fast
+from musicgen_bridge.engine.generation.reference import Conditioning, decode_tokens, generate_reference
+from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.models.registry import ModelRegistry, resolve_device, resolve_dtype
 
 ARCH_CHOICES = ["tiny", "tiny-melody", "small", "medium", "large", "melody"]
 PROMPT = "lo-fi hip hop beat with warm rhodes chords and vinyl crackle"

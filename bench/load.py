@@ -32,11 +32,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pythonosc.osc_message_builder import build_msg  # noqa: E402
-from pythonosc.osc_packet import OscPacket  # noqa: E402
+from pythonosc.osc_message_builder import build_msg
+from pythonosc.osc_packet import OscPacket
 
-from musicgen_bridge.bridge.client import Client  # noqa: E402
-from musicgen_bridge.engine.errors import EngineError  # noqa: E402
+from musicgen_bridge.bridge.client import Client
+from musicgen_bridge.engine.errors import EngineError
 
 GENERATE = {"prompt": "load test", "bars": 1, "bpm": 120, "model": "tiny", "conform": False}
 
@@ -115,7 +115,7 @@ def _osc_answer(sock: socket.socket, kind: str, job_id: str, timeout: float) -> 
         sock.settimeout(remaining)
         try:
             packet = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return None
         for m in OscPacket(packet).messages:
             addr, params = m.message.address, list(m.message.params)

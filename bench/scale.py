@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from musicgen_bridge.engine.executors import loopback_ray  # noqa: E402
-from musicgen_bridge.engine.engine import Engine, EngineConfig  # noqa: E402
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.executors import loopback_ray
 
 
 def cpu_name() -> str:

@@ -26,8 +26,9 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import zmq
 import zmq.auth

@@ -12,13 +12,13 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Self
 
 import zmq
 
 from ..engine.errors import EngineError
-
 from .protocol import Message, decode, encode, new_message
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
@@ -132,10 +132,10 @@ class Client:
             self._sub = None
             self._welcomed = False
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- request/reply --------------------------------------------------------------------

@@ -21,7 +21,6 @@ from pythonosc.osc_packet import OscPacket
 from ..engine.errors import EngineError
 from ..engine.models import hf
 from ..engine.models.specs import DEFAULT_MODEL, get_spec
-
 from .client import Client
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -19,7 +19,6 @@ from typing import Any
 
 from ..engine.engine import Engine, EngineConfig
 from ..engine.errors import EngineError
-
 from .auth import OscAllowlist, ServerAuth, exposure_problem
 from .client import events_address
 from .handlers import RequestHandler
@@ -60,9 +59,9 @@ class BridgeServer:
         if self.zmq is not None:
             out["zmq"], out["zmq_events"] = self.zmq.bound["router"], self.zmq.bound["pub"]
         if self.udp is not None:
-            out["osc_udp"] = "%s:%d" % self.udp.server_address[:2]
+            out["osc_udp"] = "{}:{}".format(*self.udp.server_address[:2])
         if self.tcp is not None:
-            out["osc_tcp"] = "%s:%d" % self.tcp.server_address[:2]
+            out["osc_tcp"] = "{}:{}".format(*self.tcp.server_address[:2])
         return out
 
     def stop(self) -> None:

@@ -14,24 +14,24 @@ from __future__ import annotations
 
 import logging
 import threading
-from fractions import Fraction
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from . import limits
-from .executors import Executor, open_executor
+from .conditioning.melody_input import check_melody_spec, load_melody
 from .errors import EngineError
+from .executors import Executor, open_executor
+from .jobs.journal import check_retryable, open_journal, recover
 from .jobs.queue import Job, JobQueue, Listener
 from .live.session import LiveManager
-from .jobs.journal import check_retryable, open_journal, recover
-from .conditioning.melody_input import check_melody_spec, load_melody
 from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
-from .render import RenderSpec, check_file_name
 from .produce.context import EngineContext
 from .produce.publish import publish
+from .render import RenderSpec, check_file_name
 from .request import GenerateRequest
 from .timing.timeline import check_bpm, exact
 
@@ -151,9 +151,9 @@ class Engine:
     def warm_up(self) -> None:
         """Pay one-off costs now, not in the first request: the beat tracker's compilation and one
         short generation per loaded model. Runs in the background; requests may arrive meanwhile."""
-        from .timing.conform import warm_up as warm_conform
         from .generation.reference import Conditioning
         from .generation.sampling import SamplingParams
+        from .timing.conform import warm_up as warm_conform
 
         def work() -> None:
             try:
@@ -163,7 +163,7 @@ class Engine:
                     generate = self.context.generators.get("fast")
                     if generate is not None:
                         generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
-            except Exception:  # noqa: BLE001 - warming is best effort
+            except Exception:
                 log.exception("warm-up failed")
 
         threading.Thread(target=work, name="mgb-warm-up", daemon=True).start()

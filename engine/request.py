@@ -21,8 +21,15 @@ from . import limits
 from .errors import EngineError
 from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN
-from .timing.timeline import (TimeSignature, bars_to_seconds, check_bpm, check_sample_rate, exact, seconds_to_frames,
-                       span_frames)
+from .timing.timeline import (
+    TimeSignature,
+    bars_to_seconds,
+    check_bpm,
+    check_sample_rate,
+    exact,
+    seconds_to_frames,
+    span_frames,
+)
 
 FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 #: request fields that configure the render stage (engine.render.RenderSpec)
@@ -145,7 +152,7 @@ class GenerateRequest:
     extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept for the sidecar
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GenerateRequest":
+    def from_dict(cls, d: dict[str, Any]) -> GenerateRequest:
         if not isinstance(d, dict):
             raise EngineError("invalid_field", "the request content must be a JSON object")
         prompt = _str(d, "prompt", "", limits.MAX_PROMPT_CHARS) or ""

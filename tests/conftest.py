@@ -18,12 +18,17 @@ import socket
 import sys
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import zmq
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
+
+#: the DAW tests' warm-engine fixtures (daw_server, daw_engine); named apart from this file's
+#: server/engine, so nothing shadows anything
+pytest_plugins = ["daw.harness"]
 
 WAIT_S = 20.0  # generous: the machine's two cores are shared with other work
 
@@ -210,7 +215,7 @@ class OscPeer:
                 if not data:
                     return None
                 self._stream += data
-        except socket.timeout:
+        except TimeoutError:
             return None
 
     def expect(self, match: Callable[[str, list[Any]], bool], timeout: float = WAIT_S) -> OscMsg:
@@ -259,7 +264,7 @@ def osc_tcp(server):
     peer.close()
 
 
-__all__ = ["OscPeer", "ZmqPeer", "envelope", "slip_encode", "slip_decode", "WAIT_S"]
+__all__ = ["WAIT_S", "OscPeer", "ZmqPeer", "envelope", "slip_decode", "slip_encode"]
 
 
 class _NoOldTopLevelNames:
@@ -269,7 +274,6 @@ class _NoOldTopLevelNames:
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         if name in ("engine", "bridge"):
             raise ImportError(f"import musicgen_bridge.{name}, not the top-level {name!r}")
-        return None
 
 
 sys.meta_path.insert(0, _NoOldTopLevelNames())

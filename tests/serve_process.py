@@ -24,7 +24,7 @@ def env() -> dict[str, str]:
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "musicgen_bridge.bridge.cli", *args], cwd=REPO, env=env(), capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def _bindable(kind: int, host: str, port: int) -> bool:

@@ -11,16 +11,22 @@ import time
 import pytest
 import zmq
 import zmq.auth
+from conftest import OscPeer
 from pythonosc.osc_message_builder import build_msg
 
-from musicgen_bridge.bridge.auth import (AUTHORIZED, ClientAuth, OscAllowlist, ServerAuth, exposure_problem, init_keys,
-                         new_client_keys)
+from musicgen_bridge.bridge.auth import (
+    AUTHORIZED,
+    ClientAuth,
+    OscAllowlist,
+    ServerAuth,
+    exposure_problem,
+    init_keys,
+    new_client_keys,
+)
+from musicgen_bridge.bridge.cli import main
 from musicgen_bridge.bridge.client import Client
 from musicgen_bridge.bridge.server import BridgeServer
-from musicgen_bridge.bridge.cli import main
 from musicgen_bridge.engine.errors import EngineError
-
-from conftest import OscPeer
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,7 @@ def secure(engine, keys):
     auth = ServerAuth(keys)
     srv = BridgeServer(engine, zmq_addr="tcp://0.0.0.0:*", pub_addr="tcp://0.0.0.0:*", osc_udp=None, auth=auth)
     srv.start()
-    port = lambda addr: addr.rpartition(":")[2]  # noqa: E731
+    port = lambda addr: addr.rpartition(":")[2]
     yield (f"tcp://127.0.0.1:{port(srv.addresses['zmq'])}", f"tcp://127.0.0.1:{port(srv.addresses['zmq_events'])}")
     # the engine fixture outlives this server: stop only the transport and the ZAP handler
     srv.zmq.stop()
@@ -126,39 +132,35 @@ def test_an_authorized_client_generates(secure, keys, engine):
 
 def test_an_unknown_key_is_refused_as_unauthorized(secure, keys, caplog):
     caplog.set_level(logging.WARNING, logger="musicgen_bridge.bridge.auth")
-    with _client(secure, keys, "stranger") as client:
-        with pytest.raises(EngineError) as err:
-            client.request("ping", retries=0)
+    with _client(secure, keys, "stranger") as client, pytest.raises(EngineError) as err:
+        client.request("ping", retries=0)
     assert err.value.code == "unauthorized" and "stranger.key_secret" in err.value.message
     assert any("refused a ZeroMQ client with an unknown key" in r.getMessage() for r in caplog.records)
 
 
 def test_a_wrong_server_key_is_unauthorized(secure, keys):
-    with _client(secure, keys, "good", server_key="clients/stranger.key") as client:
-        with pytest.raises(EngineError) as err:
-            client.request("ping", retries=0)
+    with _client(secure, keys, "good", server_key="clients/stranger.key") as client, \
+            pytest.raises(EngineError) as err:
+        client.request("ping", retries=0)
     assert err.value.code == "unauthorized" and "--server-key" in err.value.message
 
 
 def test_a_client_without_keys_gets_no_answer(secure, keys):
-    with _client(secure, keys, None, timeout=1.0) as client:
-        with pytest.raises(EngineError) as err:
-            client.request("ping", retries=0)
+    with _client(secure, keys, None, timeout=1.0) as client, pytest.raises(EngineError) as err:
+        client.request("ping", retries=0)
     assert err.value.code == "unreachable"
 
 
 def test_keys_added_and_removed_take_effect_without_a_restart(secure, keys):
     public, _ = new_client_keys("late", keys)
-    with _client(secure, keys, "late") as client:
-        with pytest.raises(EngineError, match="refused"):
-            client.request("ping", retries=0)
+    with _client(secure, keys, "late") as client, pytest.raises(EngineError, match="refused"):
+        client.request("ping", retries=0)
     (keys / AUTHORIZED / "late.key").write_bytes(public.read_bytes())
     with _client(secure, keys, "late") as client:
         assert client.request("ping", retries=0).content["pong"] is True
     (keys / AUTHORIZED / "late.key").unlink()
-    with _client(secure, keys, "late") as client:
-        with pytest.raises(EngineError) as err:
-            client.request("ping", retries=0)
+    with _client(secure, keys, "late") as client, pytest.raises(EngineError) as err:
+        client.request("ping", retries=0)
     assert err.value.code == "unauthorized"
 
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from serve_process import cli as _cli
 from serve_process import free_port as _free_port
 from serve_process import start_serve, stop

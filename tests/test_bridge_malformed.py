@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import OscPeer, _host_port, envelope
+
 from musicgen_bridge.engine import limits
 from musicgen_bridge.engine.errors import ERROR_CODES
 

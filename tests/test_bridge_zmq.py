@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
+from conftest import WAIT_S, ZmqPeer
 
 from musicgen_bridge.bridge.client import Client
-from conftest import WAIT_S, ZmqPeer
 from musicgen_bridge.engine.errors import EngineError
 
 ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}

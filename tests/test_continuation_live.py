@@ -1,5 +1,6 @@
 """LiveScheduler against a simulated DAW transport and a simulated generator."""
 
+import itertools
 from fractions import Fraction
 
 import pytest
@@ -88,7 +89,7 @@ def test_underrun_is_detected_once_and_generation_skips_ahead():
     prev = done[done.index(gap_window) - 1]
     assert gap_window.start_bar > prev.end_bar
     # outside gaps the windows still tile
-    for a, b in zip(done, done[1:]):
+    for a, b in itertools.pairwise(done):
         assert b.start_bar == a.end_bar or b.after_gap
 
 

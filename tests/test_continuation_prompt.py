@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_model
 
-from musicgen_bridge.engine.generation.continuation import encode_audio
 from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.continuation import encode_audio
 from musicgen_bridge.engine.generation.reference import Conditioning, decode_tokens, generate_reference
 from musicgen_bridge.engine.generation.sampling import SamplingParams
 from musicgen_bridge.engine.models.tiny import TINY_CODEBOOK_SIZE
-
-from tiny_models import tiny_model
 
 torch.set_num_threads(1)
 

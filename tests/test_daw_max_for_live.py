@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from daw.harness import daw_engine, daw_server  # noqa: F401 - pytest fixtures shared by the DAW tests
 from daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (the device tests run its JS under node)")
@@ -27,12 +25,12 @@ def midi_clip() -> dict[str, Any]:
             "loop_start": 0, "loop_end": 12, "start_marker": 0, "end_marker": 12, "length": 12, "notes": notes}
 
 
-def live_set(version: list[int] = [12, 1, 0], detail: str | None = "live_set tracks 0 clip_slots 0 clip",
+def live_set(version: tuple[int, ...] = (12, 1, 0), detail: str | None = "live_set tracks 0 clip_slots 0 clip",
              slots: list[bool] | None = None) -> dict[str, Any]:
     """3/4 at 100 bpm; track 0 holds a MIDI clip, track 1 (audio) holds the device."""
     taken = slots if slots is not None else [True, False, False]
     audio = [{"clip": {"name": "old", "is_midi_clip": 0}} if t else {} for t in taken]
-    return {"version": version, "this_device": "live_set tracks 1 devices 0", "set": {
+    return {"version": list(version), "this_device": "live_set tracks 1 devices 0", "set": {
         "tempo": 100.0, "signature_numerator": 3, "signature_denominator": 4, "current_song_time": 0.0,
         "is_playing": 0,
         "tracks": [{"name": "Keys", "has_audio_input": 0, "has_midi_input": 1, "is_foldable": 0,
@@ -51,7 +49,7 @@ def run_device(tmp: Path, live: dict[str, Any], steps: list[dict[str, Any]], eng
     scen.write_text(json.dumps({"live": live, "engine_port": engine_port, "steps": steps}))
     # NODE_PATH plays Max's search path: mgb_core.js finds mgb_live.js beside it
     proc = subprocess.run([NODE, str(HERE / "run_device.js"), str(scen), str(out)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "NODE_PATH": str(M4L_DIR)})
+                          timeout=timeout, env={**os.environ, "NODE_PATH": str(M4L_DIR)}, check=False)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["record"]["errors"] == [], result["record"]["errors"]
@@ -200,7 +198,7 @@ def signature(box: dict[str, Any]) -> tuple[int, int | None]:
         return 1, len(words)
     if words[0] == "js":
         source = (M4L_DIR / words[1]).read_text()
-        return int(re.search(r"^inlets = (\d+);", source, re.M)[1]), int(re.search(r"^outlets = (\d+);", source, re.M)[1])
+        return int(re.search(r"^inlets = (\d+);", source, re.MULTILINE)[1]), int(re.search(r"^outlets = (\d+);", source, re.MULTILINE)[1])
     return SIGNATURES[words[0]]
 
 

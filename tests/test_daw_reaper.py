@@ -13,10 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from daw.harness import daw_engine, daw_server  # noqa: F401 - pytest fixtures shared by the DAW tests
-from daw.harness import (LUA, REAPER_DIR, bar_seconds, calls, cli_command, fake_cli_command, frames_of,
-                               run_reaper, script, split_windows, write_wav)
+from daw.harness import (
+    LUA,
+    REAPER_DIR,
+    bar_seconds,
+    calls,
+    cli_command,
+    fake_cli_command,
+    frames_of,
+    run_reaper,
+    script,
+    split_windows,
+    write_wav,
+)
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed (apt-get install lua5.4)")
 
@@ -183,7 +192,7 @@ def test_ending_the_script_while_the_job_runs_cancels_it(tmp_path: Path) -> None
     for _ in range(100):  # the signal is delivered asynchronously
         if Path(str(log) + ".term").exists():
             break
-        subprocess.run(["sleep", "0.05"])
+        subprocess.run(["sleep", "0.05"], check=False)
     assert Path(str(log) + ".term").read_text() == "cancelled"
 
 

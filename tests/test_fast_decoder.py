@@ -15,13 +15,19 @@ import torch
 from transformers import LogitsProcessorList, MusicgenForConditionalGeneration
 
 from musicgen_bridge.engine.errors import EngineError
-from musicgen_bridge.engine.generation.reference import Conditioning, StepSampler, generate_reference, steps_for, undelay
-from musicgen_bridge.engine.models import tiny
 from musicgen_bridge.engine.generation.fast.archs import BYTE_VOCAB, build_random
-from musicgen_bridge.engine.generation.reference import codebook_delays
 from musicgen_bridge.engine.generation.fast.decoder import generate_fast
-from musicgen_bridge.engine.models.registry import LoadedModel, ModelRegistry, ModelSpec
+from musicgen_bridge.engine.generation.reference import (
+    Conditioning,
+    StepSampler,
+    codebook_delays,
+    generate_reference,
+    steps_for,
+    undelay,
+)
 from musicgen_bridge.engine.generation.sampling import SamplingParams, make_generators
+from musicgen_bridge.engine.models import tiny
+from musicgen_bridge.engine.models.registry import LoadedModel, ModelRegistry, ModelSpec
 
 torch.set_num_threads(1)
 

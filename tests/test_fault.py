@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import soundfile as sf
+from serve_process import free_port, start_serve, stop
 
 from musicgen_bridge.bridge.client import Client
-
-from serve_process import free_port, start_serve, stop
 
 
 def _serve(tmp: Path, port: int):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import OscPeer, _host_port
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pythonosc.osc_message import ParseError
@@ -16,7 +17,6 @@ from pythonosc.osc_packet import OscPacket
 from musicgen_bridge.bridge.handlers import RequestHandler
 from musicgen_bridge.bridge.osc_server import OscRouter
 from musicgen_bridge.bridge.protocol import REQUEST_TYPES
-from conftest import OscPeer, _host_port
 from musicgen_bridge.engine.errors import ERROR_CODES
 
 EVENTS = {"/mgb/accepted", "/mgb/progress", "/mgb/done", "/mgb/window", "/mgb/underrun"}

@@ -13,8 +13,8 @@ import torch
 from musicgen_bridge.engine.engine import Engine, EngineConfig
 from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.generation.reference import Conditioning, generate_reference
-from musicgen_bridge.engine.jobs.queue import JobQueue
 from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.jobs.queue import JobQueue
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import soundfile as sf
 
 from musicgen_bridge.engine.engine import Engine, EngineConfig
 from musicgen_bridge.engine.errors import EngineError
-from musicgen_bridge.engine.jobs.queue import Job
 from musicgen_bridge.engine.jobs.journal import Journal, JournalInUse, open_journal
+from musicgen_bridge.engine.jobs.queue import Job
 from musicgen_bridge.engine.request import GenerateRequest
 
 ONE_BAR = {"prompt": "journal", "bars": 1, "bpm": 120, "model": "tiny", "conform": False}  # conform: slow first call

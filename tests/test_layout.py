@@ -39,7 +39,9 @@ def test_engine_keeps_at_most_eight_top_level_modules() -> None:
 
 
 def test_the_public_api_is_exported_from_the_package() -> None:
-    from musicgen_bridge import Client, Engine, EngineConfig, EngineError as Exported, GenerateRequest as Req
+    from musicgen_bridge import Client, Engine, EngineConfig
+    from musicgen_bridge import EngineError as Exported
+    from musicgen_bridge import GenerateRequest as Req
 
     assert Exported is EngineError and Req is GenerateRequest
     for cls in (Client, Engine, EngineConfig, Exported, Req):

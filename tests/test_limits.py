@@ -10,11 +10,11 @@ import time
 import mido
 import pytest
 import zmq
+from conftest import OscPeer, ZmqPeer, _host_port, envelope
 
 from musicgen_bridge.bridge.handlers import RequestHandler
 from musicgen_bridge.bridge.server import BridgeServer
 from musicgen_bridge.bridge.zmq_server import ZmqServer
-from conftest import OscPeer, ZmqPeer, _host_port, envelope
 from musicgen_bridge.engine import limits
 from musicgen_bridge.engine.conditioning import melody as melody_module
 

@@ -12,8 +12,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from musicgen_bridge.engine.conditioning import (Note, audio_chroma, melody_from_audio, melody_from_midi,
-                                 melody_from_notes, pitch_track, set_stem_separator)
+from musicgen_bridge.engine.conditioning import (
+    Note,
+    audio_chroma,
+    melody_from_audio,
+    melody_from_midi,
+    melody_from_notes,
+    pitch_track,
+    set_stem_separator,
+)
 from musicgen_bridge.engine.conditioning.midi_file import seconds_to_beats
 from musicgen_bridge.engine.errors import EngineError
 

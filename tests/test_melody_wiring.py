@@ -9,13 +9,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from musicgen_bridge.engine.produce import context as pipeline  # choose_generator looks it up there
 from musicgen_bridge.bridge.cli import main
 from musicgen_bridge.engine.conditioning import CHROMA_FRAME_RATE, CHROMA_LENGTH
 from musicgen_bridge.engine.engine import Engine, EngineConfig
 from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.generation.reference import Conditioning, generate_reference
 from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.produce import context as pipeline  # choose_generator looks it up there
 
 EXAMPLE_MIDI = Path(__file__).resolve().parents[1] / "examples" / "melody" / "c_major_line.mid"
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]

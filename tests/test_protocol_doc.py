@@ -25,7 +25,7 @@ def error_table() -> str:
 
 
 def test_error_table_is_the_generated_one():
-    found = re.search(r"<!-- error-codes:begin -->\n(.*?)\n<!-- error-codes:end -->", DOC, re.S)
+    found = re.search(r"<!-- error-codes:begin -->\n(.*?)\n<!-- error-codes:end -->", DOC, re.DOTALL)
     assert found, "docs/protocol.md lost its error-codes markers"
     assert found.group(1) == error_table(), "regenerate the table in docs/protocol.md:\n" + error_table()
 
@@ -43,7 +43,7 @@ def test_every_request_type_has_a_section(msg_type):
 
 @pytest.mark.parametrize("event", list(EVENT_TYPES))
 def test_every_event_type_is_in_the_events_table(event):
-    assert re.search(rf"^\| `{event}` \| ", DOC, re.M)
+    assert re.search(rf"^\| `{event}` \| ", DOC, re.MULTILINE)
 
 
 def _doc_row(address: str) -> str:

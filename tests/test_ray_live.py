@@ -21,7 +21,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.
 ray = pytest.importorskip("ray", reason="the ray executor needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 pytest.importorskip("ray.serve", reason="the ray executor needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 
-from musicgen_bridge.engine.engine import Engine, EngineConfig  # noqa: E402
+from musicgen_bridge.engine.engine import Engine, EngineConfig
 
 pytestmark = pytest.mark.slow
 

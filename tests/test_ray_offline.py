@@ -10,13 +10,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from musicgen_bridge.bridge.cli import build_parser
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.executors import LocalExecutor, open_executor
 from musicgen_bridge.engine.executors.options import RAY_FLAGS, RayOptions, serve_executor
 from musicgen_bridge.engine.executors.sessions import SessionTable
 from musicgen_bridge.engine.executors.wire import check_produced, pack_job, unpack_request
-from musicgen_bridge.bridge.cli import build_parser
-from musicgen_bridge.engine.engine import Engine, EngineConfig
-from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.jobs.queue import Job
 from musicgen_bridge.engine.paths import PathPolicy
 from musicgen_bridge.engine.produce.context import Produced, RenderedTake

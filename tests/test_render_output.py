@@ -16,10 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.paths import PathPolicy, default_output_root
 from musicgen_bridge.engine.render import output as outmod
 from musicgen_bridge.engine.render.naming import check_file_name, clip_name, safe_stem, slugify
 from musicgen_bridge.engine.render.output import FORMATS, write_clip, write_sidecar
-from musicgen_bridge.engine.paths import PathPolicy, default_output_root
 from musicgen_bridge.engine.render.playback import preview
 
 
@@ -252,7 +252,7 @@ def test_preview_plays_frames_first(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_package_exports_resolve() -> None:
-    import musicgen_bridge.engine.render as render
+    from musicgen_bridge.engine import render
 
     missing = [name for name in render.__all__ if not hasattr(render, name)]
     assert missing == []

@@ -12,9 +12,9 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.paths import PathPolicy
 from musicgen_bridge.engine.render import dsp
 from musicgen_bridge.engine.render.output import write_clip
-from musicgen_bridge.engine.paths import PathPolicy
 from musicgen_bridge.engine.render.presets import SHIPPED_PRESETS, resolve_chain
 from musicgen_bridge.engine.render.renderer import Renderer, RenderSpec
 from musicgen_bridge.engine.render.stream import run_chain

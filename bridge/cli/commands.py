@@ -11,11 +11,12 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from .args import add_continue_args, add_request_args, continue_content, input_files, request_content
 from ...engine.errors import EngineError
+from .args import add_continue_args, add_request_args, continue_content, input_files, request_content
 
 EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
@@ -31,8 +32,9 @@ def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
         for take in result.get("takes", [result]):
             print(f"{take['path']}  {take['frames']} frames @ {result['sample_rate']} Hz")
     if getattr(args, "preview", False):
-        from ...engine.render import preview
         import soundfile as sf
+
+        from ...engine.render import preview
 
         data, rate = sf.read(result["path"], dtype="float32", always_2d=True)
         print(preview(data.T, rate), file=sys.stderr)

@@ -12,11 +12,11 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Self
 
 from ...engine.errors import EngineError
-
 from ..client import DEFAULT_ADDRESS, PING_TIMEOUT_S, Client
 
 
@@ -56,7 +56,7 @@ def _reporter(as_json: bool) -> Callable[[str, dict[str, Any]], None]:
 class _Interruptible:
     """SIGTERM/SIGINT raise _Stop while active, so a blocking wait can cancel its job and leave."""
 
-    def __enter__(self) -> "_Interruptible":
+    def __enter__(self) -> Self:
         self._old = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
         for sig in self._old:
             signal.signal(sig, self._raise)
@@ -66,7 +66,7 @@ class _Interruptible:
     def _raise(*_: Any) -> None:
         raise _Stop()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
 

@@ -108,7 +108,7 @@ class Relay:
             if time.monotonic() - self.last_change > self.args.heartbeat:
                 break  # the ReaScript stopped writing: Reaper closed or the script was killed
             self.send_transport()
-            ended = not all([self.handle(msg) for msg in self.client.poll_events(self.args.interval)])
+            ended = not all(self.handle(msg) for msg in self.client.poll_events(self.args.interval))
         try:
             self.client.request("live_stop", {"session_id": self.session_id})
         except EngineError:

@@ -31,10 +31,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .melody import (CHROMA_FRAME_RATE, CHROMA_HOP, CHROMA_SAMPLE_RATE,
-                                        NUM_CHROMA, AudioMelody, Melody, MelodySource,
-                                        to_fraction)
 from ..errors import EngineError
+from .melody import (
+    CHROMA_FRAME_RATE,
+    CHROMA_HOP,
+    CHROMA_SAMPLE_RATE,
+    NUM_CHROMA,
+    AudioMelody,
+    Melody,
+    MelodySource,
+    to_fraction,
+)
 
 Mode = Literal["highest", "lowest", "loudest"]
 MODES: tuple[str, ...] = ("highest", "lowest", "loudest")

@@ -19,9 +19,9 @@ from typing import IO, Any
 import numpy as np
 from pedalboard.io import AudioFile
 
+from ..errors import EngineError
 from .chroma import audio_chroma
 from .melody import CHROMA_SAMPLE_RATE, AudioMelody, to_fraction
-from ..errors import EngineError
 
 #: Stem names a separator may be asked to remove (Demucs' four sources).
 KNOWN_STEMS = ("drums", "bass", "vocals", "other")

@@ -16,11 +16,11 @@ from typing import Any
 
 import torch
 
-from . import CHROMA_LENGTH, MelodySource, chroma_for_window, melody_from_audio, melody_from_midi
-from .melody import melody_from_notes
 from ..errors import EngineError
 from ..paths import PathPolicy
 from ..request import GenerateRequest
+from . import CHROMA_LENGTH, MelodySource, chroma_for_window, melody_from_audio, melody_from_midi
+from .melody import melody_from_notes
 
 MODES = ("highest", "lowest", "loudest")
 

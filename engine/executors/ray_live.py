@@ -26,8 +26,8 @@ from ray.exceptions import RayActorError, RayTaskError
 from ray.serve.exceptions import RayServeException
 
 from ..errors import EngineError
-from ..live.window import MadeWindow
 from ..live.schedule import LiveWindow
+from ..live.window import MadeWindow
 from .options import RETRY_ATTEMPTS
 from .ray_errors import ReplicaLost, ray_error
 from .sessions import SESSIONS

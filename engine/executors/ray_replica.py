@@ -30,8 +30,8 @@ import ray
 from ray import serve
 
 from ..errors import EngineError
-from ..jobs.queue import Job
 from ..jobs.cancel import CancelToken
+from ..jobs.queue import Job
 from ..live.window import WindowState, make_window, open_state
 from ..models.registry import ModelRegistry, get_spec
 from ..paths import PathPolicy
@@ -223,7 +223,7 @@ class Producer:
             return {key: work()}
         except EngineError as exc:
             return {"error": exc.to_dict()}
-        except Exception as exc:  # noqa: BLE001 - reported to the front end, the replica keeps serving
+        except Exception as exc:
             log.exception("%s failed on this replica", what)
             return {"error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}}
         finally:

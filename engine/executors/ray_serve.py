@@ -36,8 +36,8 @@ from ..models.registry import get_spec
 from ..produce.context import EngineContext, Produced
 from . import check_retry
 from .options import RETRY_ATTEMPTS, RayOptions
-from .ray_replica import Producer
 from .ray_errors import LOST, ReplicaLost, ray_error
+from .ray_replica import Producer
 from .ray_router import SessionRouter
 from .sessions import SESSIONS
 from .wire import check_produced, pack_job

@@ -30,15 +30,17 @@ from fractions import Fraction
 import numpy as np
 import torch
 
-from ..timing.conform import tempo_hint
 from ..errors import EngineError
-from .reference import StepCallback, generate_reference
-from .windows import Generator, WindowPlan, generate_long
 from ..models.registry import LoadedModel
-from .sampling import SamplingParams
 from ..render.dsp import convert_channels
 from ..render.resample import as_channels_first, resample
+from ..timing.conform import tempo_hint
 from ..timing.timeline import Grid, check_sample_rate
+from .reference import StepCallback, generate_reference
+from .sampling import SamplingParams
+from .windows import Generator, WindowPlan, generate_long
+
+DEFAULT_SAMPLING = SamplingParams()  # frozen: safe to share as a default
 
 #: samples of the model stream kept before the join to know the re-generation's last value
 _PRE_FRAMES = 1
@@ -137,7 +139,7 @@ def smooth_join(before: np.ndarray, regen_before: np.ndarray, after: np.ndarray,
 
 def continue_audio(loaded: LoadedModel, audio: np.ndarray, sample_rate: int, *, grid: Grid,
                    end_bar: Fraction | int, context_bars: int, bars: int, prompt: str = "",
-                   seeds: list[int] | None = None, params: SamplingParams = SamplingParams(),
+                   seeds: list[int] | None = None, params: SamplingParams = DEFAULT_SAMPLING,
                    out_rate: int | None = None, add_tempo_hint: bool = True, join_s: float = 0.010,
                    window_bars: int | None = None, on_step: StepCallback | None = None,
                    cancel: threading.Event | None = None, generate: Generator = generate_reference) -> Continuation:

@@ -9,8 +9,8 @@ cancellation between steps, and draws each take from its own seeded generator. T
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -21,19 +21,26 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
 
 import numpy as np
 import torch
 
 from ..errors import EngineError
-from .reference import (Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens,
-                         generate_reference, steps_for)
 from ..models.registry import LoadedModel
-from .sampling import SamplingParams
 from ..timing.timeline import Grid, seconds_to_frames
+from .reference import (
+    Conditioning,
+    GenerationOutput,
+    StepCallback,
+    codebook_delays,
+    decode_tokens,
+    generate_reference,
+    steps_for,
+)
+from .sampling import SamplingParams
 
 #: generate(loaded, cond, frames, params, seeds, on_step, cancel): generate_reference or the fast decoder
 Generator = Callable[..., GenerationOutput]

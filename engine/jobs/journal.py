@@ -25,9 +25,10 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from .. import limits
 from ..errors import EngineError
@@ -64,7 +65,7 @@ class JournalInUse(RuntimeError):
 
 def _lock(path: Path) -> Any:
     """An exclusive, non-blocking lock on ``path`` that the OS drops when the process dies."""
-    fh = open(path, "a+b")
+    fh = open(path, "a+b")  # noqa: SIM115 - held open: the lock lives as long as the file handle
     try:
         if os.name == "nt":
             import msvcrt
@@ -211,7 +212,7 @@ class Journal:
         states = tuple(states)
         marks = ", ".join("?" * len(states))
         with self._mutex:
-            rows = self._db.execute(f"SELECT id, kind, state, request, retryable, attempts FROM jobs "  # noqa: S608
+            rows = self._db.execute(f"SELECT id, kind, state, request, retryable, attempts FROM jobs "
                                     f"WHERE state IN ({marks}) ORDER BY created", states).fetchall()
         return [Entry(r[0], r[1], r[2], json.loads(r[3]), bool(r[4]), int(r[5])) for r in rows]
 

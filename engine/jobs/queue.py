@@ -18,8 +18,9 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import EngineError
 from .cancel import CancelToken
@@ -169,7 +170,7 @@ class JobQueue:
                 job.error = exc.to_dict()
                 self._note(job)
                 job.emit("error", job.error)
-            except Exception as exc:  # noqa: BLE001 - the engine keeps serving whatever happens
+            except Exception as exc:
                 log.exception("job %s failed", job.id)
                 job.state = "error"
                 job.error = EngineError("internal", f"{type(exc).__name__}: {exc}").to_dict()
@@ -185,5 +186,5 @@ class JobQueue:
         if self._journal is not None:
             try:
                 self._journal.record(job)
-            except Exception:  # noqa: BLE001 - a full disk must not stop the engine serving
+            except Exception:
                 log.exception("journal write for job %s failed", job.id)

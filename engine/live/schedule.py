@@ -54,7 +54,7 @@ class LiveScheduler:
     """Decides the next live window from transport updates and completions (see module doc)."""
 
     def __init__(self, window_bars: int, context_bars: int, ahead_bars: int, start_bar: int, ts: TimeSignature,
-                 bpm: float | int | str | Fraction, resume_margin_bars: int = 1) -> None:
+                 bpm: float | str | Fraction, resume_margin_bars: int = 1) -> None:
         for name, value, low in (("window_bars", window_bars, 1), ("context_bars", context_bars, 0),
                                  ("ahead_bars", ahead_bars, 1), ("start_bar", start_bar, 0),
                                  ("resume_margin_bars", resume_margin_bars, 0)):
@@ -78,7 +78,7 @@ class LiveScheduler:
         self._gap_pending = False
         self._in_underrun = False
 
-    def transport(self, beat: float | int | str | Fraction, bpm: float | int | str | Fraction,
+    def transport(self, beat: float | str | Fraction, bpm: float | str | Fraction,
                   playing: bool) -> Underrun | None:
         """Take a transport report (song position in quarter-note beats); returns a new underrun, if any."""
         if exact(beat, "beat") < 0:

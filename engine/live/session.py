@@ -85,7 +85,7 @@ class LiveSession:
         if self.listener is not None:
             try:
                 self.listener(event, {"session_id": self.id, **content})
-            except Exception:  # noqa: BLE001 - a broken client must not end the session
+            except Exception:
                 log.exception("live listener failed")
 
     def _report_underruns(self) -> None:
@@ -101,7 +101,7 @@ class LiveSession:
         finally:
             try:
                 self.windows.close()  # the replica drops the session's state
-            except Exception:  # noqa: BLE001 - the session is over either way
+            except Exception:
                 log.exception("live session %s: closing its windows failed", self.id)
 
     def _loop(self) -> None:
@@ -121,7 +121,7 @@ class LiveSession:
                 self.error = exc.to_dict()
                 self._emit("error", exc.to_dict())
                 return
-            except Exception as exc:  # noqa: BLE001 - report, end this session, keep the engine
+            except Exception as exc:
                 log.exception("live session %s failed", self.id)
                 self.error = EngineError("internal", f"{type(exc).__name__}: {exc}").to_dict()
                 self._emit("error", self.error)

@@ -9,8 +9,9 @@ writes nothing (an executor may run it on another machine); :mod:`.publish` writ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -13,14 +13,14 @@ from fractions import Fraction
 import numpy as np
 from pedalboard.io import AudioFile
 
-from ..generation.continuation import continue_audio
 from ..errors import EngineError
+from ..generation.continuation import continue_audio
 from ..jobs.queue import Job
 from ..limits import MAX_SECONDS
-from .context import DECODE_SHARE, EngineContext, Produced, choose_generator
-from .takes import render_takes, sidecar_meta
 from ..request import GenerateRequest
 from ..timing.timeline import Grid, exact
+from .context import DECODE_SHARE, EngineContext, Produced, choose_generator
+from .takes import render_takes, sidecar_meta
 
 
 def read_item(path: str, start_seconds: float | None, end_seconds: float | None) -> tuple[np.ndarray, int, int]:

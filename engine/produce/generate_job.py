@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
+from ..conditioning.melody_input import load_melody, melody_chroma
 from ..errors import EngineError
 from ..generation.reference import Conditioning
 from ..generation.windows import generate_long
 from ..jobs.queue import Job
-from ..conditioning.melody_input import load_melody, melody_chroma
 from ..models.registry import LoadedModel
 from ..models.specs import check_melody_support
 from ..request import GenerateRequest
@@ -63,7 +63,7 @@ def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel
     """(takes, channels, samples) at the model rate: one window, or bar-aligned windows when longer,
     then conformed to the session tempo and bar grid when the request is in bars."""
     generate = choose_generator(ctx, req)
-    on_step = lambda done, total: job.report_progress(DECODE_SHARE * done / total)  # noqa: E731
+    on_step = lambda done, total: job.report_progress(DECODE_SHARE * done / total)
     frames_model = model_frames_for(float(req.duration), loaded)
     grid = Grid.constant(req.time_signature, req.bpm)
     bars = req.bars if req.bars is not None else math.ceil(req.duration / grid.span_seconds(0, 1))

@@ -8,11 +8,11 @@
     ...                    sidecar={"render": spec.to_dict(), "report": report.to_dict()})
 """
 
+from ..paths import PathPolicy, default_output_root
 from .dsp import apply_fades, convert_channels, fit_length, integrated_loudness, resample, true_peak_db
 from .fx import BUILTINS, EXTRA_RANGES, BuiltinFx, FxChain, Vst3Fx, default_vst3_dirs, parse_chain
 from .naming import DEFAULT_PATTERN, check_file_name, clip_name, safe_stem, slugify
 from .output import FORMATS, AudioFormat, ClipFiles, get_format, sidecar_path, write_clip, write_sidecar
-from ..paths import PathPolicy, default_output_root
 from .playback import preview
 from .presets import list_presets, load_chain_file, resolve_chain
 from .renderer import SAMPLE_RATES, Renderer, RenderReport, RenderSpec
@@ -20,10 +20,42 @@ from .stream import ChainStream, run_chain
 from .vst3 import PluginCache
 
 __all__ = [
-    "AudioFormat", "BUILTINS", "BuiltinFx", "ChainStream", "ClipFiles", "DEFAULT_PATTERN", "EXTRA_RANGES",
-    "FORMATS", "FxChain", "PathPolicy", "PluginCache", "RenderReport", "RenderSpec", "Renderer",
-    "SAMPLE_RATES", "Vst3Fx", "apply_fades", "check_file_name", "clip_name", "convert_channels",
-    "default_output_root", "default_vst3_dirs", "fit_length", "get_format", "integrated_loudness",
-    "list_presets", "load_chain_file", "parse_chain", "preview", "resample", "resolve_chain", "run_chain",
-    "safe_stem", "sidecar_path", "slugify", "true_peak_db", "write_clip", "write_sidecar",
+    "BUILTINS",
+    "DEFAULT_PATTERN",
+    "EXTRA_RANGES",
+    "FORMATS",
+    "SAMPLE_RATES",
+    "AudioFormat",
+    "BuiltinFx",
+    "ChainStream",
+    "ClipFiles",
+    "FxChain",
+    "PathPolicy",
+    "PluginCache",
+    "RenderReport",
+    "RenderSpec",
+    "Renderer",
+    "Vst3Fx",
+    "apply_fades",
+    "check_file_name",
+    "clip_name",
+    "convert_channels",
+    "default_output_root",
+    "default_vst3_dirs",
+    "fit_length",
+    "get_format",
+    "integrated_loudness",
+    "list_presets",
+    "load_chain_file",
+    "parse_chain",
+    "preview",
+    "resample",
+    "resolve_chain",
+    "run_chain",
+    "safe_stem",
+    "sidecar_path",
+    "slugify",
+    "true_peak_db",
+    "write_clip",
+    "write_sidecar",
 ]

@@ -17,7 +17,9 @@ import numpy as np
 import pyloudnorm
 from scipy.signal import resample_poly
 
-from .resample import resample as resample  # re-exported: the one resampler
+from .resample import resample  # re-exported: the one resampler
+
+__all__ = ["apply_fades", "convert_channels", "fit_length", "integrated_loudness", "resample", "true_peak_db"]
 
 TRUE_PEAK_OVERSAMPLING = 4  # ITU-R BS.1770 true-peak: 4x oversampling at 48 kHz
 
@@ -58,7 +60,7 @@ def apply_fades(audio: np.ndarray, rate: int, fade_in_s: float = 0.0, fade_out_s
     out = audio.copy()
     total = out.shape[1]
     for seconds, at_start in ((fade_in_s, True), (fade_out_s, False)):
-        n = min(total, int(round(seconds * rate)))
+        n = min(total, round(seconds * rate))
         if n < 2:
             continue
         ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import pedalboard
 
@@ -85,7 +85,7 @@ EXTRA_RANGES: dict[tuple[str, str], tuple[float, float | str]] = {
 #: Built-ins that only run at some sample rates (LAME's MPEG-1 rates).
 RATE_LIMITS: dict[str, tuple[int, ...]] = {"MP3Compressor": (32000, 44100, 48000)}
 
-ParamValue = Union[float, str, bool]
+ParamValue = float | str | bool
 
 
 def _bad(message: str, **details: Any) -> EngineError:
@@ -153,7 +153,7 @@ class Vst3Fx:
         return out
 
 
-FxItem = Union[BuiltinFx, Vst3Fx]
+FxItem = BuiltinFx | Vst3Fx
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ class Renderer:
         spec = self.spec
         data = _check_audio(audio, in_rate)
         if frames is None:
-            frames = int(round(data.shape[1] * spec.sample_rate / in_rate))
+            frames = round(data.shape[1] * spec.sample_rate / in_rate)
         if isinstance(frames, bool) or not isinstance(frames, int) or not 0 < frames <= MAX_CLIP_S * spec.sample_rate:
             raise _invalid("frames", f"frames={frames!r} must be a positive integer up to {MAX_CLIP_S} s of audio")
         with ExitStack() as stack:

@@ -30,7 +30,7 @@ BLOCK_FRAMES = 1 << 16  # streamed in blocks so long clips need little extra mem
 
 
 def resample(audio: np.ndarray, source_rate: float, target_rate: float, *,
-             quality: "pedalboard.Resample.Quality" = HIGH_QUALITY, block_frames: int = BLOCK_FRAMES) -> np.ndarray:
+             quality: pedalboard.Resample.Quality = HIGH_QUALITY, block_frames: int = BLOCK_FRAMES) -> np.ndarray:
     """Resample (channels, samples) audio; sample 0 stays at time 0 and the result has
     ``ceil(samples * target_rate / source_rate)`` samples.
 

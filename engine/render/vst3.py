@@ -85,12 +85,12 @@ class PluginCache:
                 plugin = self._loader(str(fx.path), plugin_name=fx.plugin_name)
             else:
                 plugin = self._loader(str(fx.path))
-        except Exception as exc:  # pedalboard raises ImportError/ValueError/RuntimeError here
+        except Exception as exc:  # noqa: BLE001 - pedalboard raises ImportError/ValueError/RuntimeError here
             raise EngineError("bad_fx", f"{where} could not be loaded: {_one_line(exc)}", index=index) from None
         if fx.preset is not None:
             try:
                 plugin.load_preset(str(fx.preset))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure to apply a preset is the user's bad_fx
                 raise EngineError("bad_fx", f"{where}: preset {fx.preset} could not be applied: {_one_line(exc)}",
                                   index=index) from None
         entry.plugin = plugin

@@ -27,6 +27,8 @@ import pedalboard
 from ..render.resample import as_channels_first, resample
 from .timeline import Grid, TimeSignature, check_bpm
 
+FOUR_FOUR = TimeSignature()  # frozen: safe to share as a default
+
 #: octave (and dotted) confusions a beat tracker makes; the estimate is moved to the nearest of these
 _TEMPO_FACTORS = (Fraction(1, 2), Fraction(2, 3), Fraction(1), Fraction(3, 2), Fraction(2))
 _MIN_BEATS = 4
@@ -87,7 +89,7 @@ def _attacks(mono: np.ndarray, sample_rate: int, times: np.ndarray) -> np.ndarra
     reach, pre = int(0.030 * sample_rate), int(0.060 * sample_rate)
     out = times.copy()
     for k, t in enumerate(times):
-        centre = int(round(t * sample_rate))
+        centre = round(t * sample_rate)
         lo, hi = max(0, centre - reach), min(rms.size, centre + reach)
         if hi - lo < 2:
             continue
@@ -164,7 +166,7 @@ def _first_downbeat(env: np.ndarray, hop: int, sample_rate: int, phase: float, p
 
 
 def estimate_beats(audio: np.ndarray, sample_rate: int, prior_bpm: float | Fraction,
-                   time_signature: TimeSignature = TimeSignature()) -> BeatEstimate | None:
+                   time_signature: TimeSignature = FOUR_FOUR) -> BeatEstimate | None:
     """Estimate tempo, beat phase and first downbeat; None when no steady beat is found::
 
         est = estimate_beats(clicks_117bpm_80ms_late, 32000, prior_bpm=120)
@@ -310,7 +312,7 @@ def warm_up() -> float:
 _BPM_MENTION = re.compile(r"\b\d+(?:\.\d+)?\s*bpm\b", re.IGNORECASE)
 
 
-def tempo_hint(prompt: str, bpm: float | int | str | Fraction, enabled: bool = True) -> str:
+def tempo_hint(prompt: str, bpm: float | str | Fraction, enabled: bool = True) -> str:
     """The prompt with the tempo appended ("..., 120 bpm"), unless off or the prompt names a tempo.
 
     >>> tempo_hint("dusty lofi drums", 93.5)

@@ -12,9 +12,9 @@ end to end add up to exactly the length of one 1000-bar clip (no drift).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Sequence
 
 from ..errors import EngineError
 
@@ -24,7 +24,7 @@ MAX_BPM = Fraction(400)
 SUPPORTED_SAMPLE_RATES = (32000, 44100, 48000, 88200, 96000)
 
 
-def exact(value: float | int | str | Fraction, name: str = "value") -> Fraction:
+def exact(value: float | str | Fraction, name: str = "value") -> Fraction:
     """A finite number as an exact Fraction; floats keep their decimal meaning (93.5 -> 187/2).
 
     >>> exact(93.5)
@@ -71,7 +71,7 @@ class TimeSignature:
                               field="time_signature")
 
     @classmethod
-    def parse(cls, text: "str | Sequence[int] | TimeSignature") -> "TimeSignature":
+    def parse(cls, text: str | Sequence[int] | TimeSignature) -> TimeSignature:
         """Parse "7/8", [7, 8] or (7, 8)."""
         if isinstance(text, TimeSignature):
             return text
@@ -94,7 +94,7 @@ class TimeSignature:
         return f"{self.numerator}/{self.denominator}"
 
 
-def check_bpm(bpm: float | int | str | Fraction, name: str = "bpm") -> Fraction:
+def check_bpm(bpm: float | str | Fraction, name: str = "bpm") -> Fraction:
     """Validate a tempo in quarter notes per minute and return it exactly."""
     value = exact(bpm, name)
     if not MIN_BPM <= value <= MAX_BPM:
@@ -157,7 +157,7 @@ class TempoMap:
         object.__setattr__(self, "points", tuple(pts))
 
     @classmethod
-    def constant(cls, bpm: float | int | Fraction) -> "TempoMap":
+    def constant(cls, bpm: float | Fraction) -> TempoMap:
         return cls([(0, bpm)])
 
     def bpm_at(self, beat: Fraction | int) -> Fraction:
@@ -253,7 +253,7 @@ class Grid:
     tempo: TempoMap
 
     @classmethod
-    def constant(cls, time_signature: "TimeSignature | str", bpm: float | int | str | Fraction) -> "Grid":
+    def constant(cls, time_signature: TimeSignature | str, bpm: float | str | Fraction) -> Grid:
         return cls(TimeSignature.parse(time_signature), TempoMap.constant(check_bpm(bpm)))
 
     def bar_seconds(self, bar: Fraction | int) -> Fraction:

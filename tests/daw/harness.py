@@ -8,10 +8,11 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -45,7 +46,7 @@ def run_reaper(scenario: dict[str, Any], tmp: Path, env: dict[str, str] | None =
     scen.write_text(json.dumps(scenario))
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     proc = subprocess.run([LUA, str(HERE / "run_reaper.lua"), str(scen), str(out)], capture_output=True,
-                          text=True, env=full_env, timeout=timeout, cwd=ROOT)
+                          text=True, env=full_env, timeout=timeout, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     snap = json.loads(out.read_text())
     assert snap["errors"] == [], snap["errors"]
@@ -62,7 +63,7 @@ def frames_of(path: str | Path) -> tuple[int, int]:
     return info.frames, info.samplerate
 
 
-def bar_seconds(bars: int, num: int, den: int, bpm: int | float) -> Fraction:
+def bar_seconds(bars: int, num: int, den: int, bpm: float) -> Fraction:
     return Fraction(bars) * Fraction(num * 4, den) * 60 / Fraction(str(bpm))
 
 

@@ -86,7 +86,7 @@ def prepare_melody(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     if config.num_chroma != model.decoder.config.hidden_size:
         audio = model.audio_enc_to_dec_proj(audio)
     if audio.shape[1] < config.chroma_length:
-        audio = audio.repeat(1, int(math.ceil(config.chroma_length / audio.shape[1])), 1)
+        audio = audio.repeat(1, math.ceil(config.chroma_length / audio.shape[1]), 1)
     audio = audio[:, :config.chroma_length]
     prefix = torch.cat([audio, text], dim=1)
     return Prepared(rows=prefix.shape[0], cross_states=None, cross_mask=None, prefix=prefix)

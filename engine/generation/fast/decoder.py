@@ -23,12 +23,12 @@ import threading
 import torch
 
 from ...errors import EngineError
-from ..reference import Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens, undelay
-from .conditioning import Prepared, delay_pattern, is_melody, prepare_melody, prepare_text
-from .step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
 from ...models.registry import LoadedModel
 from ...models.specs import check_melody_support
+from ..reference import Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens, undelay
 from ..sampling import SamplingParams, choose_tokens, guide, make_generators
+from .conditioning import Prepared, delay_pattern, is_melody, prepare_melody, prepare_text
+from .step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
 
 #: how far (in steps) the host may run ahead of the GPU before it waits; bounds progress lag
 PACE_STEPS = 8

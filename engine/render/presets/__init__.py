@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from importlib import resources
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ...errors import EngineError
-from ..fx import FxChain, parse_chain
 from ...paths import user_config_dir
+from ..fx import FxChain, parse_chain
 
 # wheels install to disk, so the package's folder is a real path (a zipped install is unsupported)
 SHIPPED_PRESETS = Path(str(resources.files(__name__)))
