@@ -63,7 +63,8 @@ def start_engine(out_dir: Path, models: list[str], cache_dir: str | None) -> tup
     deadline = time.monotonic() + 120
     while not ready.exists():
         if proc.poll() is not None:
-            raise EngineError("internal", f"the engine exited: {proc.stderr.read().strip()[-500:]}")
+            err = proc.stderr.read() if proc.stderr is not None else ""
+            raise EngineError("internal", f"the engine exited: {err.strip()[-500:]}")
         if time.monotonic() > deadline:
             proc.kill()
             raise EngineError("unreachable", "the engine did not start within 120 s")

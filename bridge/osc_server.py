@@ -71,7 +71,7 @@ def _typed(args: list[Any], tags: str, address: str) -> list[Any]:
     """Check OSC argument types: f accepts ints too (controllers often send them), i accepts whole floats."""
     if len(args) != len(tags):
         raise EngineError("invalid_field", f"{address} takes {len(tags)} argument(s) ({tags}), got {len(args)}")
-    out = []
+    out: list[Any] = []
     for value, tag in zip(args, tags):
         if tag == "f" and isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):

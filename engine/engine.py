@@ -77,7 +77,7 @@ class Engine:
         self.config = config or EngineConfig()
         get_spec(self.config.default_model)
         self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
-        self.paths = PathPolicy(_absolute(self.config.output_root), [_absolute(d) for d in self.config.allowed_dirs])
+        self.paths = PathPolicy(_absolute(self.config.output_root), [Path(d).expanduser().resolve() for d in self.config.allowed_dirs])
         self.context = EngineContext(self.registry, self.paths, self.config.default_model, _generators())
         self.executor: Executor = open_executor(self.config.executor, self.config.executor_options,
                                              registry=self.registry, config=self.config)

@@ -15,7 +15,7 @@ import math
 import secrets
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast, overload
 
 from . import limits
 from .errors import EngineError
@@ -38,6 +38,10 @@ RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out
 GENERATORS = ("auto", "reference", "fast")  # which token loop runs (engine/generation)
 
 
+@overload
+def _int(d: dict, name: str, default: int, lo: int, hi: int, code_hi: str = ...) -> int: ...
+@overload
+def _int(d: dict, name: str, default: None, lo: int, hi: int, code_hi: str = ...) -> int | None: ...
 def _int(d: dict, name: str, default: int | None, lo: int, hi: int, code_hi: str = "invalid_field") -> int | None:
     value = d.get(name, default)
     if value is None:
@@ -169,7 +173,7 @@ class GenerateRequest:
                 if seconds <= 0:
                     raise EngineError("invalid_field", f"seconds must be above 0, got {float(seconds):g}",
                                       field="seconds")
-        length = seconds if seconds is not None else bars_to_seconds(bars, ts, bpm)
+        length = seconds if seconds is not None else bars_to_seconds(cast(int, bars), ts, bpm)
         if length > limits.MAX_SECONDS:
             raise EngineError("too_large", f"the request asks for {float(length):.1f} s of audio; the limit is "
                               f"{limits.MAX_SECONDS} s", field="bars" if bars is not None else "seconds")

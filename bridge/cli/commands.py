@@ -96,7 +96,7 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
 
     # absent weights fail before torch and transformers are even imported (seconds count here)
     spec = get_spec(content.get("model") or DEFAULT_MODEL)
-    if not spec.builtin:
+    if spec.hf_id is not None:  # built-in models have none
         hf.ensure_snapshot(spec.hf_id, hf.cache_dir(getattr(args, "cache_dir", None)))
     from ...engine.engine import Engine, EngineConfig
 
@@ -106,16 +106,17 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
         if Path(args.out).exists():
             raise EngineError("file_exists", f"{args.out} exists; files are never overwritten")
     # in-process, the producer's own input files are readable wherever they are
-    allowed = sorted({str(Path(ref["path"]).parent) for ref in input_files(content)})
+    allowed: list[str | Path] = sorted({str(Path(ref["path"]).parent) for ref in input_files(content)})
     config = EngineConfig(default_model=spec.name,
                           output_root=out_dir, allowed_dirs=allowed, device=getattr(args, "device", "auto"),
                           cache_dir=getattr(args, "cache_dir", None))
     engine = Engine(config)
     try:
-        job = engine.submit(kind, content)
-        job = engine.wait(job.id, timeout=args.timeout)
-        if job.state != "done":
-            err = job.error or {"code": "internal", "message": f"job ended as {job.state}"}
+        submitted = engine.submit(kind, content)
+        job = engine.wait(submitted.id, timeout=args.timeout)
+        if job is None or job.state != "done" or job.result is None:
+            state = job.state if job is not None else "unknown"
+            err = (job.error if job is not None else None) or {"code": "internal", "message": f"job ended as {state}"}
             raise EngineError(err["code"], err["message"])
         _print_result(args, job.result)
         return 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 from pedalboard.io import AudioFile
@@ -74,9 +74,9 @@ def read_audio(source: str | os.PathLike | IO[bytes], start_seconds: Any = 0,
     first = round(start * CHROMA_SAMPLE_RATE)
     limit = round((start + MAX_AUDIO_SECONDS if end is None else end) * CHROMA_SAMPLE_RATE) - first
     is_path = isinstance(source, (str, os.PathLike))
-    name = os.fspath(source) if is_path else "the audio data"
+    name = os.fspath(cast("str | os.PathLike[str]", source)) if is_path else "the audio data"
     try:
-        with AudioFile(name if is_path else source) as raw, \
+        with AudioFile(name if is_path else cast(Any, source)) as raw, \
                 raw.resampled_to(CHROMA_SAMPLE_RATE) as audio:
             channels = audio.num_channels
             blocks = []

@@ -31,11 +31,18 @@ PRODUCERS = {"generate": (".produce.generate_job", "produce"),
 
 
 class Executor(Protocol):
-    name: str
-    #: jobs the engine runs at once (its worker threads)
-    workers: int
-    #: jobs the executor holds at once, or None for no limit of its own
-    capacity: int | None
+    """Where a job's produce step runs (``local``: this process; ``ray``: Ray Serve replicas)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def workers(self) -> int:
+        """Jobs the engine runs at once (its worker threads)."""
+
+    @property
+    def capacity(self) -> int | None:
+        """Jobs the executor holds at once, or None for no limit of its own."""
 
     def check(self, request: Any) -> None:
         """Refuse, at submit time, request fields this executor cannot honour."""

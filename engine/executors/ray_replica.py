@@ -54,9 +54,10 @@ class WarmModel:
         registry.load(name)
 
     def __del__(self) -> None:
-        if getattr(self, "registry", None) is None:
+        registry = getattr(self, "registry", None)
+        if registry is None:
             return
-        cuda = self.registry.device.type == "cuda"
+        cuda = registry.device.type == "cuda"
         self.registry = None  # drop the weights; a later request loads them again
         if cuda:
             import torch
@@ -67,7 +68,7 @@ class WarmModel:
 class Producer:
     """Replica body; ``settings`` come from the front end's EngineConfig (device, dtype, ...)."""
 
-    async def __init__(self, settings: dict[str, Any]) -> None:
+    async def __init__(self, settings: dict[str, Any]) -> None:  # type: ignore[misc]  # Serve awaits it
         import torch
 
         threads = int(settings.get("threads") or 0)
@@ -132,10 +133,14 @@ class Producer:
             registry = warm.registry
             if registry is None:  # evicted between load and use; load it again
                 registry = (await self._load(name)).registry
+
+            def progress(event: str, content: dict[str, Any]) -> None:
+                if event == "progress":
+                    loop.call_soon_threadsafe(fractions.put_nowait, content["fraction"])
+
             job = Job(id=payload["job_id"], kind=payload["kind"], request=unpack_request(payload, job_dir),
-                      listener=lambda event, content: loop.call_soon_threadsafe(fractions.put_nowait,
-                                                                                content["fraction"])
-                      if event == "progress" else None)
+                      listener=progress)
+            assert registry is not None
             ctx = EngineContext(registry, self.paths, name, self.generators)
             task = loop.run_in_executor(None, self._work, ctx, job)
             while not task.done():
@@ -180,10 +185,12 @@ class Producer:
                                  f"replica {self.replica} (its replica stopped); start the session again"}}
                 return
             if held is None:
+                assert opening is not None
                 req = opening["request"]
                 name = get_spec(req.model or self.settings["default_model"]).name
                 warm = await self.model(name)
                 registry = warm.registry or (await self._load(name)).registry
+                assert registry is not None
                 ctx = EngineContext(registry, self.paths, name, self.generators)
                 # the state holds the loaded model itself, so evicting it from the LRU cannot
                 # take it from under a running session

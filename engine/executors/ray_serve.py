@@ -64,12 +64,13 @@ def build_app(opts: RayOptions, settings: dict[str, Any]) -> Any:
     actor_options: dict[str, Any] = {"num_cpus": opts.cpus_per_replica}
     if opts.gpus_per_replica:
         actor_options["num_gpus"] = opts.gpus_per_replica
-    deployment = serve.deployment(Producer, name=DEPLOYMENT).options(
+    deployment = serve.deployment(Producer, name=DEPLOYMENT).options(  # type: ignore[attr-defined]
         num_replicas=opts.replicas, max_ongoing_requests=opts.max_ongoing_requests,
         # Serve counts a request as queued until a replica takes it, so a burst that the replicas
         # would absorb at once must fit too: the front end enforces the real bound at submit time.
         max_queued_requests=opts.capacity, ray_actor_options=actor_options,
-        request_router_config=RequestRouterConfig(request_router_class=SessionRouter, **ROUTER_BACKOFF),
+        request_router_config=RequestRouterConfig(request_router_class=SessionRouter,  # type: ignore[arg-type]
+                                                  **ROUTER_BACKOFF),  # type: ignore[arg-type]
         max_constructor_retry_count=3)  # a replica that cannot start fails the deploy in seconds, not minutes
     return deployment.bind(settings)
 
@@ -244,7 +245,8 @@ class RayExecutor:
 
     # -- one try on one replica -----------------------------------------------------------
     def _produce_once(self, job: Job, payload: dict[str, Any], model: str) -> RemoteProduced:
-        stream = self.handle.options(method_name="produce", stream=True, multiplexed_model_id=model).remote(payload)
+        stream: Any = self.handle.options(method_name="produce", stream=True, multiplexed_model_id=model) \
+            .remote(payload)
         self.watch(job.id, job.cancel_event, stream)
         replica: str | None = None
         try:

@@ -60,7 +60,11 @@ class StepSampler(LogitsProcessor):
         if self.cancel is not None and self.cancel.is_set():
             raise EngineError("cancelled", "the job was cancelled")
         scores = scores.float()
-        guided = guide(*scores.split(scores.shape[0] // 2), self.params.cfg) if self.params.uses_cfg else scores
+        if self.params.uses_cfg:
+            cond, uncond = scores.split(scores.shape[0] // 2)
+            guided = guide(cond, uncond, self.params.cfg)
+        else:
+            guided = scores
         tokens = choose_tokens(guided, self.params, self.generators, self.rows_per_take)
         self.chosen.append(tokens)
         onehot = torch.full_like(guided, _MASKED).scatter_(1, tokens[:, None], 0.0)

@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -67,7 +68,7 @@ def _lock(path: Path) -> Any:
     """An exclusive, non-blocking lock on ``path`` that the OS drops when the process dies."""
     fh = open(path, "a+b")  # noqa: SIM115 - held open: the lock lives as long as the file handle
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":
             import msvcrt
 
             msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)

@@ -74,7 +74,8 @@ def load_pretrained(hf_id: str, melody: bool, cache_dir: Path, device: torch.dev
 
     snapshot = ensure_snapshot(hf_id, cache_dir)
     cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
-    model = cls.from_pretrained(snapshot, dtype=dtype).to(device).eval()
+    model: Any = cls.from_pretrained(snapshot, dtype=dtype)
+    model = model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(snapshot)
     revision = Path(snapshot).name  # the snapshot folder is named by the commit hash
     return model, tokenizer, revision

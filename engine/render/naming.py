@@ -43,7 +43,7 @@ def clip_name(
     *,
     track: str = "",
     prompt: str = "",
-    bar: int | None = None,
+    bar: float | None = None,
     take: int | None = None,
     when: _dt.datetime | None = None,
 ) -> str:

@@ -84,7 +84,7 @@ def _temp_name(folder: Path, final_name: str) -> Path:
     return folder / f".{final_name}.{secrets.token_hex(6)}.part"
 
 
-def _write_temp(folder: Path, final_name: str, write: Callable[[Path], None]) -> Path:
+def _write_temp(folder: Path, final_name: str, write: Callable[[Path], object]) -> Path:
     """Create a fresh temp file in ``folder``, fill it with ``write(path)``, flush it to disk."""
     tmp = _temp_name(folder, final_name)
     # O_EXCL: never reuse an existing file; mode 0o666 lets the umask decide permissions.

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pedalboard
@@ -198,7 +198,7 @@ class Renderer:
             if board is not None:
                 try:
                     data, tail_frames = run_chain(
-                        board, data, spec.sample_rate, tail=spec.tail, max_tail_s=spec.max_tail_s,
+                        board, data, spec.sample_rate, tail=cast(Literal["cut", "keep"], spec.tail), max_tail_s=spec.max_tail_s,
                         longest_delay_s=spec.fx.longest_delay_s(), chunk_frames=self.chunk_frames,
                         block_frames=CHAIN_BLOCK, cancelled=cancelled,
                     )

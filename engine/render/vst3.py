@@ -80,6 +80,7 @@ class PluginCache:
 
     def _load(self, fx: Vst3Fx, index: int, entry: _Entry) -> None:
         where = f"fx[{index}] {fx.path.name}"
+        plugin: Any
         try:
             if fx.plugin_name is not None:
                 plugin = self._loader(str(fx.path), plugin_name=fx.plugin_name)

@@ -44,7 +44,8 @@ BYTE_VOCAB = 384
 
 def _t5_base(layers: int, vocab: int) -> T5Config:
     return T5Config(vocab_size=vocab, d_model=768, d_kv=64, d_ff=3072, num_layers=layers, num_heads=12,
-                    relative_attention_num_buckets=32, feed_forward_proj="relu", decoder_start_token_id=0,
+                    relative_attention_num_buckets=32, feed_forward_proj="relu",
+                    decoder_start_token_id=0,  # type: ignore[call-arg]  # PretrainedConfig takes it as **kwargs
                     pad_token_id=0, eos_token_id=1)
 
 
@@ -88,7 +89,7 @@ def build_random(arch: str, decoder_layers: int | None = None, text_layers: int 
     model.generation_config = GenerationConfig(do_sample=True, top_k=250, guidance_scale=3.0, max_length=1500,
                                                decoder_start_token_id=CODEBOOK_SIZE, pad_token_id=CODEBOOK_SIZE,
                                                bos_token_id=CODEBOOK_SIZE)
-    model = model.to(device=device, dtype=dtype).eval()
+    model = model.to(device=device, dtype=dtype).eval()  # type: ignore[call-arg]  # transformers' to() is wrapped
     depth = f"{decoder_layers}-layer " if decoder_layers else ""
     spec = ModelSpec(f"random-{arch}", f"{ARCHS[arch][4]} architecture, {depth}random weights",
                      melody=arch == "melody")

@@ -103,7 +103,7 @@ def delay_pattern(prompt: torch.Tensor | None, takes: int, num_codebooks: int, d
     length = 1 + frames_prompt + new_frames + max(delays)
     pattern = torch.full((takes, num_codebooks, length), pad, dtype=torch.long, device=device)
     for k, d in enumerate(delays):
-        if frames_prompt:
+        if prompt is not None and frames_prompt:
             pattern[:, k, 1 + d:1 + d + frames_prompt] = prompt[:, k]
         pattern[:, k, 1 + frames_prompt + d:1 + frames_prompt + d + new_frames] = -1
     return pattern

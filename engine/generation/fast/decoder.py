@@ -138,7 +138,8 @@ def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: 
                 logits = step(tokens[:, :, None], slot[first_pos + s:first_pos + s + 1], first_pos + s)
             scores = logits.float()
             if guided:
-                scores = guide(*scores.split(scores.shape[0] // 2), params.cfg)
+                cond_scores, uncond_scores = scores.split(scores.shape[0] // 2)
+                scores = guide(cond_scores, uncond_scores, params.cfg)
             chosen[s] = choose_tokens(scores, params, generators, k)
             if mode == "graph":
                 _pace(events)

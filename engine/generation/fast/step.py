@@ -20,6 +20,7 @@ Two self-attention variants:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -58,7 +59,7 @@ def _weight(linear: torch.nn.Linear) -> torch.Tensor:
 class DecoderWeights:
     """A view on a MusicGen(-Melody) model's decoder: embeddings, layers, final norm and heads."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: Any) -> None:  # a transformers MusicGen(-Melody) model
         causal_lm = model.decoder
         decoder = causal_lm.model.decoder
         config = decoder.config
@@ -128,14 +129,14 @@ def cross_kv(w: DecoderWeights, states: torch.Tensor, mask: torch.Tensor | None)
     """Project ``states`` (rows, source, hidden) through every layer's cross-attention k/v once."""
     rows, source, _ = states.shape
     shape = (rows, source, -1, w.head_dim)
-    keys = [F.linear(states, lw.ck).view(shape).transpose(1, 2) for lw in w.layers]
-    values = [F.linear(states, lw.cv).view(shape).transpose(1, 2) for lw in w.layers]
+    keys = [F.linear(states, cast(torch.Tensor, lw.ck)).view(shape).transpose(1, 2) for lw in w.layers]
+    values = [F.linear(states, cast(torch.Tensor, lw.cv)).view(shape).transpose(1, 2) for lw in w.layers]
     return CrossKV(keys, values, mask)
 
 
 def embed(w: DecoderWeights, tokens: torch.Tensor) -> torch.Tensor:
     """Sum of the codebook embeddings of ``tokens`` (rows, codebooks, time) -> (rows, time, hidden)."""
-    total = 0  # start from 0 and add codebook by codebook: the reference's summation order
+    total: Any = 0  # start from 0 and add codebook by codebook: the reference's summation order
     for k, table in enumerate(w.embeds):
         total = total + F.embedding(tokens[:, k], table)
     return total if w.embed_scale == 1.0 else total * w.embed_scale
@@ -154,11 +155,11 @@ def _merge(attn: torch.Tensor) -> torch.Tensor:
 def _cross(w: DecoderWeights, lw: LayerWeights, h: torch.Tensor, cross: CrossKV | None, idx: int) -> torch.Tensor:
     if cross is None or lw.cq is None:
         return h
-    x = F.layer_norm(h, (w.hidden,), *lw.norm_cross)
+    x = F.layer_norm(h, (w.hidden,), *cast(tuple[torch.Tensor, torch.Tensor, float], lw.norm_cross))
     q = _heads(F.linear(x, lw.cq), w)
     attn = F.scaled_dot_product_attention(q, cross.keys[idx], cross.values[idx], attn_mask=cross.mask,
                                           scale=w.scale)
-    return h + F.linear(_merge(attn), lw.co)
+    return h + F.linear(_merge(attn), cast(torch.Tensor, lw.co))
 
 
 def _mlp(w: DecoderWeights, lw: LayerWeights, h: torch.Tensor) -> torch.Tensor:
