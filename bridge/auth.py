@@ -7,9 +7,9 @@ Key folder (``musicgen-bridge keys init``; default ``<user config dir>/keys``)::
     authorized_clients/     one <name>.key (public) per client allowed in
     clients/                keypairs made here by ``musicgen-bridge keys client NAME``
 
->>> auth = ServerAuth("~/.config/musicgen-bridge/keys")                 # doctest: +SKIP
->>> server = BridgeServer(engine, zmq_addr="tcp://0.0.0.0:5555", auth=auth)  # doctest: +SKIP
->>> client = Client("tcp://studio:5555", auth=ClientAuth("laptop.key_secret", "server.key"))  # doctest: +SKIP
+>>> auth = ServerAuth("~/.config/musicgen-bridge/keys")  # needs key files and a running engine  # doctest: +SKIP
+>>> server = BridgeServer(engine, zmq_addr="tcp://0.0.0.0:5555", auth=auth)  # needs key files and a running engine  # doctest: +SKIP
+>>> client = Client("tcp://studio:5555", auth=ClientAuth("laptop.key_secret", "server.key"))  # needs key files and a running engine  # doctest: +SKIP
 
 The authorized folder is read again whenever it changes, so adding or deleting a client's key
 takes effect at that client's next connection, without a restart. docs/security.md says what
@@ -73,7 +73,7 @@ def _make_pair(folder: Path, name: str) -> tuple[Path, Path]:
 def init_keys(keys_dir: str | os.PathLike[str] | None = None) -> Path:
     """Create the engine's keypair and an empty authorized folder; returns the key folder.
 
-    >>> init_keys("/tmp/mgb-keys")                                   # doctest: +SKIP
+    >>> init_keys("/tmp/mgb-keys")  # needs key files and a running engine  # doctest: +SKIP
     PosixPath('/tmp/mgb-keys')
     """
     folder = Path(keys_dir).expanduser() if keys_dir else default_keys_dir()
@@ -87,7 +87,7 @@ def new_client_keys(name: str, keys_dir: str | os.PathLike[str] | None = None,
                     authorize: bool = False) -> tuple[Path, Path]:
     """Make keypair ``clients/<name>``; with ``authorize`` also let it into this machine's engine.
 
-    >>> public, secret = new_client_keys("laptop", "/tmp/mgb-keys")   # doctest: +SKIP
+    >>> public, secret = new_client_keys("laptop", "/tmp/mgb-keys")  # needs key files and a running engine  # doctest: +SKIP
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise EngineError("invalid_field", f"client name {name!r} must be 1-64 letters, digits, '.', '_' or '-'",
@@ -195,8 +195,8 @@ _REFUSALS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCO
 class ClientAuth:
     """A client's keypair and the engine's public key; remembers whether the engine refused us.
 
-    >>> auth = ClientAuth("clients/laptop.key_secret", "server.key")   # doctest: +SKIP
-    >>> Client("tcp://studio:5555", auth=auth).ping()                  # doctest: +SKIP
+    >>> auth = ClientAuth("clients/laptop.key_secret", "server.key")  # needs key files and a running engine  # doctest: +SKIP
+    >>> Client("tcp://studio:5555", auth=auth).ping()  # needs key files and a running engine  # doctest: +SKIP
     """
 
     def __init__(self, client_secret_file: str | os.PathLike[str], server_public_file: str | os.PathLike[str]) -> None:

@@ -1,6 +1,6 @@
 """The Python client: what the CLI, the tests and Python ReaScripts use to talk to an engine.
 
->>> with Client("tcp://127.0.0.1:5555") as client:            # doctest: +SKIP
+>>> with Client("tcp://127.0.0.1:5555") as client:  # needs a running engine  # doctest: +SKIP
 ...     result = client.generate(prompt="lofi drums", bars=4, bpm=90, model="tiny",
 ...                              on_progress=lambda f: print(f"{f:.0%}"))
 ...     client.fetch(result["job_id"], "drums.wav")
@@ -40,9 +40,9 @@ class Client:
     """A ZeroMQ client of a running engine (``musicgen-bridge serve``): requests, replies, events.
 
     >>> from musicgen_bridge import Client
-    >>> with Client("tcp://127.0.0.1:5555") as client:                      # doctest: +SKIP
+    >>> with Client("tcp://127.0.0.1:5555") as client:  # needs a running engine  # doctest: +SKIP
     ...     result = client.generate(prompt="lofi drums", bars=4, bpm=90)
-    >>> result["path"]                                                       # doctest: +SKIP
+    >>> result["path"]  # needs a running engine  # doctest: +SKIP
     '/home/me/Music/musicgen-bridge/lofi-drums-bar1.wav'
     """
 

@@ -1,8 +1,8 @@
 """``musicgen-bridge serve``: one engine behind ZeroMQ and OSC at once.
 
 >>> server = BridgeServer(engine, zmq_addr="tcp://127.0.0.1:*", pub_addr="tcp://127.0.0.1:*",
-...                       osc_udp=("127.0.0.1", 0))          # doctest: +SKIP
->>> server.start(); server.addresses                          # doctest: +SKIP
+...                       osc_udp=("127.0.0.1", 0))  # binds sockets; needs an engine  # doctest: +SKIP
+>>> server.start(); server.addresses  # binds sockets; needs an engine  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class ServeSettings:
     """What ``musicgen-bridge serve`` runs: the engine's config and the bridge's listeners.
 
     >>> settings = ServeSettings(EngineConfig(default_model="tiny"), zmq="tcp://127.0.0.1:5555")
-    >>> serve_forever(settings)            # doctest: +SKIP (serves until SIGINT/SIGTERM)
+    >>> serve_forever(settings)            # serves until SIGINT/SIGTERM  # doctest: +SKIP
     0
     """
 

@@ -66,11 +66,11 @@ class Engine:
     """The resident engine: validates requests, queues jobs, runs them on its executor, writes the files.
 
     >>> from musicgen_bridge import Engine, EngineConfig
-    >>> engine = Engine(EngineConfig(default_model="tiny", output_root="/tmp/mgb-out"))   # doctest: +SKIP
-    >>> job = engine.submit("generate", {"prompt": "lofi drums", "bars": 2, "bpm": 90})  # doctest: +SKIP
-    >>> engine.wait(job.id, timeout=60).result["path"]                                  # doctest: +SKIP
+    >>> engine = Engine(EngineConfig(default_model="tiny", output_root="/tmp/mgb-out"))  # loads a model and writes files  # doctest: +SKIP
+    >>> job = engine.submit("generate", {"prompt": "lofi drums", "bars": 2, "bpm": 90})  # loads a model and writes files  # doctest: +SKIP
+    >>> engine.wait(job.id, timeout=60).result["path"]  # loads a model and writes files  # doctest: +SKIP
     '/tmp/mgb-out/lofi-drums-bar1.wav'
-    >>> engine.close()                                                                  # doctest: +SKIP
+    >>> engine.close()  # loads a model and writes files  # doctest: +SKIP
     """
 
     def __init__(self, config: EngineConfig | None = None) -> None:

@@ -5,8 +5,8 @@
 ignored so older engines accept newer clients.
 
 >>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 2, "bpm": 90, "model": "tiny"})
->>> req.frames
-360000
+>>> req.frames                  # 2 bars of 4/4 at 90 bpm: 16/3 s at 48 kHz
+256000
 """
 
 from __future__ import annotations

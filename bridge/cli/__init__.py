@@ -1,7 +1,7 @@
 """The ``musicgen-bridge`` command line: argparse lives here and nowhere else.
 
 >>> from musicgen_bridge.bridge.cli import main
->>> main(["models", "--json"])          # doctest: +SKIP (prints the model table; needs a HF cache)
+>>> main(["models", "--json"])          # prints the model table  # doctest: +SKIP
 0
 """
 

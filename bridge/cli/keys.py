@@ -1,6 +1,6 @@
 """``musicgen-bridge keys``, and the ``--client-key``/``--server-key`` pair of the client commands.
 
->>> run_keys("init", "/tmp/mgb-keys")      # doctest: +SKIP (writes key files)
+>>> run_keys("init", "/tmp/mgb-keys")      # writes key files  # doctest: +SKIP
 0
 """
 

@@ -1,6 +1,6 @@
 """Conditioning inputs: melody (note lists, MIDI, audio) -> MusicGen-Melody chroma.
 
->>> from engine.conditioning import melody_from_midi, chroma_for_window, CHROMA_LENGTH
+>>> from musicgen_bridge.engine.conditioning import melody_from_midi, chroma_for_window, CHROMA_LENGTH
 >>> melody = melody_from_midi("examples/melody/c_major_line.mid")
 >>> chroma_for_window(melody, bpm=120, num_frames=CHROMA_LENGTH).shape
 torch.Size([235, 12])

@@ -4,8 +4,8 @@ MusicGen-Melody was trained on chroma of audio with drums and bass removed by De
 separation model ships here, so ``remove_stems`` raises ``EngineError("unsupported")`` unless
 a separator has been plugged in with :func:`set_stem_separator`; it is never ignored.
 
->>> melody = melody_from_audio("song.wav", start_seconds=12.0, end_seconds=20.0)  # doctest: +SKIP
->>> melody.chroma.shape  # doctest: +SKIP
+>>> melody = melody_from_audio("song.wav", start_seconds=12.0, end_seconds=20.0)  # needs an audio file of yours  # doctest: +SKIP
+>>> melody.chroma.shape  # needs an audio file of yours  # doctest: +SKIP
 torch.Size([63, 12])
 """
 
@@ -104,7 +104,7 @@ def melody_from_audio(source: str | os.PathLike | IO[bytes], *, start_seconds: A
                       end_seconds: Any = None, remove_stems: Sequence[str] = ()) -> AudioMelody:
     """Chroma melody of an audio range; frame 0 is ``start_seconds``.
 
-    >>> melody_from_audio("mix.wav", remove_stems=["drums", "bass"])  # doctest: +SKIP
+    >>> melody_from_audio("mix.wav", remove_stems=["drums", "bass"])  # needs an audio file of yours  # doctest: +SKIP
     Traceback (most recent call last):
     engine.errors.EngineError: unsupported: remove_stems needs a source-separation model ...
     """

@@ -4,8 +4,8 @@ The engine's worker calls ``executor.produce(ctx, job)`` and then writes the tak
 ``pipeline.publish``, so files always land under the front end's roots with its safety rules,
 whichever machine made the audio.
 
->>> executor = open_executor("local", {}, registry=registry)    # doctest: +SKIP
->>> produced = executor.produce(engine.context, job)           # doctest: +SKIP
+>>> executor = open_executor("local", {}, registry=registry)  # needs an engine's registry and a job  # doctest: +SKIP
+>>> produced = executor.produce(engine.context, job)  # needs an engine's registry and a job  # doctest: +SKIP
 
 Importing this package never imports Ray; ``open_executor("ray", ...)`` does.
 """

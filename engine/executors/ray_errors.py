@@ -1,8 +1,8 @@
 """What a Ray failure means for a job or a live window (shared by the job and live paths of the Ray
 executor, so neither imports the other).
 
->>> from ray.serve.exceptions import BackPressureError   # doctest: +SKIP
->>> ray_error(BackPressureError(num_queued_requests=4, max_queued_requests=4), "r1").code  # doctest: +SKIP
+>>> from ray.serve.exceptions import BackPressureError  # needs Ray  # doctest: +SKIP
+>>> ray_error(BackPressureError(num_queued_requests=4, max_queued_requests=4), "r1").code  # needs Ray  # doctest: +SKIP
 'busy'
 """
 

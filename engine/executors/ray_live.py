@@ -6,7 +6,7 @@ which :class:`~engine.executors.ray_router.SessionRouter` sends to the session's
 call pins it to the replica with the fewest sessions). The replica keeps the session's token stream
 and last sample between windows, and drops them on ``live_close``.
 
-    >>> windows = executor.live_windows("live-1", request, seed_codes=None)   # doctest: +SKIP
+    >>> windows = executor.live_windows("live-1", request, seed_codes=None)  # needs a Ray cluster  # doctest: +SKIP
     >>> made = windows.make(win, stop_event)       # a MadeWindow; made.replica says where  # doctest: +SKIP
     >>> windows.close()                            # the replica forgets the session        # doctest: +SKIP
 

@@ -7,9 +7,9 @@ routed by model (multiplexing) and, for live sessions, by session id; progress c
 its own path rules. A cancelled job cancels its Ray response, which stops decoding on the
 replica at the next step.
 
-    >>> executor = RayExecutor(RayOptions(replicas=2), EngineConfig(default_model="tiny"))  # doctest: +SKIP
+    >>> executor = RayExecutor(RayOptions(replicas=2), EngineConfig(default_model="tiny"))  # needs a Ray cluster  # doctest: +SKIP
     >>> produced = executor.produce(engine.context, job)   # what the engine's worker calls  # doctest: +SKIP
-    >>> produced.replica                                   # doctest: +SKIP
+    >>> produced.replica  # needs a Ray cluster  # doctest: +SKIP
     'k3v9x2ab'
 
 Failures: a full deployment is ``busy``; a replica that dies mid-job gives ``interrupted``

@@ -6,7 +6,7 @@ it (re-used as ``audio_prompt_codes``, never re-encoded from decoded audio), so 
 instead of restarting. All windows write into one :class:`TokenStream`, a single token sequence on
 the bar grid; decoding that sequence once gives audio with no seam at all between windows.
 
->>> from engine.timing.timeline import Grid
+>>> from musicgen_bridge.engine.timing.timeline import Grid
 >>> plan = plan_windows(Grid.constant("4/4", 120), 0, 45, frame_rate=50, max_frames=1500, context_bars=4)
 >>> [(w.start_bar, w.bars) for w in plan]
 [(0, 12), (12, 11), (23, 11), (34, 11)]

@@ -8,8 +8,8 @@ the jobs whose request said ``"retryable": true`` (same job id, at most ``limits
 runs in all).
 
 >>> journal = open_journal("/tmp/mgb-doc/journal.sqlite")
->>> engine = Engine(EngineConfig(journal="/tmp/mgb-doc/journal.sqlite"))      # doctest: +SKIP
->>> engine.status("j-from-before-the-crash")["state"]                        # doctest: +SKIP
+>>> engine = Engine(EngineConfig(journal="/tmp/mgb-doc/journal.sqlite"))  # writes a journal file  # doctest: +SKIP
+>>> engine.status("j-from-before-the-crash")["state"]  # writes a journal file  # doctest: +SKIP
 'interrupted'
 
 One engine owns a journal at a time (a lock file beside it); a second engine on the same file runs
@@ -115,8 +115,8 @@ class Entry:
 class Journal:
     """A job table and a transition log in one SQLite file in WAL mode.
 
-    >>> journal = Journal(Path("/tmp/mgb-doc/journal.sqlite"))                 # doctest: +SKIP
-    >>> journal.record(job); journal.status(job.id)["state"]                    # doctest: +SKIP
+    >>> journal = Journal(Path("/tmp/mgb-doc/journal.sqlite"))  # writes a journal file  # doctest: +SKIP
+    >>> journal.record(job); journal.status(job.id)["state"]  # writes a journal file  # doctest: +SKIP
     'queued'
     """
 

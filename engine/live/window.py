@@ -5,9 +5,9 @@ stream and last sample. With the local executor that state lives in this process
 (:class:`LocalWindows`); the Ray executor keeps it on the replica the session is pinned to
 (:mod:`..executors.ray_live`). Scheduling, file writing and events stay in :mod:`.session`.
 
->>> state = open_state(ctx, req, "live-1")                     # doctest: +SKIP
->>> made = make_window(state, win, req, CancelToken())          # doctest: +SKIP
->>> made.clip.shape, made.frames                                # doctest: +SKIP
+>>> state = open_state(ctx, req, "live-1")  # needs a loaded model and a live window  # doctest: +SKIP
+>>> made = make_window(state, win, req, CancelToken())  # needs a loaded model and a live window  # doctest: +SKIP
+>>> made.clip.shape, made.frames  # needs a loaded model and a live window  # doctest: +SKIP
 ((2, 192000), 192000)
 """
 
@@ -47,8 +47,8 @@ class MadeWindow:
 class WindowState:
     """What a session's windows carry from one to the next: its token stream and last sample.
 
-    >>> state = WindowState(registry.load("tiny"), req, "live-1", generate)   # doctest: +SKIP
-    >>> made = make_window(state, win, req, cancel)                           # doctest: +SKIP
+    >>> state = WindowState(registry.load("tiny"), req, "live-1", generate)  # needs a loaded model and a live window  # doctest: +SKIP
+    >>> made = make_window(state, win, req, cancel)  # needs a loaded model and a live window  # doctest: +SKIP
     """
 
     def __init__(self, loaded: Any, req: GenerateRequest, session_id: str, generate: Any,

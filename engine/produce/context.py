@@ -3,7 +3,7 @@
 A producer is ``produce(ctx, job) -> Produced``: it makes and renders every take of a job but
 writes nothing (an executor may run it on another machine); :mod:`.publish` writes the files.
 
->>> ctx = EngineContext(registry=ModelRegistry(), paths=PathPolicy(), default_model="tiny")  # doctest: +SKIP
+>>> ctx = EngineContext(registry=ModelRegistry(), paths=PathPolicy(), default_model="tiny")  # needs an engine's context and a request  # doctest: +SKIP
 >>> generate = choose_generator(ctx, request)   # the token loop the request asked for  # doctest: +SKIP
 """
 

@@ -1,7 +1,7 @@
 """The ``generate`` job: conditioning -> tokens -> waveform -> rendered takes (no files; see publish).
 
 >>> produced = produce(ctx, job)          # what an executor runs for a generate job  # doctest: +SKIP
->>> [t.clip.shape for t in produced.takes]                                          # doctest: +SKIP
+>>> [t.clip.shape for t in produced.takes]  # needs an engine's context and a job  # doctest: +SKIP
 [(2, 192000)]
 """
 

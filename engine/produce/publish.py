@@ -1,7 +1,7 @@
 """Publishing: the front end writes a job's rendered takes under its roots and builds the result.
 
 >>> result = publish(ctx, job, produced)     # temp name + rename, never overwriting  # doctest: +SKIP
->>> result["path"], result["takes"][0]["frames"]                                   # doctest: +SKIP
+>>> result["path"], result["takes"][0]["frames"]  # writes files  # doctest: +SKIP
 ('/home/me/Music/mgb/drums-bar1.wav', 192000)
 """
 

@@ -1,8 +1,8 @@
 """Rendering a job's takes to the session format, each with its sidecar (the one place both are made).
 
->>> meta = sidecar_meta(loaded, req, prompt_sent="lofi drums, 90 bpm")   # doctest: +SKIP
->>> takes = render_takes(req, audio, loaded.sample_rate, meta, job.cancel_event)  # doctest: +SKIP
->>> takes[0].sidecar["seed"], takes[0].clip.shape                          # doctest: +SKIP
+>>> meta = sidecar_meta(loaded, req, prompt_sent="lofi drums, 90 bpm")  # needs a loaded model and its audio  # doctest: +SKIP
+>>> takes = render_takes(req, audio, loaded.sample_rate, meta, job.cancel_event)  # needs a loaded model and its audio  # doctest: +SKIP
+>>> takes[0].sidecar["seed"], takes[0].clip.shape  # needs a loaded model and its audio  # doctest: +SKIP
 (1234, (2, 96000))
 """
 

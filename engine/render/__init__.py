@@ -1,10 +1,10 @@
 """Render and write-back: fx chains, resampling, loudness, safe file writing.
 
-    >>> from engine.render import PathPolicy, Renderer, RenderSpec, clip_name, write_clip
+    >>> from musicgen_bridge.engine.render import PathPolicy, Renderer, RenderSpec, clip_name, write_clip
     >>> spec = RenderSpec.from_dict({"sample_rate": 48000, "fx": "master-lite", "loudness_lufs": -14})
-    >>> clip, report = Renderer(spec).render_with_report(audio, 32000, frames=192000)
+    >>> clip, report = Renderer(spec).render_with_report(audio, 32000, frames=192000)  # audio: a model's output  # doctest: +SKIP
     >>> path = PathPolicy().resolve(None, clip_name(track="drums", prompt="dusty breakbeat", bar=1, take=1))
-    >>> files = write_clip(clip, 48000, path, fmt=spec.format, auto=True,
+    >>> files = write_clip(clip, 48000, path, fmt=spec.format, auto=True,  # writes under the user's music folder  # doctest: +SKIP
     ...                    sidecar={"render": spec.to_dict(), "report": report.to_dict()})
 """
 

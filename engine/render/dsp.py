@@ -3,9 +3,9 @@
 All functions take and return float32 arrays shaped (channels, frames).
 ``resample`` is :func:`.resample.resample` (the one resampler, also used by conform and continue).
 
-    >>> y = resample(x, 32000, 48000)            # the one resampler (render.resample), re-exported
-    >>> y = fit_length(convert_channels(y, 2), 96000)
-    >>> true_peak_db(y), integrated_loudness(y, 48000)
+    >>> y = resample(x, 32000, 48000)            # the one resampler (render.resample), re-exported  # x: a model's output  # doctest: +SKIP
+    >>> y = fit_length(convert_channels(y, 2), 96000)  # y: from the line above  # doctest: +SKIP
+    >>> true_peak_db(y), integrated_loudness(y, 48000)  # y: from the line above  # doctest: +SKIP
     (-0.8, -14.2)
 """
 

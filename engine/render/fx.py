@@ -1,11 +1,11 @@
 """Effect chains as data: JSON lists of pedalboard built-ins and VST3 plugins, checked up front.
 
-    >>> chain = parse_chain([
+    >>> chain = parse_chain([  # needs a Verb.vst3 plugin installed  # doctest: +SKIP
     ...     {"plugin": "HighpassFilter", "cutoff_frequency_hz": 30},
     ...     {"plugin": "Compressor", "threshold_db": -18, "ratio": 4},
     ...     {"vst3": "/usr/lib/vst3/Verb.vst3", "params": {"mix": 0.2}, "preset": "hall.vstpreset"},
     ... ], sample_rate=48000)
-    >>> chain.to_json()[1]
+    >>> chain.to_json()[1]  # chain: from the line above  # doctest: +SKIP
     {'plugin': 'Compressor', 'ratio': 4.0, 'threshold_db': -18.0}
 
 Every problem raises ``EngineError("bad_fx", ...)`` naming the entry, before any audio work:

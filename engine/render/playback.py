@@ -1,8 +1,8 @@
 """Audition a rendered clip on the machine's default output, when there is one.
 
-    >>> print(preview(audio, 48000))
+    >>> print(preview(audio, 48000))  # plays on the output device  # doctest: +SKIP
     played 4.00 s on 'pulse'
-    >>> print(preview(audio, 48000))       # on a headless server
+    >>> print(preview(audio, 48000))       # on a headless server  # plays on the output device  # doctest: +SKIP
     no preview: sounddevice is not installed (pip install sounddevice)
 
 :func:`preview` never raises for a missing library or device: it returns a line saying

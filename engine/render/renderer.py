@@ -2,8 +2,8 @@
 
     >>> spec = RenderSpec.from_dict({"sample_rate": 48000, "fx": "master-lite",
     ...                              "loudness_lufs": -14, "true_peak_dbtp": -1})
-    >>> clip = Renderer(spec).render(audio, 32000, frames=192000)   # exactly 192000 frames
-    >>> clip, report = Renderer(spec).render_with_report(audio, 32000, frames=192000)
+    >>> clip = Renderer(spec).render(audio, 32000, frames=192000)   # exactly 192000 frames  # audio: a model's output  # doctest: +SKIP
+    >>> clip, report = Renderer(spec).render_with_report(audio, 32000, frames=192000)  # audio: a model's output  # doctest: +SKIP
 
 Steps, in order: channels (mono duplicated / stereo averaged) -> resample to the session
 rate (pedalboard's windowed-sinc stream resampler, in blocks) -> exact length ``frames``

@@ -6,8 +6,8 @@ logits it writes. A step is then two small copies and one ``replay()``: no Pytho
 kernel-launch overhead, no host sync. Token choice stays outside the graph (it draws from the
 per-take ``torch.Generator``\\ s, which a replay would not advance).
 
->>> runner = GraphStep(w, cache, cross, rows=2)     # doctest: +SKIP (needs a CUDA GPU)
->>> logits = runner(tokens, position_tensor)        # doctest: +SKIP
+>>> runner = GraphStep(w, cache, cross, rows=2)     # needs a CUDA GPU  # doctest: +SKIP
+>>> logits = runner(tokens, position_tensor)  # needs a CUDA GPU  # doctest: +SKIP
 """
 
 from __future__ import annotations

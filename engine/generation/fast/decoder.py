@@ -7,9 +7,9 @@ in a preallocated cache, batches guidance as one forward over ``[cond; uncond]``
 delay pattern itself and chooses tokens with the shared :func:`~engine.generation.sampling.choose_tokens`.
 On CUDA the step is a captured CUDA graph (see :mod:`engine.generation.fast.cuda`).
 
->>> from engine.models.registry import ModelRegistry
->>> from engine.generation.reference import Conditioning
->>> from engine.generation.sampling import SamplingParams
+>>> from musicgen_bridge.engine.models.registry import ModelRegistry
+>>> from musicgen_bridge.engine.generation.reference import Conditioning
+>>> from musicgen_bridge.engine.generation.sampling import SamplingParams
 >>> loaded = ModelRegistry(device="cpu").load("tiny")
 >>> out = generate_fast(loaded, Conditioning(["warm pads"]), frames=8, params=SamplingParams(), seeds=[7])
 >>> tuple(out.tokens.shape), out.audio.shape

@@ -13,8 +13,8 @@ Two self-attention variants:
 * :func:`step_static`: one token, fixed shapes, position given as a device tensor, attends to the
   whole cache under a mask. It never syncs with the host, so it can be captured as a CUDA graph.
 
->>> w = DecoderWeights(loaded.model)                               # doctest: +SKIP
->>> cache = KVCache.allocate(w, rows=2, length=64)                 # doctest: +SKIP
+>>> w = DecoderWeights(loaded.model)  # needs a loaded model  # doctest: +SKIP
+>>> cache = KVCache.allocate(w, rows=2, length=64)  # needs a loaded model  # doctest: +SKIP
 """
 
 from __future__ import annotations

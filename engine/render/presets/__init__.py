@@ -1,7 +1,7 @@
 """Named fx presets and chain references: a name, a JSON file, or an inline list.
 
     >>> chain = resolve_chain("master-lite")                  # this package's master-lite.json
-    >>> chain = resolve_chain("/home/me/chains/dub.json")      # any chain file
+    >>> chain = resolve_chain("/home/me/chains/dub.json")      # any chain file  # a chain file of the user's  # doctest: +SKIP
     >>> chain = resolve_chain([{"plugin": "Gain", "gain_db": -3}])
 
 A preset file holds either a bare chain list or an object ``{"description": ..., "chain": [...]}``.
