@@ -7,7 +7,7 @@ Both paths decode the same request (classifier-free guidance on, top-k 250) on o
 so they share every weight. Printed per path: tokens/s, real-time factor (seconds of audio per
 second of wall time, per take), EnCodec decode time, time to first window (request to decoded
 audio of a ``--window`` long clip, conditioning included), and the ratio ours/reference. Models
-other than ``tiny`` have the published architectures (see engine/models/fast_archs.py) with random
+other than ``tiny`` have the published architectures (see engine/generation/fast/archs.py) with random
 weights: nothing is downloaded.
 """
 
