@@ -112,13 +112,13 @@ def test_a_take_does_not_depend_on_its_batch(engine: Engine) -> None:
     assert batch.tokens.shape == (3, 4, 40)
 
 
-def test_fast_and_reference_backends_write_identical_files(engine: Engine) -> None:
+def test_fast_and_reference_generators_write_identical_files(engine: Engine) -> None:
     audio = {}
-    for backend in ("fast", "reference"):
-        job = engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120, "seed": 9, "generator": backend,
-                                         "track": backend})
+    for generator in ("fast", "reference"):
+        job = engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120, "seed": 9, "generator": generator,
+                                         "track": generator})
         result = engine.wait(job.id, timeout=60).result
-        audio[backend] = sf.read(result["path"], dtype="int32")[0]
+        audio[generator] = sf.read(result["path"], dtype="int32")[0]
     assert np.array_equal(audio["fast"], audio["reference"])
     assert engine.context.generators["fast"] is not None  # "auto" picks the fast decoder when present
 
