@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from engine import limits
-from engine.errors import EngineError
+from ..engine import limits
+from ..engine.errors import EngineError
 
 Address = tuple[str, int]
 
@@ -104,7 +104,9 @@ class OscClients:
         now = self.clock()
         with self._lock:
             self._host_seen[sender[0]] = now
-            client = self._named.get(client_id) if client_id else None
+            if not client_id:
+                return
+            client = self._named.get(client_id)
             if client is not None and now - client.seen <= self.client_ttl:
                 client.seen = now
                 self._named[client_id] = self._named.pop(client_id)  # most recent last
@@ -163,4 +165,4 @@ class OscClients:
             del self._gone[next(iter(self._gone))]
 
 
-__all__ = ["OscClients", "check_client_id", "CLIENT_TTL_S", "ANON_TTL_S"]
+__all__ = ["ANON_TTL_S", "CLIENT_TTL_S", "OscClients", "check_client_id"]

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
-from engine import limits
-from engine.errors import EngineError
+from ..engine import limits
+from ..engine.errors import EngineError
 
 #: an upload whose pieces have not all come within this time is dropped
 PART_TTL_S = 60.0
@@ -81,4 +81,4 @@ class Parts:
         return address, "".join(upload.pieces[i] for i in range(count))
 
 
-__all__ = ["Parts", "PART_TTL_S", "MAX_PARTS"]
+__all__ = ["MAX_PARTS", "PART_TTL_S", "Parts"]

@@ -408,8 +408,8 @@ def test_parameters_reach_the_request_through_the_patch(tmp_path: Path) -> None:
 # -- many devices, lifecycle and limits, against the real tiny engine ---------------------------
 
 @needs_node
-def test_two_devices_run_live_sessions_at_once_and_each_gets_only_its_own(tmp_path: Path, server: Any,
-                                                                         engine: Any) -> None:
+def test_two_devices_run_live_sessions_at_once_and_each_gets_only_its_own(tmp_path: Path, daw_server: Any,
+                                                                         daw_engine: Any) -> None:
     live = live_set()
     live["set"]["is_playing"], live["set"]["current_song_time"] = 1, 4.5  # bar 2 of 3/4
     tracks = live["set"]["tracks"]
@@ -421,9 +421,9 @@ def test_two_devices_run_live_sessions_at_once_and_each_gets_only_its_own(tmp_pa
             {"click": "Live"}, {"sleep": 300}]
         devices.append({"this_device": f"live_set tracks {track} devices 0", "steps": steps})
     scen, out = tmp_path / "devices.json", tmp_path / "devices-out.json"
-    scen.write_text(json.dumps({"live": live, "engine_port": server.udp.server_address[1], "devices": devices}))
+    scen.write_text(json.dumps({"live": live, "engine_port": daw_server.udp.server_address[1], "devices": devices}))
     proc = subprocess.run([NODE, str(HERE / "run_device.js"), str(scen), str(out)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "NODE_PATH": str(M4L_DIR)})
+                          timeout=120, env={**os.environ, "NODE_PATH": str(M4L_DIR)}, check=False)
     result = json.loads(out.read_text())
     assert proc.returncode == 0 and all(d["record"]["errors"] == [] for d in result["devices"]), proc.stderr
     sessions = {}
@@ -447,9 +447,9 @@ def test_two_devices_run_live_sessions_at_once_and_each_gets_only_its_own(tmp_pa
         assert [c["file_path"] for c in result["set"]["tracks"][track]["arrangement_clips"]] == [w[5] for w in windows]
     reply_ports = {d["record"]["reply_port"] for d in result["devices"]}
     assert sessions[1] != sessions[2] and len(reply_ports) == 2
-    assert {t.get("session_id") for t in engine.transports} == set(sessions.values())  # none went to every session
-    assert sorted(engine.stops) == sorted(sessions.values())
-    assert {w["session_id"] for w in engine.windows} == set(sessions.values())
+    assert {t.get("session_id") for t in daw_engine.transports} == set(sessions.values())  # none went to every session
+    assert sorted(daw_engine.stops) == sorted(sessions.values())
+    assert {w["session_id"] for w in daw_engine.windows} == set(sessions.values())
 
 
 def sent_json_id(rec: dict[str, Any]) -> str:
@@ -460,23 +460,23 @@ def sent_json_id(rec: dict[str, Any]) -> str:
 
 
 @needs_node
-def test_deleting_the_device_stops_its_live_session_on_the_engine(tmp_path: Path, server: Any, engine: Any) -> None:
+def test_deleting_the_device_stops_its_live_session_on_the_engine(tmp_path: Path, daw_server: Any, daw_engine: Any) -> None:
     live = live_set()
     live["set"]["is_playing"] = 1
     steps = ui("pads", model="tiny", bars=1, ahead_bars=1, samplerate=44100) + [
         {"click": "Live"}, {"wait": {"status": "^(Live: window 0|Live stopped|Error|No answer)", "timeout_ms": 30000}},
         {"free": True}, {"sleep": 300}]
-    result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    result = run_device(tmp_path, live, steps, engine_port=daw_server.udp.server_address[1])
     rec = result["record"]
     assert rec["status"][-1].startswith("Live stopped after"), rec["status"]
-    (window, *_) = engine.windows
+    (window, *_) = daw_engine.windows
     # live/stop and bye both stop it (datagrams are handled concurrently, so both may try)
-    assert set(engine.stops) == {window["session_id"]} and window["session_id"] not in engine.live._sessions
+    assert set(daw_engine.stops) == {window["session_id"]} and window["session_id"] not in daw_engine.live._sessions
     assert rec["sent"][-1] == ["/mgb/bye", sent_json_id(rec)]  # then the engine forgets this instance
 
 
 @needs_node
-def test_a_300_note_melody_reaches_the_engine(tmp_path: Path, server: Any, engine: Any) -> None:
+def test_a_300_note_melody_reaches_the_engine(tmp_path: Path, daw_server: Any, daw_engine: Any) -> None:
     live = live_set()
     clip = live["set"]["tracks"][0]["clip_slots"][0]["clip"]
     clip["notes"] = [{"note_id": i + 1, "pitch": 48 + i % 37, "start_time": i * 0.25, "duration": 0.2,
@@ -484,12 +484,12 @@ def test_a_300_note_melody_reaches_the_engine(tmp_path: Path, server: Any, engin
     clip["loop_end"] = clip["end_marker"] = clip["length"] = 75
     steps = ui("long line", model="tiny-melody", bars=1, samplerate=44100) + [
         {"click": "Generate"}, {"wait": {"status": "^(Placed|Error|No answer)", "timeout_ms": 40000}}]
-    rec = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])["record"]
+    rec = run_device(tmp_path, live, steps, engine_port=daw_server.udp.server_address[1])["record"]
     assert rec["status"][-1].startswith("Placed 1 clip(s)"), rec["status"]
     parts = [s for s in rec["sent"] if s[0] == "/mgb/part"]
     assert len(parts) > 12 and all(len(s[5].encode()) <= 1800 for s in parts)  # > 8 KB in all, in small pieces
-    (job_id,) = engine.jobs
-    req = json.loads(Path(engine.status(job_id)["result"]["path"] + ".json").read_text())["request"]
+    (job_id,) = daw_engine.jobs
+    req = json.loads(Path(daw_engine.status(job_id)["result"]["path"] + ".json").read_text())["request"]
     notes = req["melody"]["notes"]
     assert len(notes) == 300 and [n["pitch"] for n in notes] == [48 + i % 37 for i in range(300)]
     assert notes[-1]["start_beats"] == 74.75 and req["melody"]["clip_length_beats"] == 75

@@ -8,14 +8,13 @@ import time
 from typing import Any
 
 import pytest
+from conftest import OscPeer
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
 
-from bridge.osc_clients import OscClients
-from bridge.osc_parts import Parts
-from engine.errors import EngineError
-from tests.conftest import OscPeer
-from tests.daw.harness import engine, server  # noqa: F401 - pytest fixtures (the real tiny engine, spied on)
+from musicgen_bridge.bridge.osc_clients import OscClients
+from musicgen_bridge.bridge.osc_parts import Parts
+from musicgen_bridge.engine.errors import EngineError
 
 HOST = "127.0.0.1"
 
@@ -129,7 +128,7 @@ def test_an_incomplete_upload_is_dropped_after_its_time():
     assert parts.add(HOST, "u", 1, 2, "/mgb/ping", "}") is None  # piece 0 is gone: this starts over
 
 
-# -- over UDP, against the real engine ---------------------------------------------------------
+# -- over UDP, against daw_server (the real tiny engine, spied on) -----------------------------
 
 def _osc_addr(server: Any) -> tuple[str, int]:
     return server.udp.server_address[:2]
@@ -149,7 +148,7 @@ class Listener:
             self.sock.settimeout(left)
             try:
                 packet = self.sock.recvfrom(65536)[0]
-            except socket.timeout:
+            except TimeoutError:
                 break
             out += [(m.message.address, list(m.message.params)) for m in OscPacket(packet).messages]
         return out
@@ -158,11 +157,11 @@ class Listener:
         self.sock.close()
 
 
-def test_an_old_clients_stale_hello_never_captures_a_new_clients_replies(server, monkeypatch):
-    monkeypatch.setattr(server.router.clients, "client_ttl", 0.5)
+def test_an_old_clients_stale_hello_never_captures_a_new_clients_replies(daw_server, monkeypatch):
+    monkeypatch.setattr(daw_server.router.clients, "client_ttl", 0.5)
     old_ears, new_ears = Listener(), Listener()
-    old = OscPeer(_osc_addr(server), hello=False)
-    new = OscPeer(_osc_addr(server), hello=False)
+    old = OscPeer(_osc_addr(daw_server), hello=False)
+    new = OscPeer(_osc_addr(daw_server), hello=False)
     try:
         old.send("/mgb/hello", old_ears.port, "m-old")
         assert json.loads(old_ears.messages(2)[0][1][1])["client_id"] == "m-old"  # the reply goes to its port
@@ -190,22 +189,22 @@ def _live_start(peer: OscPeer, client_id: str) -> str:
     return json.loads(args[1])["session_id"]
 
 
-def test_bye_stops_the_clients_live_sessions(server, engine):
-    peer = OscPeer(_osc_addr(server), hello=False)
+def test_bye_stops_the_clients_live_sessions(daw_server, daw_engine):
+    peer = OscPeer(_osc_addr(daw_server), hello=False)
     try:
         peer.send("/mgb/hello", peer.port, "m-bye")
         peer.reply("hello")
         session = _live_start(peer, "m-bye")
         peer.send("/mgb/bye", "m-bye")
         _, args = peer.reply("bye")
-        assert json.loads(args[1])["stopped"] == [session] and engine.stops == [session]
+        assert json.loads(args[1])["stopped"] == [session] and daw_engine.stops == [session]
     finally:
         peer.close()
 
 
-def test_a_client_gone_silent_has_its_live_sessions_stopped(server, engine, monkeypatch):
-    monkeypatch.setattr(server.router.clients, "client_ttl", 0.5)
-    peer, other = OscPeer(_osc_addr(server), hello=False), OscPeer(_osc_addr(server), hello=False)
+def test_a_client_gone_silent_has_its_live_sessions_stopped(daw_server, daw_engine, monkeypatch):
+    monkeypatch.setattr(daw_server.router.clients, "client_ttl", 0.5)
+    peer, other = OscPeer(_osc_addr(daw_server), hello=False), OscPeer(_osc_addr(daw_server), hello=False)
     try:
         peer.send("/mgb/hello", peer.port, "m-crash")
         peer.reply("hello")
@@ -213,48 +212,48 @@ def test_a_client_gone_silent_has_its_live_sessions_stopped(server, engine, monk
         time.sleep(0.8)  # Live crashed: no bye, no hello
         other.send("/mgb/ping")  # any message lets the engine notice
         other.reply("ping")
-        assert engine.stops == [session]
+        assert daw_engine.stops == [session]
     finally:
         peer.close()
         other.close()
 
 
-def test_a_silent_client_s_sessions_stop_even_when_nothing_else_arrives(server, engine, monkeypatch):
-    import bridge.osc_server as osc_server
+def test_a_silent_client_s_sessions_stop_even_when_nothing_else_arrives(daw_server, daw_engine, monkeypatch):
+    from musicgen_bridge.bridge import osc_server
 
-    monkeypatch.setattr(server.router.clients, "client_ttl", 0.5)
+    monkeypatch.setattr(daw_server.router.clients, "client_ttl", 0.5)
     monkeypatch.setattr(osc_server, "WATCH_S", 0.2)
-    peer = OscPeer(_osc_addr(server), hello=False)
+    peer = OscPeer(_osc_addr(daw_server), hello=False)
     try:
         peer.send("/mgb/hello", peer.port, "m-gone")
         peer.reply("hello")
         session = _live_start(peer, "m-gone")
         deadline = time.monotonic() + 10
-        while engine.stops != [session]:  # no message at all: the watcher notices
-            assert time.monotonic() < deadline, engine.stops
+        while daw_engine.stops != [session]:  # no message at all: the watcher notices
+            assert time.monotonic() < deadline, daw_engine.stops
             time.sleep(0.05)
-        assert not server.router.clients.has_sessions()
+        assert not daw_server.router.clients.has_sessions()
     finally:
         peer.close()
 
 
-def test_a_request_in_parts_is_answered_once_whole(server):
-    peer = OscPeer(_osc_addr(server), hello=False)
+def test_a_request_in_parts_is_answered_once_whole(daw_server):
+    peer = OscPeer(_osc_addr(daw_server), hello=False)
     try:
         text = json.dumps({"job_id": "j-000000000000", "pad": "x" * 20000})  # over 8 KB: one datagram cannot
         pieces = [text[i:i + 1000] for i in range(0, len(text), 1000)]
         for i, piece in enumerate(pieces):
             peer.sock.sendto(build_msg("/mgb/part", ["u-1", i, len(pieces), "/mgb/status", piece]).dgram,
-                             _osc_addr(server))
-        addr, args = peer.expect(lambda a, p: a == "/mgb/error")
+                             _osc_addr(daw_server))
+        _, args = peer.expect(lambda a, p: a == "/mgb/error")
         assert args[:2] == ["j-000000000000", "unknown_job"]  # the joined request was handled, as a whole
         assert peer.recv_packet(0.3) is None  # and answered once
     finally:
         peer.close()
 
 
-def test_a_transport_for_a_session_that_has_ended_says_unknown_session(server):
-    peer = OscPeer(_osc_addr(server))
+def test_a_transport_for_a_session_that_has_ended_says_unknown_session(daw_server):
+    peer = OscPeer(_osc_addr(daw_server))
     try:
         peer.send("/mgb/transport", 4.0, 120.0, 1, "live-000000gone")
         addr, args = peer.reply("transport")
