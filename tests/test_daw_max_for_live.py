@@ -1,5 +1,6 @@
-"""The Max for Live device under node: its patch's wiring, mgb_device.js and the scripts it requires
-(tests/daw/patch_runner.js), a fake LiveAPI, and real OSC over UDP."""
+"""The Max for Live device's JavaScript under node (fake LiveAPI, real OSC over UDP): what it sends,
+where it places takes and live windows, and many devices sharing one engine (the patch itself:
+test_daw_max_for_live_patch.py)."""
 
 from __future__ import annotations
 
@@ -13,78 +14,9 @@ from typing import Any
 
 import pytest
 from daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of
+from daw.m4l_device import C_MAJOR, live_set, needs_node, requests, run_device, sent_json, sent_json_id, ui
 
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (the device tests run its JS under node)")
-
-#: the device's scripts, all embedded in the .amxd
-SCRIPTS = ("mgb_device.js", "mgb_core.js", "mgb_live.js", "mgb_link.js", "mgb_place.js")
-C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65]
-
-
-def midi_clip() -> dict[str, Any]:
-    notes = [{"note_id": i + 1, "pitch": p, "start_time": i, "duration": 0.75, "velocity": 100, "mute": 0,
-              "probability": 1, "velocity_deviation": 0, "release_velocity": 64} for i, p in enumerate(C_MAJOR)]
-    return {"name": "line", "is_midi_clip": 1, "is_audio_clip": 0, "is_arrangement_clip": 0, "looping": 1,
-            "loop_start": 0, "loop_end": 12, "start_marker": 0, "end_marker": 12, "length": 12, "notes": notes}
-
-
-def live_set(version: tuple[int, ...] = (12, 1, 0), detail: str | None = "live_set tracks 0 clip_slots 0 clip",
-             slots: list[bool] | None = None) -> dict[str, Any]:
-    """3/4 at 100 bpm; track 0 holds a MIDI clip, track 1 (audio) holds the device."""
-    taken = slots if slots is not None else [True, False, False]
-    audio = [{"clip": {"name": "old", "is_midi_clip": 0}} if t else {} for t in taken]
-    return {"version": list(version), "this_device": "live_set tracks 1 devices 0", "set": {
-        "tempo": 100.0, "signature_numerator": 3, "signature_denominator": 4, "current_song_time": 0.0,
-        "is_playing": 0,
-        "tracks": [{"name": "Keys", "has_audio_input": 0, "has_midi_input": 1, "is_foldable": 0,
-                    "clip_slots": [{"clip": midi_clip()}] + [{} for _ in taken[1:]], "arrangement_clips": [],
-                    "devices": []},
-                   {"name": "MusicGen", "has_audio_input": 1, "has_midi_input": 0, "is_foldable": 0,
-                    "clip_slots": audio, "arrangement_clips": [], "devices": [{"name": "musicgen-bridge"}]}],
-        "scenes": [{} for _ in taken],
-        "view": {"detail_clip": detail, "highlighted_clip_slot": "live_set tracks 0 clip_slots 0",
-                 "selected_scene": "live_set scenes 0"}}}
-
-
-def run_device(tmp: Path, live: dict[str, Any], steps: list[dict[str, Any]], engine_port: int = 9,
-               timeout: float = 60) -> dict[str, Any]:
-    scen, out = tmp / "device-scenario.json", tmp / "device-out.json"
-    scen.write_text(json.dumps({"live": live, "engine_port": engine_port, "steps": steps}))
-    # NODE_PATH plays Max's search path: mgb_core.js finds mgb_live.js beside it
-    proc = subprocess.run([NODE, str(HERE / "run_device.js"), str(scen), str(out)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "NODE_PATH": str(M4L_DIR)}, check=False)
-    result = json.loads(out.read_text()) if out.exists() else {"record": {"errors": [proc.stderr]}}
-    assert proc.returncode == 0, result["record"]["errors"]
-    assert result["record"]["errors"] == [], result["record"]["errors"]
-    return result
-
-
-def ui(prompt: str, **params: Any) -> list[dict[str, Any]]:
-    """The device loads, the prompt is typed into its box, settings without a menu entry go to its js."""
-    steps: list[dict[str, Any]] = [{"load": True}, {"type": prompt}]
-    steps += [{"handle": [k, v]} for k, v in params.items()]
-    return steps
-
-
-def requests(rec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The requests the device sent, in order, with /mgb/part pieces joined (as the engine joins them)."""
-    out, uploads = [], {}
-    for s in rec["sent"]:
-        if s[0] == "/mgb/part":
-            upload_id, index, count, address, piece = s[1:]
-            pieces = uploads.setdefault(upload_id, {})
-            pieces[index] = piece
-            if len(pieces) == count:
-                out.append((address, json.loads("".join(pieces[i] for i in range(count)))))
-        elif s[0] not in ("/mgb/hello", "/mgb/bye"):
-            out.append((s[0], json.loads(s[1])))
-    return out
-
-
-def sent_json(rec: dict[str, Any], address: str) -> list[dict[str, Any]]:
-    """The JSON contents the device sent to one address (every request carries its client id)."""
-    return [c for a, c in requests(rec) if a == address]
-
+# -- generate and continue ---------------------------------------------------------------------
 
 @needs_node
 def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path: Path, daw_server: Any) -> None:
@@ -231,6 +163,8 @@ def test_falls_back_to_the_highlighted_clip_slot(tmp_path: Path) -> None:
     assert "melody" not in sent  # facebook/musicgen-small takes no melody
 
 
+# -- live mode ---------------------------------------------------------------------------------
+
 @needs_node
 def test_live_mode_reports_transport_and_places_windows_in_the_arrangement(tmp_path: Path) -> None:
     live = live_set()
@@ -258,82 +192,6 @@ def test_live_mode_reports_transport_and_places_windows_in_the_arrangement(tmp_p
     assert created == {"path": "live_set tracks 1", "fn": "create_audio_clip", "args": ["/m/w0.wav", 6]}
 
 
-# -- the patch -----------------------------------------------------------------------------------
-
-#: (inlets, outlets) of the objects the patch uses, from their Max reference pages
-SIGNATURES = {"live.thisdevice": (1, 3), "udpsend": (1, 0), "udpreceive": (1, 1), "dspstate~": (1, 4),
-              "pattr": (1, 3), "freebang": (0, 1),
-              "prepend": (1, 1), "plugin~": (2, 2), "plugout~": (2, 0), "t": (1, None), "route": (1, None),
-              "message": (2, 1), "comment": (1, 0), "textedit": (1, 4), "umenu": (1, 3), "live.numbox": (1, 2),
-              "live.dial": (1, 2), "live.text": (1, 2), "slider": (1, 1)}
-
-
-def signature(box: dict[str, Any]) -> tuple[int, int | None]:
-    if box["maxclass"] != "newobj":
-        return SIGNATURES[box["maxclass"]]
-    words = box["text"].split()
-    if words[0] in ("t", "trigger"):
-        return 1, len(words) - 1
-    if words[0] == "route":
-        return 1, len(words)
-    if words[0] == "js":
-        source = (M4L_DIR / words[1]).read_text()
-        return int(re.search(r"^inlets = (\d+);", source, re.MULTILINE)[1]), int(re.search(r"^outlets = (\d+);", source, re.MULTILINE)[1])
-    return SIGNATURES[words[0]]
-
-
-def test_patch_is_valid_and_every_line_joins_real_inlets_and_outlets() -> None:
-    patch = json.loads((M4L_DIR / "musicgen-bridge.maxpat").read_text())["patcher"]
-    boxes = {b["box"]["id"]: b["box"] for b in patch["boxes"]}
-    assert len(boxes) == len(patch["boxes"])  # ids are unique
-    for box in boxes.values():
-        ins, outs = signature(box)
-        assert box["numinlets"] == ins, box["id"]
-        assert outs is None or box["numoutlets"] == outs, box["id"]
-        assert len(box.get("outlettype", [])) == box["numoutlets"], box["id"]
-    scripts = [b["text"].split()[1] for b in boxes.values() if b["maxclass"] == "newobj" and b["text"].startswith("js ")]
-    assert scripts == ["mgb_device.js"]
-    for name in scripts + [d["name"] for d in patch["dependency_cache"]]:
-        assert (M4L_DIR / name).is_file(), name
-    assert "require(\"mgb_core\")" in (M4L_DIR / "mgb_device.js").read_text()
-    for module in ("mgb_live", "mgb_link", "mgb_place"):
-        assert f"require(\"{module}\")" in (M4L_DIR / "mgb_core.js").read_text()
-    assert set(SCRIPTS) <= {d["name"] for d in patch["dependency_cache"]}
-    for line in patch["lines"]:
-        (src, outlet), (dst, inlet) = line["patchline"]["source"], line["patchline"]["destination"]
-        assert src in boxes and dst in boxes, line
-        assert 0 <= outlet < boxes[src]["numoutlets"], line
-        assert 0 <= inlet < boxes[dst]["numinlets"], line
-    # the parts the device cannot work without are wired
-    joined = {(l["patchline"]["source"][0], l["patchline"]["destination"][0]) for l in patch["lines"]}
-    js = next(i for i, b in boxes.items() if b.get("text", "").startswith("js "))
-    send = next(i for i, b in boxes.items() if b.get("text", "").startswith("udpsend"))
-    recv = next(i for i, b in boxes.items() if b.get("text", "").startswith("udpreceive"))
-    assert (js, send) in joined and (recv, js) in joined
-    plug_in = next(i for i, b in boxes.items() if b.get("text") == "plugin~")
-    plug_out = next(i for i, b in boxes.items() if b.get("text") == "plugout~")
-    assert (plug_in, plug_out) in joined  # the device passes the track's audio through
-    assert (js, recv) in joined  # each instance moves udpreceive to its own reply port
-    # the prompt box's "text <words>" loses its selector before the js sees it
-    textedit = next(i for i, b in boxes.items() if b["maxclass"] == "textedit")
-    route = next(i for i, b in boxes.items() if b.get("text") == "route text")
-    prepend = next(i for i, b in boxes.items() if b.get("text") == "prepend prompt")
-    assert {(textedit, route), (route, prepend), (prepend, js)} <= joined
-    pattr = next(b for b in boxes.values() if b.get("text", "").startswith("pattr "))
-    assert pattr["saved_attribute_attributes"]["valueof"]["parameter_invisible"] == 1  # stored, not automated
-    for b in boxes.values():
-        if b["maxclass"] == "live.text":  # action buttons: neither automated nor stored
-            assert b["saved_attribute_attributes"]["valueof"]["parameter_invisible"] == 2, b["id"]
-
-
-def test_device_javascript_is_es5_for_max_js() -> None:
-    for name in SCRIPTS:
-        code = re.sub(r"//[^\n]*", "", (M4L_DIR / name).read_text())
-        code = re.sub(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'', '""', code)  # string literals
-        for pattern in (r"=>", r"\blet\b", r"\bconst\b", r"`", r"\bclass\b", r"\.\.\."):
-            assert not re.search(pattern, code), f"{name} uses {pattern}, which Max's js object cannot run"
-
-
 @needs_node
 def test_live_mode_over_real_osc_with_the_engine(tmp_path: Path, daw_server: Any, daw_engine: Any) -> None:
     live = live_set()
@@ -356,56 +214,7 @@ def test_live_mode_over_real_osc_with_the_engine(tmp_path: Path, daw_server: Any
     assert Fraction(158760, 44100) == bar_seconds(2, 3, 4, 100)
 
 
-# -- the patch's wiring, run by tests/daw/patch_runner.js --------------------------------------
-
-@needs_node
-def test_the_prompt_box_sends_its_words_without_the_text_selector(tmp_path: Path) -> None:
-    steps = [{"load": True}, {"type": "warm lofi keys"}, {"handle": ["/mgb/reply", "hello", "{}"]},
-             {"click": "Generate"}]
-    rec = run_device(tmp_path, live_set(), steps)["record"]
-    (sent,) = sent_json(rec, "/mgb/generate")
-    assert sent["prompt"] == "warm lofi keys"  # textedit says "text warm lofi keys"; route text drops "text"
-    assert rec["stored"][-1] == ["warm", "lofi", "keys"]  # pattr prompt: saved with the Live set
-
-
-@needs_node
-def test_a_prompt_that_starts_with_bang_is_kept_whole(tmp_path: Path) -> None:
-    steps = [{"load": True}, {"type": "bang bang drums"}, {"handle": ["/mgb/reply", "hello", "{}"]},
-             {"click": "Generate"}]
-    (sent,) = sent_json(run_device(tmp_path, live_set(), steps)["record"], "/mgb/generate")
-    assert sent["prompt"] == "bang bang drums"
-
-
-@needs_node
-def test_an_empty_prompt_box_is_refused(tmp_path: Path) -> None:
-    steps = [{"load": True}, {"type": "warm"}, {"type": ""}, {"handle": ["/mgb/reply", "hello", "{}"]},
-             {"click": "Generate"}, {"click": "Live"}]
-    rec = run_device(tmp_path, live_set(), steps)["record"]
-    assert rec["status"][-2:] == ["Type a prompt first.", "Type a prompt first."]
-    assert requests(rec) == []
-
-
-@needs_node
-def test_a_saved_prompt_comes_back_into_the_box_and_the_request(tmp_path: Path) -> None:
-    steps = [{"restore": ["prompt", ["dusty", "tape", "choir"]]}, {"load": True},
-             {"handle": ["/mgb/reply", "hello", "{}"]}, {"handle": ["generate"]}]
-    rec = run_device(tmp_path, live_set(), steps)["record"]
-    assert sent_json(rec, "/mgb/generate")[0]["prompt"] == "dusty tape choir"
-    assert rec["stored"] == []  # restoring does not write the value back
-
-
-@needs_node
-def test_parameters_reach_the_request_through_the_patch(tmp_path: Path) -> None:
-    steps = ui("keys") + [{"param": ["Bars", 3]}, {"param": ["Takes", 2]}, {"param": ["Temperature", 0.5]},
-                          {"param": ["Model", "facebook/musicgen-melody"]}, {"handle": ["/mgb/reply", "hello", "{}"]},
-                          {"click": "Generate"}]
-    (sent,) = sent_json(run_device(tmp_path, live_set(), steps)["record"], "/mgb/generate")
-    assert (sent["bars"], sent["variations"], sent["temperature"], sent["model"]) == \
-        (3, 2, 0.5, "facebook/musicgen-melody")
-    assert len(sent["melody"]["notes"]) == 12 and sent["sample_rate"] == 44100  # dspstate~ -> samplerate
-
-
-# -- many devices, lifecycle and limits, against the real tiny engine ---------------------------
+# -- many devices, lifecycle and limits, against the real tiny engine --------------------------
 
 @needs_node
 def test_two_devices_run_live_sessions_at_once_and_each_gets_only_its_own(tmp_path: Path, daw_server: Any,
@@ -452,15 +261,9 @@ def test_two_devices_run_live_sessions_at_once_and_each_gets_only_its_own(tmp_pa
     assert {w["session_id"] for w in daw_engine.windows} == set(sessions.values())
 
 
-def sent_json_id(rec: dict[str, Any]) -> str:
-    """The client id the device announced in its hellos."""
-    ids = {s[2] for s in rec["sent"] if s[0] == "/mgb/hello"}
-    assert len(ids) == 1
-    return ids.pop()
-
-
 @needs_node
-def test_deleting_the_device_stops_its_live_session_on_the_engine(tmp_path: Path, daw_server: Any, daw_engine: Any) -> None:
+def test_deleting_the_device_stops_its_live_session_on_the_engine(tmp_path: Path, daw_server: Any,
+                                                                  daw_engine: Any) -> None:
     live = live_set()
     live["set"]["is_playing"] = 1
     steps = ui("pads", model="tiny", bars=1, ahead_bars=1, samplerate=44100) + [
