@@ -26,7 +26,7 @@ from .checks import FAMILY_WIDTH, Check
 #: fixture sub-folder -> module of this package implementing it (None: not implemented yet)
 FAMILIES: dict[str, str | None] = {
     "audiogen": "audiogen",
-    "magnet": None,
+    "magnet": "magnet",
     "musicgen_style": None,
     "mbd": None,
 }
