@@ -160,13 +160,14 @@ def _draw(probs: torch.Tensor, params: MagnetParams, generator: torch.Generator 
 def generate_magnet(forward: StageForward, *, batch: int, codebooks: int, frames: int, card: int,
                     span_len: int, params: MagnetParams | None = None, guided: bool = True,
                     generator: torch.Generator | None = None, progress: Progress | None = None,
-                    check_cancelled: Callable[[], None] | None = None) -> torch.Tensor:
+                    check_cancelled: Callable[[], None] | None = None,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
     """Run MAGNeT decoding and return int64 tokens ``[batch, codebooks, output_frames(...)]``.
 
     ``card`` is the vocabulary size; ``card`` itself is the mask token. ``generator=None`` draws
     from torch's global generator (what audiocraft does after ``torch.manual_seed``).
     ``progress(done, total)`` is called after every pass, ``check_cancelled()`` before every pass
-    (it raises to stop).
+    (it raises to stop). The loop's tensors live on ``device`` (the LM's; ``generator`` too).
     """
     params = params or MagnetParams()
     params.validate(codebooks)
@@ -177,7 +178,7 @@ def generate_magnet(forward: StageForward, *, batch: int, codebooks: int, frames
     frames = output_frames(frames, span_len, params)
     if frames < max(span_len, 1):
         _bad("frames", f"must cover at least one span of {span_len}, got {frames}")
-    seq = torch.full((batch, codebooks, frames), mask_id, dtype=torch.long)
+    seq = torch.full((batch, codebooks, frames), mask_id, dtype=torch.long, device=device)
     done, total = 0, params.passes
     for stage, n_steps in enumerate(params.decoding_steps):
         seq, done = _stage(forward, seq, stage, n_steps, card, span_len, chunked, params, guided,
@@ -191,11 +192,12 @@ def _stage(forward: StageForward, seq: torch.Tensor, stage: int, n_steps: int, c
            done: int, total: int) -> tuple[torch.Tensor, int]:
     batch, _, frames = seq.shape
     mask_id = card
-    cur = torch.full((batch, frames), mask_id, dtype=torch.long)
+    device = seq.device
+    cur = torch.full((batch, frames), mask_id, dtype=torch.long, device=device)
     n_units = frames // span_len if chunked else frames
-    scores = torch.zeros(batch, n_units, dtype=torch.float32)
-    chunks_mask = torch.zeros(batch, n_units, dtype=torch.bool)
-    schedule = zip(torch.linspace(0, 1, n_steps), reversed(range(n_steps)))
+    scores = torch.zeros(batch, n_units, dtype=torch.float32, device=device)
+    chunks_mask = torch.zeros(batch, n_units, dtype=torch.bool, device=device)
+    schedule = zip(torch.linspace(0, 1, n_steps, device=device), reversed(range(n_steps)))
     for timestep, steps_left in schedule:
         if check_cancelled is not None:
             check_cancelled()

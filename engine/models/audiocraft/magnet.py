@@ -77,21 +77,20 @@ class MagnetModel:
     def stage_forward(self, cross: torch.Tensor | None, prefix: torch.Tensor | None) -> StageForward:
         """The callable :func:`~engine.generation.magnet.generate_magnet` drives: logits of one
         codebook ``[N, T, card]``, with the conditions (``2B`` rows: texts, then nulls) bound."""
-        device = self.lm.emb[0].weight.device
-
         def forward(seq: torch.Tensor, stage: int) -> torch.Tensor:
             with torch.inference_mode():
-                return self.forward(seq.to(device), cross, prefix, stage)[:, stage].float().cpu()
+                return self.forward(seq, cross, prefix, stage)[:, stage].float()
 
         return forward
 
     def generate(self, cross: torch.Tensor | None, prefix: torch.Tensor | None, batch: int,
                  params: MagnetParams | None = None, frames: int | None = None, **loop) -> torch.Tensor:
         """Tokens ``[batch, K, T]`` for one window; ``cross``/``prefix`` hold ``2 * batch`` rows
-        (conditioned, then null). ``loop`` goes to ``generate_magnet`` (generator, progress...)."""
+        (conditioned, then null). ``loop`` goes to ``generate_magnet`` (generator, progress...);
+        the loop runs on the LM's device, so a ``generator`` must live there too."""
         return generate_magnet(self.stage_forward(cross, prefix), batch=batch, codebooks=self.codebooks,
                                frames=frames or self.frames, card=self.card, span_len=self.span_len,
-                               params=params, **loop)
+                               params=params, device=self.lm.emb[0].weight.device, **loop)
 
 
 def load_magnet(source: str | Path, cache_dir: str | Path | None = None) -> MagnetModel:

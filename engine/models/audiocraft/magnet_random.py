@@ -102,9 +102,10 @@ def random_state(cfg: XpConfig, gen: torch.Generator, scale: float = 1.0) -> dic
 
 def build_random_magnet(arch: str, codec: HFEncodecCodec | None, tokenizer, t5, layers: int | None = None,
                         seed: int = 0, scale: float = 1.0, device: str | torch.device = "cpu",
-                        dtype: torch.dtype = torch.float32) -> MagnetModel:
-    """A MAGNeT of ``arch``'s sizes with seeded weights, the given codec and T5 (tokenizer, encoder)."""
-    cfg = magnet_cfg(arch, layers)
+                        dtype: torch.dtype = torch.float32, seconds: int = 10) -> MagnetModel:
+    """A MAGNeT of ``arch``'s sizes with seeded weights, the given codec and T5 (tokenizer, encoder),
+    trained window ``seconds`` long."""
+    cfg = magnet_cfg(arch, layers, seconds)
     gen = torch.Generator().manual_seed(seed)
     pkg = Package(cfg.file, random_state(cfg, gen, scale), cfg)
     lm = build_lm(pkg).to(device=device, dtype=dtype)
