@@ -64,12 +64,11 @@ class XpConfig:
         """Like :meth:`get`, and the value must be of ``kind`` (bool is never accepted as int)."""
         value = self.get(key, default)
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        else:
-            ok = isinstance(value, kinds) or (float in kinds and isinstance(value, int) and not isinstance(value, bool))
+        if float in kinds:
+            kinds = kinds + (int,)  # YAML writes 10.0 as 10 just as often
+        ok = isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
         if not ok:
-            names = "/".join(k.__name__ for k in kinds)
+            names = "/".join(dict.fromkeys(k.__name__ for k in kinds))
             raise bad_checkpoint(self.file, key, f"expected {names}, got {value!r}")
         return value
 
