@@ -106,12 +106,19 @@ def test_unsupported_setting_names_the_key(folder, key, value):
     assert err.details["key"] == key and "state_dict.bin" in err.message
 
 
-def test_unresolvable_interpolation(folder):
+def test_unresolvable_interpolation_in_a_key_we_read(folder):
     def edit(pkg):
         pkg["xp.cfg"] = pkg["xp.cfg"].replace("channels: ${channels}", "channels: ${nowhere.channels}", 1)
     _rewrite(folder / "compression_state_dict.bin", edit)
     err = _bad(folder)
-    assert err.details["key"] == "xp.cfg" and "compression_state_dict.bin" in err.message
+    assert err.details["key"] == "encodec.channels" and "nowhere.channels" in err.message
+
+
+def test_unresolvable_interpolation_in_a_key_nobody_reads_is_ignored(folder):
+    def edit(pkg):
+        pkg["xp.cfg"] += "logging:\n  folder: ${dora.dir}/logs\n"
+    _rewrite(folder / "state_dict.bin", edit)
+    assert load_model(folder).lm.settings.n_q == 4
 
 
 def test_config_resolves_interpolations_and_ignores_extra_keys():
