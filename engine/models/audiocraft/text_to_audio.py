@@ -53,13 +53,15 @@ def text_to_audio(model: AudiocraftModel, texts: list[str], frames: int, params:
     if len(seeds) != len(texts):
         raise ValueError("one seed per take")
     steps = frames + max(model.delays)
+    device = next(model.lm.parameters()).device  # draws happen where the logits are
     tokens, audio = [], []
     for i, (text, seed) in enumerate(zip(texts, seeds)):
         cross, prefix = text_conditions(model, [text])
         progress = None if on_step is None else (
             lambda done, _total, base=i * steps: on_step(base + done, steps * len(texts)))
         out = generate_delay(model.lm, model.delays, cross, prefix, frames, params,
-                             [torch.Generator().manual_seed(int(seed))], on_step=progress, cancel=cancel)
+                             [torch.Generator(device=device).manual_seed(int(seed))], on_step=progress,
+                             cancel=cancel)
         tokens.append(out.tokens)
         audio.append(model.codec.decode(out.tokens))
     return TextToAudio(torch.cat(tokens), torch.cat(audio))
