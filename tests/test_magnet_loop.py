@@ -157,3 +157,9 @@ def test_bad_settings_are_refused_with_the_field_named(bad, field):
     with pytest.raises(EngineError) as err:
         run(MagnetParams(**bad), codebooks=2)
     assert err.value.code == "invalid_field" and err.value.details["field"] == field
+
+
+def test_top_k_above_the_vocabulary_keeps_every_token():
+    wide = MagnetParams(decoding_steps=(2, 1), top_p=0.0, top_k=CARD * 4)
+    exact = MagnetParams(decoding_steps=(2, 1), top_p=0.0, top_k=CARD)
+    assert torch.equal(run(wide)[0], run(exact)[0])

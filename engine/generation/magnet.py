@@ -149,7 +149,7 @@ def _draw(probs: torch.Tensor, params: MagnetParams, generator: torch.Generator 
         tokens = torch.gather(order, -1, pick.reshape(*probs.shape[:-1], 1))
         return tokens[..., 0], probs  # scores come from the untouched probabilities
     if params.top_k > 0:
-        kth = torch.topk(probs, params.top_k, dim=-1).values[..., -1:]
+        kth = torch.topk(probs, min(params.top_k, card), dim=-1).values[..., -1:]  # k > card keeps all
         # renormalised in place in audiocraft, so its span scores see these truncated probabilities
         probs = probs * (probs >= kth).float()
         probs = probs / probs.sum(dim=-1, keepdim=True)
