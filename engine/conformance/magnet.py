@@ -62,7 +62,8 @@ def lm_forward_checks(model: MagnetModel, ref: dict, cross, prefix) -> Iterator[
         cond, uncond = model.forward(torch.cat([seq, seq]), cross, prefix, s).split(batch)
         yield close(f"lm_forward.stage{s}.logits_cond", cond, ref[f"stage{s}_logits_cond"])
         yield close(f"lm_forward.stage{s}.logits_uncond", uncond, ref[f"stage{s}_logits_uncond"])
-        ref_guided = ref[f"stage{s}_logits_uncond"] + (ref[f"stage{s}_logits_cond"] - ref[f"stage{s}_logits_uncond"]) * coef
+        ref_cond, ref_uncond = ref[f"stage{s}_logits_cond"], ref[f"stage{s}_logits_uncond"]
+        ref_guided = ref_uncond + (ref_cond - ref_uncond) * coef
         yield close(f"lm_forward.stage{s}.logits_guided", uncond + (cond - uncond) * coef, ref_guided)
 
 

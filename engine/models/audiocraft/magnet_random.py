@@ -113,7 +113,8 @@ def build_random_magnet(arch: str, codec: HFEncodecCodec | None, tokenizer, t5, 
     for module in conditioners.values():
         module.to(device=device, dtype=dtype).attach(tokenizer, t5)
     base = AudiocraftModel(lm, conditioners, fuser, delay_list(cfg, lm.settings.n_q), cfg, codec)
-    frame_rate = codec.frame_rate if codec is not None else cfg.require("transformer_lm.compression_model_framerate", int)
+    frame_rate = codec.frame_rate if codec is not None else \
+        cfg.require("transformer_lm.compression_model_framerate", int)
     return MagnetModel(base, int(cfg.get("dataset.segment_duration")) * frame_rate,
                        cfg.require("masking.span_len", int), cfg.require("transformer_lm.subcodes_context", int))
 
