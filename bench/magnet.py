@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.generation import Conditioning  # noqa: E402
 from engine.generation.magnet import MagnetParams  # noqa: E402
 from engine.models.audiocraft.codec import HFEncodecCodec  # noqa: E402
-from engine.models.audiocraft.magnet_random import build_random_magnet, text_conditions  # noqa: E402
+from engine.models.audiocraft.magnet import text_conditions  # noqa: E402
+from engine.models.audiocraft.magnet_random import build_random_magnet  # noqa: E402
 from engine.models.fast_archs import build_random  # noqa: E402
 from engine.models.fast_decoder import generate_fast  # noqa: E402
 from engine.models.registry import resolve_device, resolve_dtype  # noqa: E402

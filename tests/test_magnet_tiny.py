@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from engine.generation.magnet import MagnetParams
-from engine.models.audiocraft.magnet_random import build_tiny_magnet, text_conditions
+from engine.models.audiocraft.magnet import text_conditions
+from engine.models.audiocraft.magnet_random import build_tiny_magnet
 
 FAST = dict(decoding_steps=(3, 2, 2, 1))
 
@@ -63,3 +64,15 @@ def test_later_stages_attend_locally(tiny):
     far[:, :, 30] = (far[:, :, 30] + 1) % tiny.card
     assert torch.allclose(tiny.forward(far, cross, prefix, 1)[:, :, 0], stage1[:, :, 0], atol=1e-5)
     assert not torch.allclose(tiny.lm(far, cross, prefix, causal=False)[:, :, 0], full[:, :, 0], atol=1e-5)
+
+
+def test_text_to_audio_takes_are_independent_of_their_batch(tiny):
+    params = MagnetParams(**FAST)
+    seen = []
+    tokens, audio = tiny.text_to_audio(["door slam", "rain on a tin roof"], [7, 8], params,
+                                       progress=lambda done, total: seen.append((done, total)))
+    alone, _ = tiny.text_to_audio(["rain on a tin roof"], [8], params)
+    assert torch.equal(tokens[1:], alone)
+    assert torch.equal(tokens[:1], _tokens(tiny, "door slam", 7))
+    assert audio.shape == (2, 1, 498 * tiny.base.codec.hop_length)
+    assert seen == [(i, 2 * params.passes) for i in range(1, 2 * params.passes + 1)]

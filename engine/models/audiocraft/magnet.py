@@ -21,12 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
-from ...generation.magnet import MagnetParams, StageForward, generate_magnet
+from ...generation.magnet import MagnetParams, Progress, StageForward, generate_magnet
 from .builder import AudiocraftModel, load_model
 from .config import bad_checkpoint
+from .text_to_audio import text_conditions as base_text_conditions
 
 
 def local_attention_mask(frames: int, context: int, dtype: torch.dtype = torch.float32,
@@ -91,6 +93,40 @@ class MagnetModel:
         return generate_magnet(self.stage_forward(cross, prefix), batch=batch, codebooks=self.codebooks,
                                frames=frames or self.frames, card=self.card, span_len=self.span_len,
                                params=params, device=self.lm.emb[0].weight.device, **loop)
+
+
+    def text_to_audio(self, texts: list[str], seeds: list[int], params: MagnetParams | None = None,
+                      progress: Progress | None = None, check_cancelled: Callable[[], None] | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(tokens ``[takes, K, T]``, audio ``[takes, C, T * hop]``), one take per text and seed.
+
+        Takes run one after another, each from its own seeded generator: audiocraft's
+        cross-attention has no key mask, so in one batch the T5 padding to the longest text would
+        change every shorter text's result. ``progress(done, total)`` counts decoding passes over
+        all takes.
+        """
+        if len(texts) != len(seeds):
+            raise ValueError("one seed per take")
+        params = params or MagnetParams()
+        device = self.lm.emb[0].weight.device
+        total = params.passes * len(texts)
+        tokens = []
+        for take, (text, seed) in enumerate(zip(texts, seeds)):
+            cross, prefix = text_conditions(self, [text])
+            report = None if progress is None else \
+                (lambda done, _, base=take * params.passes: progress(base + done, total))
+            tokens.append(self.generate(cross, prefix, batch=1, params=params, progress=report,
+                                        check_cancelled=check_cancelled,
+                                        generator=torch.Generator(device=device).manual_seed(int(seed))))
+        codes = torch.cat(tokens)
+        with torch.inference_mode():
+            audio = self.base.codec.decode(codes)
+        return codes.cpu(), audio.float().cpu()
+
+
+def text_conditions(model: MagnetModel, texts: list[str]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(cross, prefix) for the guided batch ``[texts; nulls]`` (``2 * len(texts)`` rows)."""
+    return base_text_conditions(model.base, texts)
 
 
 def load_magnet(source: str | Path, cache_dir: str | Path | None = None) -> MagnetModel:

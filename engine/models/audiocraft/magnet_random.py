@@ -140,10 +140,3 @@ def build_tiny_magnet(seed: int = TINY_SEED) -> MagnetModel:
     codec = HFEncodecCodec(musicgen.audio_encoder.eval(), "tiny-encodec-32khz").eval()
     tokenizer, t5 = _tiny_t5(seed)
     return build_random_magnet("tiny", codec, tokenizer, t5, seed=seed, scale=LM_WEIGHT_SCALE)
-
-
-def text_conditions(model: MagnetModel, texts: list[str]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(cross, prefix) for the guided batch ``[texts; nulls]`` (``2 * len(texts)`` rows)."""
-    base = model.base
-    rows: list[str | None] = list(texts) + [None] * len(texts)
-    return base.fuser.fuse({name: cond(rows) for name, cond in base.conditioners.items()})
