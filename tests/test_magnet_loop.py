@@ -163,3 +163,11 @@ def test_top_k_above_the_vocabulary_keeps_every_token():
     wide = MagnetParams(decoding_steps=(2, 1), top_p=0.0, top_k=CARD * 4)
     exact = MagnetParams(decoding_steps=(2, 1), top_p=0.0, top_k=CARD)
     assert torch.equal(run(wide)[0], run(exact)[0])
+
+
+@pytest.mark.parametrize("arrangement", ["nonoverlap", "stride1"])
+def test_span_length_one_masks_token_by_token(arrangement):
+    params = MagnetParams(decoding_steps=(3, 1), span_arrangement=arrangement)
+    out, lm = run(params, frames=10, span_len=1)
+    assert out.shape == (2, 2, 10) and len(lm.calls) == 4
+    assert int(out.max()) < CARD
