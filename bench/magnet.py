@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             "layers": args.layers or 24, "seconds": args.seconds, "window": args.window, "batch": args.batch,
             "magnet_steps": list(params.decoding_steps), "torch": torch.__version__, "results": rows,
             "ratio_musicgen_over_magnet": ratios}
+    # flat copies for bench/gpu_table.py, which prints a JSON's top-level numbers
+    info.update({f"ratio_{k}": v for k, v in ratios.items()})
+    info.update({f"{name}_{k}": row[k] for name, row in rows.items() for k in ("realtime_x", "first_window_s")})
     if args.json:
         print(json.dumps(info))
         return 0
