@@ -1,0 +1,1 @@
+"""Modules built from audiocraft-exported checkpoints (codec, LM, conditioners)."""
