@@ -1,1 +1,1 @@
-"""Modules built from audiocraft-exported checkpoints (codec, LM, conditioners)."""
+"""Our own modules and loader for checkpoints exported by audiocraft (AudioGen, MAGNeT, MusicGen-Style)."""
