@@ -64,15 +64,12 @@ def test_mask_counts_whole_clip_length_not_excerpt():
 
 
 def _fixture_conditioner(eval_q: int | None = None) -> tuple[StyleConditioner, dict]:
-    se = torch.load(STYLE_DIR / "style_embedding.pt", weights_only=True)
-    best = torch.load(STYLE_DIR / "state_dict.bin", weights_only=True)
-    from engine.models.audiocraft.config import XpConfig
-    from engine.models.audiocraft.style_loader import style_conditioner_from_cfg
+    from engine.models.audiocraft.builder import load_model
+    from engine.models.audiocraft.style_loader import build_style  # noqa: F401 - registers "style"
 
-    cfg = XpConfig.from_yaml(best["xp.cfg"], "state_dict.bin").data
-    state = {k: v.float() for k, v in best["best_state"].items()}
-    cond = style_conditioner_from_cfg(cfg, state, load_standin(STYLE_DIR / "mert_standin.pt"),
-                                      "state_dict.bin")
+    se = torch.load(STYLE_DIR / "style_embedding.pt", weights_only=True)
+    cond = load_model(STYLE_DIR, with_codec=False).conditioners["self_wav"]
+    cond.attach_mert(load_standin(STYLE_DIR / "mert_standin.pt"))
     cond.set_params(eval_q=eval_q or se["eval_q"], excerpt_seconds=se["excerpt_length"])
     return cond, se
 

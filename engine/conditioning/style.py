@@ -90,7 +90,7 @@ def style_mask(lengths: torch.Tensor, sample_rate: int, ds_factor: int,
     """int32 ``[B, frames]``: 1 where a style token lies inside the clip (audiocraft's rule)."""
     per_token = sample_rate / MERT_FRAME_RATE * ds_factor
     scaled = lengths / per_token
-    return (torch.arange(max(frames, 1))[None, :] < scaled[:, None]).int()
+    return (torch.arange(max(frames, 1), device=lengths.device)[None, :] < scaled[:, None]).int()
 
 
 @dataclass(frozen=True)
@@ -123,19 +123,36 @@ class StyleTrace:
     mask: torch.Tensor             # [B, F'] int32
 
 
-class StyleConditioner:
+class StyleConditioner(torch.nn.Module):
     """MERT + :class:`StyleEncoder` + excerpt/mask rules: clips -> ``(embeds, mask)``.
 
-    >>> # cond = StyleConditioner(encoder, mert, sample_rate=32000, excerpt_seconds=3.0)
+    Built by the audiocraft loader without MERT (like T5, it is fetched separately):
+    ``attach_mert(model)`` or ``load_mert()`` before use.
+
+    >>> # cond = model.conditioners["self_wav"].load_mert()
     >>> # embeds, mask = cond([StyleClip(loop), None])   # row 1 is a null (no-style) row
     """
 
-    def __init__(self, encoder: StyleEncoder, mert: torch.nn.Module, sample_rate: int,
-                 excerpt_seconds: float = 3.0) -> None:
+    def __init__(self, encoder: StyleEncoder, sample_rate: int, excerpt_seconds: float = 3.0,
+                 mert: torch.nn.Module | None = None) -> None:
+        super().__init__()
         self.encoder = encoder
-        self.mert = mert.eval()
+        self.mert = None if mert is None else mert.eval()
         self.sample_rate = int(sample_rate)
         self.excerpt_seconds = float(excerpt_seconds)
+
+    def attach_mert(self, mert: torch.nn.Module) -> "StyleConditioner":
+        """Use this MERT (or a HuBERT-layout stand-in); returns self."""
+        self.mert = mert.eval()
+        return self
+
+    def load_mert(self, cache_dir: str | None = None) -> "StyleConditioner":
+        """Load the published MERT (``m-a-p/MERT-v1-95M``) as a ``HubertModel``."""
+        from pathlib import Path
+
+        from ..models.audiocraft.mert import load_mert
+
+        return self.attach_mert(load_mert(cache=None if cache_dir is None else Path(cache_dir)))
 
     @property
     def excerpt_samples(self) -> int:
@@ -157,6 +174,8 @@ class StyleConditioner:
         """Style of a collated batch ``wav [B, C, N]`` whose rows are ``lengths`` long
         (0 = null row). ``starts`` per row; default: the middle of ``N``, as audiocraft does.
         """
+        if self.mert is None:
+            raise RuntimeError("no MERT attached: call load_mert() or attach_mert() first")
         b, n = wav.shape[0], wav.shape[-1]
         big_l = self.excerpt_samples
         if starts is None:
@@ -171,16 +190,17 @@ class StyleConditioner:
                           enc.rvq_out, enc.ds_out, embeds, mask)
 
     @torch.no_grad()
-    def __call__(self, clips: list[StyleClip | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, clips: list[StyleClip | None]) -> tuple[torch.Tensor, torch.Tensor]:
         """Style tokens ``[B, F', output_dim]`` and mask ``[B, F']`` for rows with or without
         a clip. Null rows are exact zeros (mask 0), so they are not run through MERT.
         """
         real = [i for i, c in enumerate(clips) if c is not None and c.wav.shape[-1] > 0]
         out_dim = self.encoder.output_proj.out_features
+        device = self.encoder.output_proj.weight.device
         if not real:
             # audiocraft's all-null batch: a 1-sample wav -> one masked token per row.
-            return torch.zeros(len(clips), 1, out_dim), torch.zeros(len(clips), 1,
-                                                                     dtype=torch.int32)
+            return (torch.zeros(len(clips), 1, out_dim, device=device),
+                    torch.zeros(len(clips), 1, dtype=torch.int32, device=device))
         big_l = self.excerpt_samples
         rows, starts, lengths = [], [], []
         for i in real:
@@ -189,12 +209,12 @@ class StyleConditioner:
             wav = clip.wav if clip.wav.dim() == 2 else clip.wav[None]
             bar = bar_samples(clip.bpm, self.sample_rate, clip.beats_per_bar) if clip.bpm else None
             start = excerpt_start(wav.shape[-1], big_l, start=clip.start, bar_samples=bar)
-            rows.append(cut_excerpt(wav.mean(0, keepdim=True), start, big_l))
+            rows.append(cut_excerpt(wav.mean(0, keepdim=True).to(device), start, big_l))
             starts.append(0)
             lengths.append(max(wav.shape[-1], big_l))
-        got = self.trace(torch.stack(rows), torch.tensor(lengths), starts)
-        embeds = torch.zeros(len(clips), *got.embeds.shape[1:])
-        mask = torch.zeros(len(clips), got.mask.shape[1], dtype=torch.int32)
+        got = self.trace(torch.stack(rows), torch.tensor(lengths, device=device), starts)
+        embeds = torch.zeros(len(clips), *got.embeds.shape[1:], device=device)
+        mask = torch.zeros(len(clips), got.mask.shape[1], dtype=torch.int32, device=device)
         embeds[real] = got.embeds
         mask[real] = got.mask
         return embeds, mask

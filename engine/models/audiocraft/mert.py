@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ...errors import EngineError
+from .config import bad_checkpoint
 
 #: Input rate of MERT (audiocraft resamples the style excerpt to it).
 MERT_SAMPLE_RATE = 24000
@@ -47,7 +48,7 @@ _HUBERT_COMPATIBLE = {
 
 
 def _bad(source: str, key: str, message: str) -> EngineError:
-    return EngineError("bad_checkpoint", f"{source}: {message}", file=source, key=key)
+    return bad_checkpoint(source, key, message)
 
 
 def check_mert_config(config: dict[str, Any], source: str = "config.json") -> None:

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ...errors import EngineError
+from .config import bad_checkpoint
 
 #: MERT's hidden size; audiocraft's projection is ``Linear(768, dim)`` for every MERT model.
 MERT_DIM = 768
@@ -105,21 +106,20 @@ class StyleEncoder(nn.Module):
         ds_out = rvq_out.transpose(1, 2)[:, :: self.ds_factor]
         return StyleEncoding(embed_out, bn_out, rvq_out, ds_out, self.output_proj(ds_out))
 
-    def load_audiocraft_state(self, state: dict[str, torch.Tensor], source: str) -> None:
+    def load_audiocraft_state(self, state: dict[str, torch.Tensor], source: str,
+                              prefix: str = "") -> None:
         """Copy ``embed``, ``output_proj``, ``batch_norm.running_*`` and every
-        ``rvq.vq.layers.<i>._codebook.embed`` (upcast to fp32); ``bad_checkpoint`` names a
+        ``rvq.vq.layers.<i>._codebook.embed`` (upcast to fp32) from ``state`` (keys relative
+        to the conditioner; ``prefix`` only names them in errors). ``bad_checkpoint`` names a
         missing key or a wrong shape.
         """
         def take(key: str, like: torch.Tensor) -> torch.Tensor:
             if key not in state:
-                raise EngineError("bad_checkpoint", f"{source}: missing self_wav.{key}",
-                                  file=source, key=f"self_wav.{key}")
+                raise bad_checkpoint(source, f"{prefix}{key}", "missing tensor")
             value = state[key]
             if tuple(value.shape) != tuple(like.shape):
-                raise EngineError("bad_checkpoint",
-                                  f"{source}: self_wav.{key} has shape {tuple(value.shape)}, "
-                                  f"xp.cfg gives {tuple(like.shape)}",
-                                  file=source, key=f"self_wav.{key}")
+                raise bad_checkpoint(source, f"{prefix}{key}", f"wrong shape {tuple(value.shape)}, "
+                                     f"expected {tuple(like.shape)} from xp.cfg")
             return value.float()
 
         with torch.no_grad():
