@@ -1,0 +1,1 @@
+"""The audiocraft conformance runner: our implementations checked against audiocraft's reference fixtures."""
