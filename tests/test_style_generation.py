@@ -15,22 +15,68 @@ FIXTURES = Path(__file__).parent / "fixtures" / "audiocraft"
 STYLE_DIR = FIXTURES / "musicgen_style"
 
 
-def test_every_musicgen_style_check_passes():
-    from engine.conformance.musicgen_style import checks
+#: the checks the brief names; the runner may run more, never fewer
+REQUIRED = {"style_embedding.excerpt_start", "style_embedding.excerpt", "style_embedding.mert_input_24k",
+            "style_embedding.mert_hidden", "style_embedding.embed_out", "style_embedding.bn_out",
+            "style_embedding.rvq_out", "style_embedding.ds_out", "style_embedding.style_embeds",
+            "style_embedding.style_mask", "conditioning.description_embeds",
+            "conditioning.description_mask", "conditioning.self_wav_embeds",
+            "conditioning.self_wav_mask", "lm_forward.logits_cond", "lm_forward.logits_wav",
+            "lm_forward.logits_uncond", "lm_forward.logits_double_cfg",
+            "greedy.step_logits_double_cfg", "greedy.tokens", "greedy.audio"}
 
-    results = list(checks(STYLE_DIR))
-    names = {c.name.split("[")[0] for c in results}
-    # Every intermediate and stage the README lists is checked, not just some.
-    for needed in ("style_embedding.excerpt", "style_embedding.mert_input_24k",
-                   "style_embedding.mert_hidden", "style_embedding.embed_out",
-                   "style_embedding.bn_out", "style_embedding.rvq_out", "style_embedding.ds_out",
-                   "style_embedding.style_embeds", "style_embedding.style_mask",
-                   "conditioning.description_embeds", "conditioning.self_wav_embeds",
-                   "conditioning.self_wav_mask", "lm_forward.logits_double_cfg",
-                   "greedy.step_logits_double_cfg", "greedy.tokens", "greedy.audio"):
-        assert needed in names, needed
-    failed = [c.line("musicgen_style") for c in results if not c.passed]
+
+def _style_results(lines: list[str]) -> dict[str, str]:
+    """check name (row list dropped) -> 'ok' / 'FAIL' for the musicgen_style lines."""
+    out = {}
+    for line in lines:
+        parts = line.split()
+        if parts and parts[0] == "musicgen_style":
+            assert parts[1] != "skipped", line
+            out[parts[1].split("[")[0]] = parts[-1]
+    return out
+
+
+def test_runner_passes_every_musicgen_style_check():
+    from engine.conformance.runner import run
+
+    report = run(FIXTURES)
+    results = _style_results(report.lines)
+    assert REQUIRED <= set(results), f"missing checks: {REQUIRED - set(results)}"
+    failed = [x for x in report.lines if x.startswith("musicgen_style") and not x.endswith("ok")]
     assert not failed, "\n".join(failed)
+
+
+def _copy_style(tmp_path: Path) -> Path:
+    import shutil
+
+    root = tmp_path / "set"
+    shutil.copytree(STYLE_DIR, root / "musicgen_style")
+    return root
+
+
+def _edit(path: Path, key: str, change) -> None:
+    data = torch.load(path, weights_only=True)
+    data[key] = change(data[key].clone())
+    torch.save(data, path)
+
+
+def test_a_perturbed_intermediate_or_token_fails_its_check(tmp_path):
+    from engine.conformance.runner import run
+
+    root = _copy_style(tmp_path)
+    _edit(root / "musicgen_style" / "style_embedding.pt", "bn_out", lambda x: x + 1e-2)
+
+    def flip(tokens):
+        tokens[1, 2, 3] = (tokens[1, 2, 3] + 1) % 8
+        return tokens
+
+    _edit(root / "musicgen_style" / "greedy.pt", "tokens", flip)
+    report = run(root)
+    results = _style_results(report.lines)
+    assert results.pop("style_embedding.bn_out") == "FAIL"
+    assert results.pop("greedy.tokens") == "FAIL"
+    assert set(results.values()) == {"ok"} and report.exit_status == 1
 
 
 @pytest.fixture(scope="module")
