@@ -176,3 +176,35 @@ def test_encoder_rvq_uses_only_the_first_eval_q_codebooks():
     assert torch.allclose(one.transpose(1, 2).reshape(-1, 8), enc.codebooks[0][idx])
     enc.set_eval_q(3)
     assert not torch.allclose(enc.quantize(x), one)
+
+
+def test_per_call_overrides_do_not_change_the_defaults():
+    cond, se = _fixture_conditioner()
+    clip = StyleClip(se["wav"][0])
+    base = cond([clip])[0]
+    shorter = cond([clip], excerpt_seconds=0.3, eval_q=1)[0]
+    assert not torch.equal(base, shorter)
+    assert torch.equal(cond([clip])[0], base)          # the defaults stayed as set
+    assert cond.encoder.eval_q == se["eval_q"] and cond.excerpt_seconds == se["excerpt_length"]
+    for bad in (dict(eval_q=0), dict(eval_q=True), dict(excerpt_seconds=0.0),
+                dict(excerpt_seconds=float("nan"))):
+        with pytest.raises(EngineError) as err:
+            cond([clip], **bad)
+        assert err.value.code == "invalid_field"
+
+
+def test_style_clip_from_any_rate_and_start_in_bars():
+    from engine.conditioning.style import style_clip
+
+    stereo = torch.randn(2, 44100)
+    clip = style_clip(stereo, 44100, 32000, start_bar=0.5, bpm=120)
+    assert clip.wav.shape == (1, 32000)
+    assert clip.start == 32000                     # half a 4/4 bar at 120 bpm = 1 s
+    assert style_clip(stereo, 44100, 32000, start_seconds=0.25).start == 8000
+    for wav, code in ((torch.zeros(1, 0), "bad_audio"), (torch.full((1, 10), float("nan")), "bad_audio")):
+        with pytest.raises(EngineError) as err:
+            style_clip(wav, 32000, 32000)
+        assert err.value.code == code
+    with pytest.raises(EngineError) as err:
+        style_clip(stereo, 44100, 32000, start_bar=1)
+    assert err.value.code == "missing_field"

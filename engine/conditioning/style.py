@@ -107,6 +107,40 @@ class StyleClip:
     beats_per_bar: int = 4
 
 
+def style_clip(wav: torch.Tensor, sample_rate: int, model_rate: int, *,
+               start_seconds: float | None = None, start_bar: float | None = None,
+               bpm: float | None = None, beats_per_bar: int = 4) -> StyleClip:
+    """A :class:`StyleClip` from audio at any rate: mixed to mono and resampled to the model's
+    rate (as audiocraft converts style audio before its conditioner sees it); the excerpt start
+    in seconds or in bars (bar 0 = the clip's first sample, needs ``bpm``).
+
+    >>> clip = style_clip(torch.zeros(2, 48000), 48000, 32000, start_bar=1, bpm=120)
+    >>> tuple(clip.wav.shape), clip.start
+    ((1, 32000), 64000)
+    """
+    import julius
+
+    if wav.dim() == 1:
+        wav = wav[None]
+    if wav.dim() != 2 or wav.shape[-1] == 0:
+        raise EngineError("bad_audio", "the style clip is empty or not [channels, samples]",
+                          field="style")
+    if not torch.isfinite(wav).all():
+        raise EngineError("bad_audio", "the style clip holds NaN or infinite samples",
+                          field="style")
+    mono = wav.float().mean(0, keepdim=True)
+    if sample_rate != model_rate:
+        mono = julius.resample_frac(mono, int(sample_rate), int(model_rate))
+    start = None
+    if start_bar is not None:
+        if not bpm:
+            raise EngineError("missing_field", "a style start in bars needs a tempo", field="bpm")
+        start = int(round(start_bar * bar_samples(bpm, model_rate, beats_per_bar)))
+    elif start_seconds is not None:
+        start = int(round(start_seconds * model_rate))
+    return StyleClip(mono, start, bpm, beats_per_bar)
+
+
 @dataclass
 class StyleTrace:
     """Every intermediate of one style pass (the conformance runner compares each)."""
@@ -159,40 +193,50 @@ class StyleConditioner(torch.nn.Module):
         return int(self.excerpt_seconds * self.sample_rate)
 
     def set_params(self, eval_q: int | None = None, excerpt_seconds: float | None = None) -> None:
-        """audiocraft's ``set_style_conditioner_params``: codebooks used, excerpt length."""
+        """audiocraft's ``set_style_conditioner_params``: default codebooks and excerpt length
+        (a request can override both per call, see :meth:`forward`)."""
         if eval_q is not None:
             self.encoder.set_eval_q(eval_q)
         if excerpt_seconds is not None:
-            if not 0 < excerpt_seconds <= 30:
-                raise EngineError("invalid_field", "style excerpt must be 0-30 s",
-                                  field="style_seconds")
-            self.excerpt_seconds = float(excerpt_seconds)
+            self.excerpt_seconds = self._check_seconds(excerpt_seconds)
+
+    def _check_seconds(self, seconds: float) -> float:
+        # MERT needs at least its receptive field (400 samples at 24 kHz) to give one frame.
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                or not 0.05 <= seconds <= 30:
+            raise EngineError("invalid_field", f"style excerpt must be 0.05-30 s, got {seconds!r}",
+                              field="style_seconds")
+        return float(seconds)
 
     @torch.no_grad()
-    def trace(self, wav: torch.Tensor, lengths: torch.Tensor,
-              starts: list[int] | None = None) -> StyleTrace:
+    def trace(self, wav: torch.Tensor, lengths: torch.Tensor, starts: list[int] | None = None,
+              *, excerpt_seconds: float | None = None, eval_q: int | None = None) -> StyleTrace:
         """Style of a collated batch ``wav [B, C, N]`` whose rows are ``lengths`` long
         (0 = null row). ``starts`` per row; default: the middle of ``N``, as audiocraft does.
         """
         if self.mert is None:
             raise RuntimeError("no MERT attached: call load_mert() or attach_mert() first")
         b, n = wav.shape[0], wav.shape[-1]
-        big_l = self.excerpt_samples
+        seconds = self.excerpt_seconds if excerpt_seconds is None else \
+            self._check_seconds(excerpt_seconds)
+        big_l = int(seconds * self.sample_rate)
         if starts is None:
             starts = [excerpt_start(n, big_l)] * b
         excerpt = torch.stack([cut_excerpt(wav[i], starts[i], big_l) for i in range(b)])
         mert_in = resample_for_mert(excerpt, self.sample_rate)
         hidden = self.mert(mert_in).last_hidden_state
-        enc = self.encoder(hidden)
+        enc = self.encoder(hidden, eval_q)
         mask = style_mask(lengths, self.sample_rate, self.encoder.ds_factor, enc.embeds.shape[1])
         embeds = enc.embeds * mask.unsqueeze(-1)
         return StyleTrace(list(starts), excerpt, mert_in, hidden, enc.embed_out, enc.bn_out,
                           enc.rvq_out, enc.ds_out, embeds, mask)
 
     @torch.no_grad()
-    def forward(self, clips: list[StyleClip | None]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, clips: list[StyleClip | None], *, excerpt_seconds: float | None = None,
+                eval_q: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Style tokens ``[B, F', output_dim]`` and mask ``[B, F']`` for rows with or without
         a clip. Null rows are exact zeros (mask 0), so they are not run through MERT.
+        ``excerpt_seconds`` and ``eval_q`` override the set defaults for this call only.
         """
         real = [i for i, c in enumerate(clips) if c is not None and c.wav.shape[-1] > 0]
         out_dim = self.encoder.output_proj.out_features
@@ -201,7 +245,9 @@ class StyleConditioner(torch.nn.Module):
             # audiocraft's all-null batch: a 1-sample wav -> one masked token per row.
             return (torch.zeros(len(clips), 1, out_dim, device=device),
                     torch.zeros(len(clips), 1, dtype=torch.int32, device=device))
-        big_l = self.excerpt_samples
+        seconds = self.excerpt_seconds if excerpt_seconds is None else \
+            self._check_seconds(excerpt_seconds)
+        big_l = int(seconds * self.sample_rate)
         rows, starts, lengths = [], [], []
         for i in real:
             clip = clips[i]
@@ -212,7 +258,8 @@ class StyleConditioner(torch.nn.Module):
             rows.append(cut_excerpt(wav.mean(0, keepdim=True).to(device), start, big_l))
             starts.append(0)
             lengths.append(max(wav.shape[-1], big_l))
-        got = self.trace(torch.stack(rows), torch.tensor(lengths, device=device), starts)
+        got = self.trace(torch.stack(rows), torch.tensor(lengths, device=device), starts,
+                         excerpt_seconds=seconds, eval_q=eval_q)
         embeds = torch.zeros(len(clips), *got.embeds.shape[1:], device=device)
         mask = torch.zeros(len(clips), got.mask.shape[1], dtype=torch.int32, device=device)
         embeds[real] = got.embeds

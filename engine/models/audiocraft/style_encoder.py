@@ -70,19 +70,25 @@ class StyleEncoder(nn.Module):
     def n_q(self) -> int:
         return int(self.codebooks.shape[0])
 
+    def check_eval_q(self, eval_q: int) -> int:
+        """``eval_q`` as an int, or ``invalid_field`` when it is not 1..n_q."""
+        if isinstance(eval_q, bool) or not isinstance(eval_q, int) or not 1 <= eval_q <= self.n_q:
+            raise EngineError("invalid_field", f"style eval_q must be an integer 1..{self.n_q}, "
+                              f"got {eval_q!r}", field="eval_q")
+        return eval_q
+
     def set_eval_q(self, eval_q: int) -> None:
         """How many codebooks quantise the style (fewer = looser style, more = closer copy)."""
-        if not 1 <= int(eval_q) <= self.n_q:
-            raise EngineError("invalid_field", f"style eval_q must be 1..{self.n_q}, got {eval_q}",
-                              field="eval_q")
-        self.eval_q = int(eval_q)
+        self.eval_q = self.check_eval_q(eval_q)
 
-    def quantize(self, x: torch.Tensor) -> torch.Tensor:
-        """Residual VQ of ``x [B, dim, F]`` with the first ``eval_q`` codebooks, stages summed."""
+    def quantize(self, x: torch.Tensor, eval_q: int | None = None) -> torch.Tensor:
+        """Residual VQ of ``x [B, dim, F]`` with the first ``eval_q`` codebooks (default: the
+        set one), stages summed."""
+        eval_q = self.eval_q if eval_q is None else self.check_eval_q(eval_q)
         b, d, f = x.shape
         residual = x.transpose(1, 2).reshape(b * f, d)
         out = torch.zeros_like(residual)
-        for book in self.codebooks[: self.eval_q]:
+        for book in self.codebooks[:eval_q]:
             # Largest negative squared distance, written as audiocraft expands it.
             dist = -(residual.pow(2).sum(1, keepdim=True) - 2 * residual @ book.t()
                      + book.pow(2).sum(1)[None])
@@ -91,8 +97,8 @@ class StyleEncoder(nn.Module):
             out = out + chosen
         return out.reshape(b, f, d).transpose(1, 2)
 
-    def forward(self, hidden: torch.Tensor) -> StyleEncoding:
-        """``hidden``: MERT ``last_hidden_state [B, F, 768]``."""
+    def forward(self, hidden: torch.Tensor, eval_q: int | None = None) -> StyleEncoding:
+        """``hidden``: MERT ``last_hidden_state [B, F, 768]``; ``eval_q`` overrides the set one."""
         z = self.embed(hidden)
         embed_out = z
         if self.transformer is not None:
@@ -102,7 +108,7 @@ class StyleEncoder(nn.Module):
             zt = nn.functional.batch_norm(zt, self.bn_mean, self.bn_var, training=False,
                                           eps=BN_EPS)
         bn_out = zt
-        rvq_out = self.quantize(zt)
+        rvq_out = self.quantize(zt, eval_q)
         ds_out = rvq_out.transpose(1, 2)[:, :: self.ds_factor]
         return StyleEncoding(embed_out, bn_out, rvq_out, ds_out, self.output_proj(ds_out))
 
