@@ -136,3 +136,23 @@ def test_double_guidance_is_one_batched_forward_per_step(style_model):
         hook.remove()
     steps = 20 + max(style_model.delays)
     assert calls == [6] * steps                 # [cond, wav-only, null] x B=2, once per step
+
+
+def test_prefix_layout_per_mode(style_model):
+    """[style tokens, text tokens]; text-only has audiocraft's single zero style token."""
+    from engine.models.audiocraft.guidance import default_guidance
+    from engine.models.audiocraft.style_generation import style_conditions
+
+    se = torch.load(STYLE_DIR / "style_embedding.pt", weights_only=True)
+    clip = StyleClip(se["wav"][0])
+    style = style_model.conditioners["self_wav"]
+    frames = style([clip])[0].shape[1]
+    _, both = style_conditions(style_model, ["ab"], [clip], default_guidance(True, True))
+    _, text_only = style_conditions(style_model, ["ab"], [None], default_guidance(True, False))
+    _, style_only = style_conditions(style_model, [None], [clip], default_guidance(False, True))
+    text_len = len("ab") + 1                        # byte tokens + </s>
+    assert both.shape[:2] == (3, frames + text_len)
+    assert text_only.shape[:2] == (2, 1 + text_len)
+    assert text_only[:, :1].abs().sum() == 0        # the null style token
+    assert style_only.shape[0] == 2 and style_only[1, :frames].abs().sum() == 0
+    assert torch.equal(both[0, :frames], style([clip])[0][0])   # style first, then text
