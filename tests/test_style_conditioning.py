@@ -208,3 +208,49 @@ def test_style_clip_from_any_rate_and_start_in_bars():
     with pytest.raises(EngineError) as err:
         style_clip(stereo, 44100, 32000, start_bar=1)
     assert err.value.code == "missing_field"
+
+
+def _style_package(scale: str, drop: str | None = None):
+    from engine.models.audiocraft.checkpoint import Package
+    from engine.models.audiocraft.config import XpConfig
+    from engine.models.audiocraft.style_loader import STYLE_TRANSFORMERS, StyleTransformer
+    from engine.models.audiocraft.style_encoder import STYLE_DIMS
+
+    cfg = XpConfig.from_yaml(
+        "sample_rate: 32000\ntransformer_lm: {dim: 16}\nconditioners:\n  self_wav:\n"
+        f"    model: style\n    style: {{model_name: mert, transformer_scale: {scale}, n_q_out: 2,"
+        " bins: 4, ds_factor: 3, eval_q: 1, batch_norm: true, length: 0.2, sample_rate: '${sample_rate}'}\n",
+        "state_dict.bin")
+    dim = STYLE_DIMS[scale]
+    g = torch.Generator().manual_seed(0)
+    p = "condition_provider.conditioners.self_wav."
+    state = {p + "embed.weight": torch.randn(dim, 768, generator=g) / 28, p + "embed.bias": torch.zeros(dim),
+             p + "output_proj.weight": torch.randn(16, dim, generator=g), p + "output_proj.bias": torch.zeros(16),
+             p + "batch_norm.running_mean": torch.zeros(dim), p + "batch_norm.running_var": torch.ones(dim)}
+    for i in range(2):
+        state[p + f"rvq.vq.layers.{i}._codebook.embed"] = torch.randn(4, dim, generator=g)
+    if scale != "none":
+        heads, layers = STYLE_TRANSFORMERS[scale]
+        for k, v in StyleTransformer(dim, heads, layers).state_dict().items():
+            state[p + "transformer." + k] = torch.randn(v.shape, generator=g) * 0.02
+    if drop:
+        del state[p + drop]
+    return Package("state_dict.bin", state, cfg)
+
+
+def test_style_transformer_scale_loads_from_the_checkpoint_names():
+    from engine.models.audiocraft.style_loader import build_style
+
+    kind, cond = build_style(_style_package("xsmall"), "self_wav", 16)
+    assert kind == "wav" and cond.encoder.transformer is not None
+    assert len(cond.encoder.transformer.layers) == 4
+    cond.attach_mert(hubert_from_config(dict(TINY_HUBERT, hidden_size=768, num_attention_heads=4)))
+    embeds, mask = cond([StyleClip(torch.randn(1, 9600))])
+    assert embeds.shape[-1] == 16 and torch.isfinite(embeds).all() and mask.all()
+    with pytest.raises(EngineError) as err:
+        build_style(_style_package("xsmall", drop="transformer.layers.3.linear2.weight"), "self_wav", 16)
+    assert err.value.code == "bad_checkpoint"
+    assert err.value.details["key"].endswith("transformer.layers.3.linear2.weight")
+    with pytest.raises(EngineError) as err:
+        build_style(_style_package("none", drop="rvq.vq.layers.1._codebook.embed"), "self_wav", 16)
+    assert err.value.details["key"].endswith("rvq.vq.layers.1._codebook.embed")
