@@ -64,6 +64,14 @@ def test_wrong_shape(folder):
     assert "wrong shape (7,)" in err.message
 
 
+def test_a_tensor_the_config_does_not_describe(folder):
+    def add(pkg):
+        pkg["best_state"]["transformer.layers.0.linear1.bias"] = torch.zeros(128, dtype=torch.float16)
+    _rewrite(folder / "state_dict.bin", add)
+    err = _bad(folder)
+    assert err.details["key"] == "transformer.layers.0.linear1.bias" and "unexpected tensor" in err.message
+
+
 def test_truncated_file(folder):
     path = folder / "compression_state_dict.bin"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

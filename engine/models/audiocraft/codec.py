@@ -25,6 +25,10 @@ from .quantizer import ResidualVQ
 from .seanet import SEANetDecoder, SEANetEncoder, seanet_settings
 
 
+#: per-codebook training statistics in the checkpoints, unused at inference
+CODEBOOK_STATS = ("._codebook.inited", "._codebook.cluster_size", "._codebook.embed_avg")
+
+
 class CompressionModel(nn.Module):
     """audiocraft's EnCodec: SEANet encoder, residual VQ, SEANet decoder."""
 
@@ -113,7 +117,7 @@ def build_codec(pkg: Package, cache_dir: str | Path | None = None) -> Compressio
                              sample_rate, channels)
     load_into(codec.encoder, pkg, "encoder.")
     load_into(codec.decoder, pkg, "decoder.")
-    load_into(codec.quantizer, pkg, "quantizer.")
+    load_into(codec.quantizer, pkg, "quantizer.", ignore=CODEBOOK_STATS)
     return codec.eval()
 
 
