@@ -27,7 +27,7 @@ from .checks import FAMILY_WIDTH, Check
 FAMILIES: dict[str, str | None] = {
     "audiogen": "audiogen",
     "magnet": "magnet",
-    "musicgen_style": None,
+    "musicgen_style": "musicgen_style",
     "mbd": None,
 }
 

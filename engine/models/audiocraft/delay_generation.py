@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 
 from ...errors import EngineError
+from .guidance import Guidance
 from .lm import AudiocraftLM, KVCache
 from .sampling import AudiocraftSampling, choose
 
@@ -73,14 +74,17 @@ def generate_delay(lm: AudiocraftLM, delays: list[int], cross: torch.Tensor | No
                    frames: int, params: AudiocraftSampling, generators: list[torch.Generator], *,
                    guided: bool = True, record_logits: bool = False,
                    on_step: Callable[[int, int], None] | None = None,
-                   cancel: threading.Event | None = None) -> DelayOutput:
-    """Generate ``frames`` frames. ``cross``/``prefix`` hold 2B rows (cond, then uncond) when ``guided``."""
+                   cancel: threading.Event | None = None, guidance: Guidance | None = None) -> DelayOutput:
+    """Generate ``frames`` frames. ``cross``/``prefix`` hold 2B rows (cond, then uncond) when ``guided``;
+    with ``guidance`` (e.g. MusicGen-Style's double CFG) they hold ``guidance.copies * B`` rows and
+    ``guidance.combine`` replaces the plain mix."""
     if not isinstance(frames, int) or frames < 1:
         raise EngineError("invalid_field", f"frames must be a positive integer, got {frames!r}", field="frames")
     rows = next((t.shape[0] for t in (cross, prefix) if t is not None), None)
     if rows is None:
         raise ValueError("at least one condition (cross or prefix) is needed to know the batch size")
-    batch = rows // 2 if guided else rows
+    copies = guidance.copies if guidance is not None else (2 if guided else 1)
+    batch = rows // copies
     special, k = lm.special_token_id, lm.settings.n_q
     device = next(lm.parameters()).device
     steps = frames + max(delays) + 1
@@ -91,8 +95,10 @@ def generate_delay(lm: AudiocraftLM, delays: list[int], cross: torch.Tensor | No
         if cancel is not None and cancel.is_set():
             raise EngineError("cancelled", "the job was cancelled")
         inp = seq[..., s - 1:s]
-        logits = lm(torch.cat([inp, inp]) if guided else inp, cross, prefix if s == 1 else None, cache=cache)[:, :, -1]
-        if guided:
+        logits = lm(torch.cat([inp] * copies), cross, prefix if s == 1 else None, cache=cache)[:, :, -1]
+        if guidance is not None:
+            logits = guidance.combine(logits)
+        elif guided:
             cond, uncond = logits.split(batch)
             logits = uncond + (cond - uncond) * params.cfg_coef
         if record_logits:
