@@ -1,0 +1,1 @@
+"""Conformance checks against reference outputs computed by audiocraft (one module per family)."""
