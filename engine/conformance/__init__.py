@@ -1,1 +1,1 @@
-"""Conformance checks against reference outputs computed by audiocraft (one module per family)."""
+"""The audiocraft conformance runner: our implementations checked against audiocraft's reference fixtures."""
