@@ -28,7 +28,7 @@ FAMILIES: dict[str, str | None] = {
     "audiogen": "audiogen",
     "magnet": None,
     "musicgen_style": None,
-    "mbd": None,
+    "mbd": "mbd",
 }
 
 

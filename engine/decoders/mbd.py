@@ -26,7 +26,7 @@ import julius
 import torch
 from torch import nn
 
-from ..errors import EngineError
+from ..models.audiocraft.config import bad_checkpoint
 from ..models.audiocraft.diffusion_unet import DiffusionUnet
 from ..models.audiocraft.mbd_checkpoint import MBDCheckpoint, build_unet, load_state_strict
 from .mbd_schedule import NoiseDraw, NoiseSchedule
@@ -183,8 +183,7 @@ class MultiBandDiffusion:
                 schedule = NoiseSchedule.from_cfg(band.cfg["schedule"])
                 processor = BandProcessor.from_cfg(band.cfg.get("processor"), ckpt.sample_rate)
             except (KeyError, ValueError, TypeError) as exc:
-                raise EngineError("bad_checkpoint", f"{ckpt.path.name}: band {band.index}: {exc}",
-                                  file=str(ckpt.path), key=f"{band.index}.cfg") from None
+                raise bad_checkpoint(str(ckpt.path), f"{band.index}.cfg", f"band {band.index}: {exc}") from None
             load_state_strict(processor, band.processor_state, ckpt.path, f"band {band.index} processor")
             bands.append(DiffusionBand(unet, schedule, processor.eval()))
         return cls(bands, ckpt.sample_rate, codec)

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import torch
 
 from ...errors import EngineError
+from .config import bad_checkpoint
 from .diffusion_unet import DiffusionUnet, UnetConfig
 
 
@@ -61,8 +62,10 @@ class MBDCheckpoint:
     bands: list[BandCheckpoint]
 
 
-def _bad(path: Path, message: str, **details: Any) -> EngineError:
-    return EngineError("bad_checkpoint", f"{path.name}: {message}", file=str(path), **details)
+def _bad(path: Path, message: str, key: str | None = None, **extra: Any) -> EngineError:
+    err = bad_checkpoint(str(path), key, message)
+    err.details.update(extra)
+    return err
 
 
 def safe_unpickle(path: Path) -> Any:
