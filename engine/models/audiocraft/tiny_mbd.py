@@ -85,14 +85,16 @@ def random_package(sample_rate: int, codec_dim: int, unets: list[dict[str, Any]]
     for i, unet in enumerate(unets):
         use = i >= n // 2 and n > 1
         cfg = band_cfg(sample_rate, codec_dim, i, n, unet, use, power_stds[min(i, len(power_stds) - 1)])
-        net = DiffusionUnet(UnetConfig.from_cfg(cfg["diffusion_unet"], 1, SCHEDULE["num_steps"]))
+        with torch.random.fork_rng(devices=[]):  # module init draws from the global RNG; keep it untouched
+            net = DiffusionUnet(UnetConfig.from_cfg(cfg["diffusion_unet"], 1, SCHEDULE["num_steps"]))
         state = {}
         for name, tensor in net.state_dict().items():
-            if name.endswith("bias") or "norm" in name:
-                state[name] = tensor.clone()  # GroupNorm/LayerNorm at identity, biases at their init
+            if "norm" in name:
+                state[name] = tensor.clone()  # GroupNorm/LayerNorm at identity (deterministic defaults)
+            elif tensor.dim() == 1:
+                state[name] = 0.1 * torch.randn(tensor.shape, generator=gen)  # biases
             else:
-                fan_in = tensor[0].numel() if tensor.dim() > 1 else 1
-                state[name] = torch.randn(tensor.shape, generator=gen) / max(1, fan_in) ** 0.5
+                state[name] = torch.randn(tensor.shape, generator=gen) / tensor[0].numel() ** 0.5
         pkg[i] = {"cfg": OmegaConf.create(cfg), "model_state": state,
                   "processor_state": _random_processor_state(gen, sample_rate) if use else {}}
     return pkg
