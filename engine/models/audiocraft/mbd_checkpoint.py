@@ -82,8 +82,8 @@ def safe_unpickle(path: Path) -> Any:
             raise _bad(path, f"it pickles {name}, which is not an allowed checkpoint class; refusing to load it",
                        refused=name) from None
         raise _bad(path, f"not a loadable checkpoint ({_first_line(exc)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:  # truncated or not a torch zip
-        raise _bad(path, f"cannot be read ({_first_line(exc)})") from None
+    except Exception as exc:  # noqa: BLE001 - truncated zip, bad magic, a crafted state an allowed class rejects
+        raise _bad(path, f"cannot be read ({type(exc).__name__}: {_first_line(exc)})") from None
 
 
 def _first_line(exc: BaseException) -> str:
