@@ -64,6 +64,14 @@ def test_wrong_shape(folder):
     assert "wrong shape (7,)" in err.message
 
 
+def test_a_tensor_the_config_does_not_describe(folder):
+    def add(pkg):
+        pkg["best_state"]["transformer.layers.0.linear1.bias"] = torch.zeros(128, dtype=torch.float16)
+    _rewrite(folder / "state_dict.bin", add)
+    err = _bad(folder)
+    assert err.details["key"] == "transformer.layers.0.linear1.bias" and "unexpected tensor" in err.message
+
+
 def test_truncated_file(folder):
     path = folder / "compression_state_dict.bin"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -106,12 +114,19 @@ def test_unsupported_setting_names_the_key(folder, key, value):
     assert err.details["key"] == key and "state_dict.bin" in err.message
 
 
-def test_unresolvable_interpolation(folder):
+def test_unresolvable_interpolation_in_a_key_we_read(folder):
     def edit(pkg):
         pkg["xp.cfg"] = pkg["xp.cfg"].replace("channels: ${channels}", "channels: ${nowhere.channels}", 1)
     _rewrite(folder / "compression_state_dict.bin", edit)
     err = _bad(folder)
-    assert err.details["key"] == "xp.cfg" and "compression_state_dict.bin" in err.message
+    assert err.details["key"] == "encodec.channels" and "nowhere.channels" in err.message
+
+
+def test_unresolvable_interpolation_in_a_key_nobody_reads_is_ignored(folder):
+    def edit(pkg):
+        pkg["xp.cfg"] += "logging:\n  folder: ${dora.dir}/logs\n"
+    _rewrite(folder / "state_dict.bin", edit)
+    assert load_model(folder).lm.settings.n_q == 4
 
 
 def test_config_resolves_interpolations_and_ignores_extra_keys():
@@ -134,3 +149,31 @@ def test_an_uncached_hf_id_is_model_unavailable(tmp_path, monkeypatch):
     with pytest.raises(EngineError) as info:
         load_model("facebook/audiogen-medium", cache_dir=tmp_path)
     assert info.value.code == "model_unavailable" and "facebook/audiogen-medium" in info.value.message
+
+
+def test_a_pointer_codec_not_in_the_cache_is_model_unavailable(tmp_path, monkeypatch):
+    from engine.models.audiocraft.codec import build_codec
+
+    monkeypatch.setenv("MGB_OFFLINE", "1")
+    torch.save({"pretrained": "facebook/encodec_32khz"}, tmp_path / "compression_state_dict.bin")
+    with pytest.raises(EngineError) as info:
+        build_codec(load_package(tmp_path / "compression_state_dict.bin"), cache_dir=tmp_path / "cache")
+    assert info.value.code == "model_unavailable" and "facebook/encodec_32khz" in info.value.message
+
+
+def test_the_pointer_codec_wraps_a_transformers_encodec():
+    from transformers import EncodecConfig, EncodecModel
+
+    from engine.models.audiocraft.codec import HFEncodecCodec
+
+    # encodec_32khz's layout (4 codebooks of 2048 at 50 Hz = 2.2 kbps) at a tiny width, random weights
+    config = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=4, hidden_size=16, codebook_dim=16,
+                           upsampling_ratios=[8, 5, 4, 4], codebook_size=2048, target_bandwidths=[2.2],
+                           num_lstm_layers=1, normalize=False, use_causal_conv=False, chunk_length_s=None)
+    torch.manual_seed(0)
+    codec = HFEncodecCodec(EncodecModel(config).eval(), "facebook/encodec_32khz")
+    assert (codec.sample_rate, codec.frame_rate, codec.hop_length, codec.num_codebooks) == (32000, 50, 640, 4)
+    codes = codec.encode(torch.randn(2, 1, 3000))
+    assert codes.shape == (2, 4, 5) and codes.dtype == torch.long
+    assert codec.decode(codes).shape == (2, 1, 5 * 640)
+    assert codec.decode_latent(codes).shape == (2, 16, 5)

@@ -168,7 +168,7 @@ def build_conditioners(pkg: Package, dim: int) -> tuple[dict[str, nn.Module], Fu
 
 def build_lm(pkg: Package) -> AudiocraftLM:
     lm = AudiocraftLM(lm_settings(pkg.cfg))
-    load_into(lm, pkg)
+    load_into(lm, pkg, ignore=("condition_provider.",))
     return lm.eval()
 
 

@@ -77,19 +77,20 @@ def take(pkg: Package, key: str, shape: tuple[int, ...] | None = None) -> torch.
     return value
 
 
-def load_into(module: torch.nn.Module, pkg: Package, prefix: str = "", skip: tuple[str, ...] = ()) -> None:
+def load_into(module: torch.nn.Module, pkg: Package, prefix: str = "", ignore: tuple[str, ...] = ()) -> None:
     """Copy ``pkg``'s tensors under ``prefix`` into ``module``: every parameter/buffer must be there, same shape.
 
-    Extra tensors in the file (training statistics such as ``embed_avg``) are ignored; ``skip``
-    names module keys that are filled some other way.
+    A tensor under ``prefix`` that the module has no place for is refused too (it means the
+    config does not describe these weights, e.g. layer scales or biases it says are off), unless
+    its name contains one of ``ignore`` (training statistics such as ``_codebook.embed_avg``, or
+    the conditioners' tensors when loading the LM).
     """
     own = module.state_dict()
-    loaded = {}
-    for name, target in own.items():
-        if name in skip:
-            continue
-        loaded[name] = take(pkg, prefix + name, tuple(target.shape)).to(target.dtype)
-    module.load_state_dict(loaded, strict=not skip)
+    loaded = {name: take(pkg, prefix + name, tuple(target.shape)).to(target.dtype) for name, target in own.items()}
+    for key in pkg.state:
+        if key.startswith(prefix) and key[len(prefix):] not in own and not any(part in key for part in ignore):
+            raise bad_checkpoint(pkg.file, key, "unexpected tensor: xp.cfg describes no such weight")
+    module.load_state_dict(loaded)
 
 
 def resolve_folder(source: str | Path, cache_dir: str | Path | None = None) -> Path:

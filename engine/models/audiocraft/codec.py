@@ -25,6 +25,10 @@ from .quantizer import ResidualVQ
 from .seanet import SEANetDecoder, SEANetEncoder, seanet_settings
 
 
+#: per-codebook training statistics in the checkpoints, unused at inference
+CODEBOOK_STATS = ("._codebook.inited", "._codebook.cluster_size", "._codebook.embed_avg")
+
+
 class CompressionModel(nn.Module):
     """audiocraft's EnCodec: SEANet encoder, residual VQ, SEANet decoder."""
 
@@ -84,7 +88,8 @@ class HFEncodecCodec(nn.Module):
         return self.model.decode(codes[None], [None]).audio_values
 
 
-def _codec_settings(cfg: XpConfig) -> tuple[int, int, int, int]:
+def codec_settings(cfg: XpConfig) -> tuple[int, int, int, int]:
+    """(sample_rate, channels, n_q, bins) of a SEANet + RVQ codec; refuses what we do not implement."""
     cfg.one_of("compression_model", ("encodec",))
     cfg.one_of("encodec.autoencoder", ("seanet",))
     cfg.one_of("encodec.quantizer", ("rvq",))
@@ -104,7 +109,7 @@ def build_codec(pkg: Package, cache_dir: str | Path | None = None) -> Compressio
     if pkg.pretrained is not None:
         return load_hf_encodec(pkg.pretrained, cache_dir)
     cfg = pkg.cfg
-    sample_rate, channels, n_q, bins = _codec_settings(cfg)
+    sample_rate, channels, n_q, bins = codec_settings(cfg)
     enc_s, dec_s = seanet_settings(cfg, "encoder"), seanet_settings(cfg, "decoder")
     for s in (enc_s, dec_s):
         s.channels = channels
@@ -112,7 +117,7 @@ def build_codec(pkg: Package, cache_dir: str | Path | None = None) -> Compressio
                              sample_rate, channels)
     load_into(codec.encoder, pkg, "encoder.")
     load_into(codec.decoder, pkg, "decoder.")
-    load_into(codec.quantizer, pkg, "quantizer.")
+    load_into(codec.quantizer, pkg, "quantizer.", ignore=CODEBOOK_STATS)
     return codec.eval()
 
 
