@@ -15,12 +15,15 @@ torch.Size([1, 1, 1920])
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .diffusion_unet import DiffusionUnet, UnetConfig
 from .mbd_checkpoint import parse_mbd_package
+
+if TYPE_CHECKING:
+    from ...decoders.mbd import MultiBandDiffusion
 
 TINY_MBD_SEED = 18
 
@@ -107,7 +110,7 @@ def tiny_package(seed: int = TINY_MBD_SEED) -> dict[Any, Any]:
     return random_package(TINY_SAMPLE_RATE, TINY_CODEC_DIM, [first, second], seed)
 
 
-def tiny_mbd(codec: Any = None, seed: int = TINY_MBD_SEED) -> "Any":
+def tiny_mbd(codec: Any = None, seed: int = TINY_MBD_SEED) -> "MultiBandDiffusion":
     """The built-in tiny MBD (a ``MultiBandDiffusion``), optionally bound to a codec for ``tokens_to_wav``."""
     from ...decoders.mbd import MultiBandDiffusion
 
