@@ -50,3 +50,17 @@ def test_a_saved_tiny_package_loads_like_a_published_checkpoint(tmp_path):
     built = tiny_mbd()
     emb, ref = torch.randn(1, 16, 3), torch.randn(1, 1, 1920)
     assert torch.equal(loaded.decode_latent(emb, ref, seed=3), built.decode_latent(emb, ref, seed=3))
+
+
+def test_a_codec_of_another_rate_or_channel_count_is_refused_with_the_reason():
+    class AudioGenCodec:  # 16 kHz, as AudioGen's EnCodec
+        sample_rate, channels = 16000, 1
+
+    class StereoCodec:
+        sample_rate, channels = 32000, 2
+
+    mbd = tiny_mbd()
+    assert mbd.incompatibility(AudioGenCodec()) == "the codec runs at 16000 Hz, this MBD at 32000 Hz"
+    with pytest.raises(ValueError, match="2 channels"):
+        mbd.bind(StereoCodec())
+    assert mbd.codec is None

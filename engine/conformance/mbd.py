@@ -45,8 +45,8 @@ class _CountingReplay:
 def checks(folder: Path) -> Iterator[Check]:
     ref = load_fixture(folder, "mbd.pt")
     ckpt = load_mbd_checkpoint(folder / "mbd_checkpoint.th")
-    mbd = MultiBandDiffusion.from_checkpoint(ckpt, build_codec(load_package(folder / "compression_state_dict.bin")))
-    codec = mbd.codec
+    codec = build_codec(load_package(folder / "compression_state_dict.bin"))
+    mbd = MultiBandDiffusion.from_checkpoint(ckpt)
     steps = [int(s) for s in json.loads(ref["step_list_json"])]
     eq_bands, strictness = int(ref["re_eq_n_bands"]), float(ref["re_eq_strictness"])
     yield same("checkpoint.sample_rate", ckpt.sample_rate, int(ref["sample_rate"]))
@@ -71,6 +71,7 @@ def checks(folder: Path) -> Iterator[Check]:
                                                  strictness), ref["tokens_to_wav"])
     yield close("tokens_to_wav", out, ref["tokens_to_wav"])
 
+    mbd.bind(codec)  # a rate or channel mismatch fails this setup step, after the lines above
     full = mbd.tokens_to_wav(codes, noise=_CountingReplay(ref["noises"]), steps=steps, re_eq_bands=eq_bands,
                              strictness=strictness)
     yield close("tokens_to_wav(codes)", full, ref["tokens_to_wav"])

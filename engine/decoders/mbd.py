@@ -171,6 +171,32 @@ class MultiBandDiffusion:
             raise ValueError("MBD needs at least one band")
         self.bands = bands
         self.sample_rate = sample_rate
+        self.codec = None
+        if codec is not None:
+            self.bind(codec)
+
+    def incompatibility(self, codec: Any) -> str | None:
+        """Why this MBD cannot decode ``codec``'s tokens, or None. Checks rate, channels, latent size.
+
+        >>> from engine.models.audiocraft.tiny_mbd import tiny_mbd
+        >>> class AudioGenCodec: sample_rate, channels = 16000, 1
+        >>> tiny_mbd().incompatibility(AudioGenCodec())
+        'the codec runs at 16000 Hz, this MBD at 32000 Hz'
+        """
+        rate = getattr(codec, "sample_rate", None)
+        if rate is not None and int(rate) != self.sample_rate:
+            return f"the codec runs at {int(rate)} Hz, this MBD at {self.sample_rate} Hz"
+        unet = self.bands[0].unet.cfg
+        channels = getattr(codec, "channels", None)
+        if channels is not None and int(channels) != unet.chin:
+            return f"the codec has {int(channels)} channels, this MBD decodes {unet.chin}"
+        return None
+
+    def bind(self, codec: LatentCodec) -> None:
+        """Use ``codec`` for :meth:`tokens_to_wav`; ValueError (with the reason) if it does not fit."""
+        reason = self.incompatibility(codec)
+        if reason:
+            raise ValueError(reason)
         self.codec = codec
 
     @classmethod
@@ -223,5 +249,8 @@ class MultiBandDiffusion:
             raise ValueError("this MultiBandDiffusion has no codec; use decode_latent(emb, ref)")
         ref = self.codec.decode(codes)
         emb = self.codec.decode_latent(codes)
+        if emb.shape[1] != (self.bands[0].unet.cfg.codec_dim or emb.shape[1]):
+            raise ValueError(f"the codec latent has {emb.shape[1]} dims, this MBD is conditioned on "
+                             f"{self.bands[0].unet.cfg.codec_dim}")
         return self.decode_latent(emb, ref, noise=noise, seed=seed, steps=steps, re_eq_bands=re_eq_bands,
                                   strictness=strictness, trace=trace)
