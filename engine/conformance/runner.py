@@ -28,7 +28,7 @@ FAMILIES: dict[str, str | None] = {
     "audiogen": "audiogen",
     "magnet": "magnet",
     "musicgen_style": "musicgen_style",
-    "mbd": None,
+    "mbd": "mbd",
 }
 
 

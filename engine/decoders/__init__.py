@@ -1,0 +1,1 @@
+"""Token-to-audio decoders: EnCodec, the audiocraft SEANet codec, Multi-Band Diffusion."""
