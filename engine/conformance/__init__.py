@@ -1,1 +1,1 @@
-"""The audiocraft conformance runner: our implementations checked against audiocraft's reference fixtures."""
+"""Conformance runners that check our model code against the audiocraft reference, one module per family."""

@@ -1,1 +1,1 @@
-"""Token-to-audio decoders: EnCodec, the audiocraft SEANet codec, Multi-Band Diffusion."""
+"""Decoders: model tokens to audio (EnCodec, Multi-Band Diffusion)."""
