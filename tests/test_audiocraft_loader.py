@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.errors import EngineError
-from engine.models.audiocraft.builder import load_model
-from engine.models.audiocraft.checkpoint import load_package
-from engine.models.audiocraft.config import XpConfig
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.models.audiocraft.builder import load_model
+from musicgen_bridge.engine.models.audiocraft.checkpoint import load_package
+from musicgen_bridge.engine.models.audiocraft.config import XpConfig
 
 SOURCE = Path(__file__).resolve().parent / "fixtures" / "audiocraft" / "audiogen"
 FILES = ("state_dict.bin", "compression_state_dict.bin")
@@ -152,7 +152,7 @@ def test_an_uncached_hf_id_is_model_unavailable(tmp_path, monkeypatch):
 
 
 def test_a_pointer_codec_not_in_the_cache_is_model_unavailable(tmp_path, monkeypatch):
-    from engine.models.audiocraft.codec import build_codec
+    from musicgen_bridge.engine.models.audiocraft.codec import build_codec
 
     monkeypatch.setenv("MGB_OFFLINE", "1")
     torch.save({"pretrained": "facebook/encodec_32khz"}, tmp_path / "compression_state_dict.bin")
@@ -164,7 +164,7 @@ def test_a_pointer_codec_not_in_the_cache_is_model_unavailable(tmp_path, monkeyp
 def test_the_pointer_codec_wraps_a_transformers_encodec():
     from transformers import EncodecConfig, EncodecModel
 
-    from engine.models.audiocraft.codec import HFEncodecCodec
+    from musicgen_bridge.engine.models.audiocraft.codec import HFEncodecCodec
 
     # encodec_32khz's layout (4 codebooks of 2048 at 50 Hz = 2.2 kbps) at a tiny width, random weights
     config = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=4, hidden_size=16, codebook_dim=16,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.models.audiocraft.delay_generation import generate_delay, pattern_sequence
-from engine.models.audiocraft.lm import KVCache
-from engine.models.audiocraft.sampling import AudiocraftSampling
-from engine.models.audiocraft.text_to_audio import text_conditions, text_to_audio
-from engine.models.audiocraft.tiny import build_tiny_audiogen
+from musicgen_bridge.engine.models.audiocraft.delay_generation import generate_delay, pattern_sequence
+from musicgen_bridge.engine.models.audiocraft.lm import KVCache
+from musicgen_bridge.engine.models.audiocraft.sampling import AudiocraftSampling
+from musicgen_bridge.engine.models.audiocraft.text_to_audio import text_conditions, text_to_audio
+from musicgen_bridge.engine.models.audiocraft.tiny import build_tiny_audiogen
 
 FRAMES = 40
 

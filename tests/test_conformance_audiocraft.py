@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.conformance.runner import FAMILIES, main, run
+from musicgen_bridge.engine.conformance.runner import FAMILIES, main, run
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "audiocraft"
 #: the checks the issue names; the runner may run more, never fewer
@@ -111,7 +111,7 @@ def test_only_unimplemented_families_is_not_a_pass(tmp_path):
 
 
 def test_cli_entry(capsys, tmp_path):
-    from engine.cli import main as cli_main
+    from musicgen_bridge.bridge.cli import main as cli_main
 
     root = _copy_audiogen(tmp_path)
     assert cli_main(["conformance", "audiocraft", str(root)]) == 0

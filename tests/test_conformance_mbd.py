@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from engine.conformance.mbd import checks
-from engine.conformance.runner import run
+from musicgen_bridge.engine.conformance.mbd import checks
+from musicgen_bridge.engine.conformance.runner import run
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audiocraft"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.conformance.runner import run
-from engine.errors import EngineError
-from engine.models.audiocraft.magnet import MagnetModel, load_magnet, local_attention_mask
+from musicgen_bridge.engine.conformance.runner import run
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.models.audiocraft.magnet import MagnetModel, load_magnet, local_attention_mask
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "audiocraft"
 MAGNET = FIXTURES / "magnet"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.errors import EngineError
-from engine.generation.magnet import (MagnetParams, generate_magnet, least_probable_spans, output_frames,
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.magnet import (MagnetParams, generate_magnet, least_probable_spans, output_frames,
                                       spans_mask)
 
 CARD = 16

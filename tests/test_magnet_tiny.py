@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.generation.magnet import MagnetParams
-from engine.models.audiocraft.magnet import text_conditions
-from engine.models.audiocraft.magnet_random import build_tiny_magnet
+from musicgen_bridge.engine.generation.magnet import MagnetParams
+from musicgen_bridge.engine.models.audiocraft.magnet import text_conditions
+from musicgen_bridge.engine.models.audiocraft.magnet_random import build_tiny_magnet
 
 FAST = dict(decoding_steps=(3, 2, 2, 1))
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from engine.decoders.mbd import MultiBandDiffusion
-from engine.errors import EngineError
-from engine.models.audiocraft.mbd_checkpoint import load_mbd_checkpoint
-from engine.models.audiocraft.tiny_mbd import tiny_package
+from musicgen_bridge.engine.decoders.mbd import MultiBandDiffusion
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.models.audiocraft.mbd_checkpoint import load_mbd_checkpoint
+from musicgen_bridge.engine.models.audiocraft.tiny_mbd import tiny_package
 
 FIXTURE = Path(__file__).parent / "fixtures" / "audiocraft" / "mbd" / "mbd_checkpoint.th"
 

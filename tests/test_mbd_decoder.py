@@ -6,9 +6,9 @@ import julius
 import pytest
 import torch
 
-from engine.decoders.mbd import BandProcessor, re_eq
-from engine.decoders.mbd_schedule import NoiseSchedule
-from engine.models.audiocraft.tiny_mbd import SCHEDULE, tiny_mbd
+from musicgen_bridge.engine.decoders.mbd import BandProcessor, re_eq
+from musicgen_bridge.engine.decoders.mbd_schedule import NoiseSchedule
+from musicgen_bridge.engine.models.audiocraft.tiny_mbd import SCHEDULE, tiny_mbd
 
 SR = 32000
 

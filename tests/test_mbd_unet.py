@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from engine.models.audiocraft.diffusion_unet import DiffusionUnet, UnetConfig
-from engine.models.audiocraft.mbd_checkpoint import _mha_name
+from musicgen_bridge.engine.models.audiocraft.diffusion_unet import DiffusionUnet, UnetConfig
+from musicgen_bridge.engine.models.audiocraft.mbd_checkpoint import _mha_name
 
 BASE = {"hidden": 4, "depth": 2, "res_blocks": 1, "norm_groups": 4, "kernel": 8, "stride": 4, "growth": 2.0,
         "max_channels": 10_000, "dropout": 0.1, "emb_all_layers": True, "bilstm": False, "transformer": False,

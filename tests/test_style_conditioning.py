@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.conditioning.style import (StyleClip, StyleConditioner, bar_samples, cut_excerpt,
+from musicgen_bridge.engine.conditioning.style import (StyleClip, StyleConditioner, bar_samples, cut_excerpt,
                                        excerpt_start, style_mask)
-from engine.errors import EngineError
-from engine.models.audiocraft.guidance import Guidance, default_guidance
-from engine.models.audiocraft.mert import (check_mert_config, hubert_from_config,
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.models.audiocraft.guidance import Guidance, default_guidance
+from musicgen_bridge.engine.models.audiocraft.mert import (check_mert_config, hubert_from_config,
                                            load_mert_folder, load_standin)
-from engine.models.audiocraft.style_encoder import StyleEncoder
+from musicgen_bridge.engine.models.audiocraft.style_encoder import StyleEncoder
 
 STYLE_DIR = Path(__file__).parent / "fixtures" / "audiocraft" / "musicgen_style"
 TINY_HUBERT = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
@@ -64,8 +64,8 @@ def test_mask_counts_whole_clip_length_not_excerpt():
 
 
 def _fixture_conditioner(eval_q: int | None = None) -> tuple[StyleConditioner, dict]:
-    from engine.models.audiocraft.builder import load_model
-    from engine.models.audiocraft.style_loader import build_style  # noqa: F401 - registers "style"
+    from musicgen_bridge.engine.models.audiocraft.builder import load_model
+    from musicgen_bridge.engine.models.audiocraft.style_loader import build_style  # noqa: F401 - registers "style"
 
     se = torch.load(STYLE_DIR / "style_embedding.pt", weights_only=True)
     cond = load_model(STYLE_DIR, with_codec=False).conditioners["self_wav"]
@@ -194,7 +194,7 @@ def test_per_call_overrides_do_not_change_the_defaults():
 
 
 def test_style_clip_from_any_rate_and_start_in_bars():
-    from engine.conditioning.style import style_clip
+    from musicgen_bridge.engine.conditioning.style import style_clip
 
     stereo = torch.randn(2, 44100)
     clip = style_clip(stereo, 44100, 32000, start_bar=0.5, bpm=120)
@@ -211,10 +211,10 @@ def test_style_clip_from_any_rate_and_start_in_bars():
 
 
 def _style_package(scale: str, drop: str | None = None):
-    from engine.models.audiocraft.checkpoint import Package
-    from engine.models.audiocraft.config import XpConfig
-    from engine.models.audiocraft.style_loader import STYLE_TRANSFORMERS, StyleTransformer
-    from engine.models.audiocraft.style_encoder import STYLE_DIMS
+    from musicgen_bridge.engine.models.audiocraft.checkpoint import Package
+    from musicgen_bridge.engine.models.audiocraft.config import XpConfig
+    from musicgen_bridge.engine.models.audiocraft.style_loader import STYLE_TRANSFORMERS, StyleTransformer
+    from musicgen_bridge.engine.models.audiocraft.style_encoder import STYLE_DIMS
 
     cfg = XpConfig.from_yaml(
         "sample_rate: 32000\ntransformer_lm: {dim: 16}\nconditioners:\n  self_wav:\n"
@@ -239,7 +239,7 @@ def _style_package(scale: str, drop: str | None = None):
 
 
 def test_style_transformer_scale_loads_from_the_checkpoint_names():
-    from engine.models.audiocraft.style_loader import build_style
+    from musicgen_bridge.engine.models.audiocraft.style_loader import build_style
 
     kind, cond = build_style(_style_package("xsmall"), "self_wav", 16)
     assert kind == "wav" and cond.encoder.transformer is not None

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.conditioning.style import StyleClip
-from engine.models.audiocraft.guidance import Guidance
-from engine.models.audiocraft.sampling import AudiocraftSampling
+from musicgen_bridge.engine.conditioning.style import StyleClip
+from musicgen_bridge.engine.models.audiocraft.guidance import Guidance
+from musicgen_bridge.engine.models.audiocraft.sampling import AudiocraftSampling
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audiocraft"
 STYLE_DIR = FIXTURES / "musicgen_style"
@@ -38,7 +38,7 @@ def _style_results(lines: list[str]) -> dict[str, str]:
 
 
 def test_runner_passes_every_musicgen_style_check():
-    from engine.conformance.runner import run
+    from musicgen_bridge.engine.conformance.runner import run
 
     report = run(FIXTURES)
     results = _style_results(report.lines)
@@ -62,7 +62,7 @@ def _edit(path: Path, key: str, change) -> None:
 
 
 def test_a_perturbed_intermediate_or_token_fails_its_check(tmp_path):
-    from engine.conformance.runner import run
+    from musicgen_bridge.engine.conformance.runner import run
 
     root = _copy_style(tmp_path)
     _edit(root / "musicgen_style" / "style_embedding.pt", "bn_out", lambda x: x + 1e-2)
@@ -83,10 +83,10 @@ def test_a_perturbed_intermediate_or_token_fails_its_check(tmp_path):
 def style_model():
     from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
 
-    from engine.models.audiocraft.builder import T5_DIMS, load_model
-    from engine.models.audiocraft.conditioners import T5Conditioner
-    from engine.models.audiocraft.mert import load_standin
-    from engine.models.audiocraft.style_loader import build_style  # noqa: F401 - registers "style"
+    from musicgen_bridge.engine.models.audiocraft.builder import T5_DIMS, load_model
+    from musicgen_bridge.engine.models.audiocraft.conditioners import T5Conditioner
+    from musicgen_bridge.engine.models.audiocraft.mert import load_standin
+    from musicgen_bridge.engine.models.audiocraft.style_loader import build_style  # noqa: F401 - registers "style"
 
     model = load_model(STYLE_DIR)
     for cond in model.conditioners.values():
@@ -102,7 +102,7 @@ def style_model():
 
 
 def _tokens(model, texts, clips, seed=7, guidance=None):
-    from engine.models.audiocraft.style_generation import generate_style
+    from musicgen_bridge.engine.models.audiocraft.style_generation import generate_style
 
     gen = torch.Generator().manual_seed(seed)
     return generate_style(model, texts, clips, frames=20, params=AudiocraftSampling(top_k=10),
@@ -140,8 +140,8 @@ def test_double_guidance_is_one_batched_forward_per_step(style_model):
 
 def test_prefix_layout_per_mode(style_model):
     """[style tokens, text tokens]; text-only has audiocraft's single zero style token."""
-    from engine.models.audiocraft.guidance import default_guidance
-    from engine.models.audiocraft.style_generation import style_conditions
+    from musicgen_bridge.engine.models.audiocraft.guidance import default_guidance
+    from musicgen_bridge.engine.models.audiocraft.style_generation import style_conditions
 
     se = torch.load(STYLE_DIR / "style_embedding.pt", weights_only=True)
     clip = StyleClip(se["wav"][0])

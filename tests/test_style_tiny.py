@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.conditioning.style import StyleClip
-from engine.models.audiocraft.sampling import AudiocraftSampling
+from musicgen_bridge.engine.conditioning.style import StyleClip
+from musicgen_bridge.engine.models.audiocraft.sampling import AudiocraftSampling
 
 SR = 32000
 
 
 @pytest.fixture(scope="module")
 def tiny():
-    from engine.models.audiocraft.tiny_style import build_tiny_style
+    from musicgen_bridge.engine.models.audiocraft.tiny_style import build_tiny_style
 
     return build_tiny_style()
 
@@ -26,14 +26,14 @@ def _loops():
 
 
 def _tokens(model, texts, clips, seed=7, frames=25):
-    from engine.models.audiocraft.style_generation import generate_style
+    from musicgen_bridge.engine.models.audiocraft.style_generation import generate_style
 
     gen = torch.Generator().manual_seed(seed)
     return generate_style(model, texts, clips, frames, AudiocraftSampling(top_k=250), [gen]).tokens
 
 
 def test_tiny_style_is_seeded_and_has_the_style_architecture(tiny):
-    from engine.models.audiocraft.tiny_style import build_tiny_style
+    from musicgen_bridge.engine.models.audiocraft.tiny_style import build_tiny_style
 
     assert (tiny.codec.sample_rate, tiny.codec.frame_rate) == (32000, 50)
     assert tiny.fuser.prepend == ["self_wav", "description"] and tiny.fuser.cross == []

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.decoders.mbd import MultiBandDiffusion
-from engine.models.audiocraft.codec import HFEncodecCodec
-from engine.models.audiocraft.mbd_checkpoint import load_mbd_checkpoint
-from engine.models.audiocraft.tiny_mbd import tiny_mbd, tiny_package
-from engine.models.tiny import build_tiny
+from musicgen_bridge.engine.decoders.mbd import MultiBandDiffusion
+from musicgen_bridge.engine.models.audiocraft.codec import HFEncodecCodec
+from musicgen_bridge.engine.models.audiocraft.mbd_checkpoint import load_mbd_checkpoint
+from musicgen_bridge.engine.models.audiocraft.tiny_mbd import tiny_mbd, tiny_package
+from musicgen_bridge.engine.models.tiny import build_tiny
 
 
 @pytest.fixture(scope="module")

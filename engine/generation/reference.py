@@ -160,7 +160,3 @@ def decode_tokens(loaded: LoadedModel, tokens: torch.Tensor) -> np.ndarray:
             audio = torch.cat([left, right], dim=1)
     return audio.float().cpu().numpy()
 
-
-# TEMPORARY (until the restructure makes engine/generation/ a package): let submodules placed in
-# engine/generation/ (magnet.py) import as engine.generation.NAME while this module still exists.
-__path__ = [str(__import__("pathlib").Path(__file__).with_suffix(""))]
