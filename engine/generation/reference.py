@@ -159,4 +159,3 @@ def decode_tokens(loaded: LoadedModel, tokens: torch.Tensor) -> np.ndarray:
             right = codec.decode(codes[None, :, 1::2], audio_scales=[None] * codes.shape[0]).audio_values
             audio = torch.cat([left, right], dim=1)
     return audio.float().cpu().numpy()
-
