@@ -27,15 +27,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from musicgen_bridge.engine.generation.reference import Conditioning  # noqa: E402
-from musicgen_bridge.engine.generation.magnet import MagnetParams  # noqa: E402
-from musicgen_bridge.engine.models.audiocraft.codec import HFEncodecCodec  # noqa: E402
-from musicgen_bridge.engine.models.audiocraft.magnet import text_conditions  # noqa: E402
-from musicgen_bridge.engine.models.audiocraft.magnet_random import build_random_magnet  # noqa: E402
-from musicgen_bridge.engine.generation.fast.archs import build_random  # noqa: E402
-from musicgen_bridge.engine.generation.fast.decoder import generate_fast  # noqa: E402
-from musicgen_bridge.engine.models.registry import resolve_device, resolve_dtype  # noqa: E402
-from musicgen_bridge.engine.generation.sampling import SamplingParams  # noqa: E402
+from musicgen_bridge.engine.generation.fast.archs import build_random
+from musicgen_bridge.engine.generation.fast.decoder import generate_fast
+from musicgen_bridge.engine.generation.magnet import MagnetParams
+from musicgen_bridge.engine.generation.reference import Conditioning
+from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.models.audiocraft.codec import HFEncodecCodec
+from musicgen_bridge.engine.models.audiocraft.magnet import text_conditions
+from musicgen_bridge.engine.models.audiocraft.magnet_random import build_random_magnet
+from musicgen_bridge.engine.models.registry import resolve_device, resolve_dtype
 
 PROMPT = "lo-fi hip hop beat with warm rhodes chords and vinyl crackle"
 

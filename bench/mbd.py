@@ -31,12 +31,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from musicgen_bridge.engine.decoders.mbd import BandProcessor, DiffusionBand, MultiBandDiffusion, re_eq  # noqa: E402
-from musicgen_bridge.engine.decoders.mbd_schedule import NoiseSchedule  # noqa: E402
-from musicgen_bridge.engine.models.audiocraft.codec import HFEncodecCodec  # noqa: E402
-from musicgen_bridge.engine.models.audiocraft.diffusion_unet import DiffusionUnet, UnetConfig, param_count  # noqa: E402
-from musicgen_bridge.engine.models.audiocraft.tiny_mbd import PUBLISHED_UNET, SCHEDULE  # noqa: E402
-from musicgen_bridge.engine.generation.fast.archs import _encodec_32khz  # noqa: E402
+from musicgen_bridge.engine.decoders.mbd import BandProcessor, DiffusionBand, MultiBandDiffusion, re_eq
+from musicgen_bridge.engine.decoders.mbd_schedule import NoiseSchedule
+from musicgen_bridge.engine.generation.fast.archs import _encodec_32khz
+from musicgen_bridge.engine.models.audiocraft.codec import HFEncodecCodec
+from musicgen_bridge.engine.models.audiocraft.diffusion_unet import DiffusionUnet, UnetConfig, param_count
+from musicgen_bridge.engine.models.audiocraft.tiny_mbd import PUBLISHED_UNET, SCHEDULE
 
 
 def best_of(fn, repeats: int) -> float:

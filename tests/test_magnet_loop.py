@@ -9,8 +9,13 @@ import pytest
 import torch
 
 from musicgen_bridge.engine.errors import EngineError
-from musicgen_bridge.engine.generation.magnet import (MagnetParams, generate_magnet, least_probable_spans, output_frames,
-                                      spans_mask)
+from musicgen_bridge.engine.generation.magnet import (
+    MagnetParams,
+    generate_magnet,
+    least_probable_spans,
+    output_frames,
+    spans_mask,
+)
 
 CARD = 16
 
@@ -131,7 +136,7 @@ def test_cancel_is_checked_before_every_pass():
 
 def test_unguided_forward_sees_the_real_batch_only():
     params = MagnetParams(decoding_steps=(2, 1))
-    out, lm = run(params, batch=3, guided=False)
+    _out, lm = run(params, batch=3, guided=False)
     assert [shape for shape, _ in lm.calls] == [(3, 2, 12)] * 3
 
 
@@ -145,13 +150,13 @@ def test_spans_and_least_probable_spans():
 
 
 @pytest.mark.parametrize("bad, field", [
-    (dict(decoding_steps=(2, 2, 2)), "decoding_steps"),
-    (dict(decoding_steps=(2, 0)), "decoding_steps"),
-    (dict(decoding_steps=(2, 2), span_arrangement="zigzag"), "span_arrangement"),
-    (dict(decoding_steps=(2, 2), span_scoring="mean"), "span_scoring"),
-    (dict(decoding_steps=(2, 2), top_p=1.5), "top_p"),
-    (dict(decoding_steps=(2, 2), top_k=-1), "top_k"),
-    (dict(decoding_steps=(2, 2), temperature=-1.0), "temperature"),
+    ({"decoding_steps": (2, 2, 2)}, "decoding_steps"),
+    ({"decoding_steps": (2, 0)}, "decoding_steps"),
+    ({"decoding_steps": (2, 2), "span_arrangement": "zigzag"}, "span_arrangement"),
+    ({"decoding_steps": (2, 2), "span_scoring": "mean"}, "span_scoring"),
+    ({"decoding_steps": (2, 2), "top_p": 1.5}, "top_p"),
+    ({"decoding_steps": (2, 2), "top_k": -1}, "top_k"),
+    ({"decoding_steps": (2, 2), "temperature": -1.0}, "temperature"),
 ])
 def test_bad_settings_are_refused_with_the_field_named(bad, field):
     with pytest.raises(EngineError) as err:

@@ -9,7 +9,7 @@ from musicgen_bridge.engine.generation.magnet import MagnetParams
 from musicgen_bridge.engine.models.audiocraft.magnet import text_conditions
 from musicgen_bridge.engine.models.audiocraft.magnet_random import build_tiny_magnet
 
-FAST = dict(decoding_steps=(3, 2, 2, 1))
+FAST = {"decoding_steps": (3, 2, 2, 1)}
 
 
 @pytest.fixture(scope="module")

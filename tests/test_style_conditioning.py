@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from musicgen_bridge.engine.conditioning.style import (StyleClip, StyleConditioner, bar_samples, cut_excerpt,
-                                       excerpt_start, style_mask)
+from musicgen_bridge.engine.conditioning.style import (
+    StyleClip,
+    StyleConditioner,
+    bar_samples,
+    cut_excerpt,
+    excerpt_start,
+    style_mask,
+)
 from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.models.audiocraft.guidance import Guidance, default_guidance
-from musicgen_bridge.engine.models.audiocraft.mert import (check_mert_config, hubert_from_config,
-                                           load_mert_folder, load_standin)
+from musicgen_bridge.engine.models.audiocraft.mert import (
+    check_mert_config,
+    hubert_from_config,
+    load_mert_folder,
+    load_standin,
+)
 from musicgen_bridge.engine.models.audiocraft.style_encoder import StyleEncoder
 
 STYLE_DIR = Path(__file__).parent / "fixtures" / "audiocraft" / "musicgen_style"
-TINY_HUBERT = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8,
-                   conv_dim=[4] * 7, num_conv_pos_embeddings=2, num_conv_pos_embedding_groups=2)
+TINY_HUBERT = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 8,
+               "conv_dim": [4] * 7, "num_conv_pos_embeddings": 2, "num_conv_pos_embedding_groups": 2}
 
 
 def test_excerpt_middle_is_audiocrafts_rule():
@@ -92,7 +103,7 @@ def test_eval_q_is_settable_and_changes_the_style():
     for q in range(1, n_q + 1):
         cond.set_params(eval_q=q)
         outs.append(cond([StyleClip(se["wav"][0])])[0])
-    assert all(not torch.equal(a, b) for a, b in zip(outs, outs[1:]))
+    assert all(not torch.equal(a, b) for a, b in itertools.pairwise(outs))
     for bad in (0, n_q + 1):
         with pytest.raises(EngineError) as err:
             cond.set_params(eval_q=bad)
@@ -186,8 +197,8 @@ def test_per_call_overrides_do_not_change_the_defaults():
     assert not torch.equal(base, shorter)
     assert torch.equal(cond([clip])[0], base)          # the defaults stayed as set
     assert cond.encoder.eval_q == se["eval_q"] and cond.excerpt_seconds == se["excerpt_length"]
-    for bad in (dict(eval_q=0), dict(eval_q=True), dict(excerpt_seconds=0.0),
-                dict(excerpt_seconds=float("nan"))):
+    for bad in ({"eval_q": 0}, {"eval_q": True}, {"excerpt_seconds": 0.0},
+                {"excerpt_seconds": float("nan")}):
         with pytest.raises(EngineError) as err:
             cond([clip], **bad)
         assert err.value.code == "invalid_field"
@@ -213,8 +224,8 @@ def test_style_clip_from_any_rate_and_start_in_bars():
 def _style_package(scale: str, drop: str | None = None):
     from musicgen_bridge.engine.models.audiocraft.checkpoint import Package
     from musicgen_bridge.engine.models.audiocraft.config import XpConfig
-    from musicgen_bridge.engine.models.audiocraft.style_loader import STYLE_TRANSFORMERS, StyleTransformer
     from musicgen_bridge.engine.models.audiocraft.style_encoder import STYLE_DIMS
+    from musicgen_bridge.engine.models.audiocraft.style_loader import STYLE_TRANSFORMERS, StyleTransformer
 
     cfg = XpConfig.from_yaml(
         "sample_rate: 32000\ntransformer_lm: {dim: 16}\nconditioners:\n  self_wav:\n"

@@ -63,7 +63,7 @@ def excerpt_start(n_samples: int, excerpt_samples: int, *, start: int | None = N
         return middle
     last_bar = math.floor(room / bar_samples + 1e-9)
     bar = min(round(middle / bar_samples), last_bar)
-    return int(round(bar * bar_samples))
+    return round(bar * bar_samples)
 
 
 def cut_excerpt(wav: torch.Tensor, start: int, excerpt_samples: int) -> torch.Tensor:
@@ -135,9 +135,9 @@ def style_clip(wav: torch.Tensor, sample_rate: int, model_rate: int, *,
     if start_bar is not None:
         if not bpm:
             raise EngineError("missing_field", "a style start in bars needs a tempo", field="bpm")
-        start = int(round(start_bar * bar_samples(bpm, model_rate, beats_per_bar)))
+        start = round(start_bar * bar_samples(bpm, model_rate, beats_per_bar))
     elif start_seconds is not None:
-        start = int(round(start_seconds * model_rate))
+        start = round(start_seconds * model_rate)
     return StyleClip(mono, start, bpm, beats_per_bar)
 
 
@@ -175,12 +175,12 @@ class StyleConditioner(torch.nn.Module):
         self.sample_rate = int(sample_rate)
         self.excerpt_seconds = float(excerpt_seconds)
 
-    def attach_mert(self, mert: torch.nn.Module) -> "StyleConditioner":
+    def attach_mert(self, mert: torch.nn.Module) -> StyleConditioner:
         """Use this MERT (or a HuBERT-layout stand-in); returns self."""
         self.mert = mert.eval()
         return self
 
-    def load_mert(self, cache_dir: str | None = None) -> "StyleConditioner":
+    def load_mert(self, cache_dir: str | None = None) -> StyleConditioner:
         """Load the published MERT (``m-a-p/MERT-v1-95M``) as a ``HubertModel``."""
         from pathlib import Path
 

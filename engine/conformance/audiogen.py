@@ -7,8 +7,8 @@ scalars of each ``*.pt``), so fixture sets of other sizes are checked the same w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 

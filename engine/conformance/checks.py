@@ -69,7 +69,7 @@ def load_fixture(folder: Path, name: str) -> dict[str, Any]:
         raise FileNotFoundError(f"{path} is missing")
     data = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(data, dict):
-        raise ValueError(f"{path} does not hold a dict")
+        raise TypeError(f"{path} does not hold a dict")
     return data
 
 

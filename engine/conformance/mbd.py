@@ -14,8 +14,8 @@ a miss there; ``tokens_to_wav(codes)`` then runs the whole path from codes throu
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 

@@ -13,8 +13,8 @@ rows) and name them; the LM checks use our rows there and the stored rows elsewh
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 

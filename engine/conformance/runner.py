@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from ..errors import EngineError
 from .checks import FAMILY_WIDTH, Check

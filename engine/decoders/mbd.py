@@ -19,8 +19,9 @@ audiocraft's saved draws this way).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sequence, Union
+from typing import Any, Protocol
 
 import julius
 import torch
@@ -34,7 +35,7 @@ from .mbd_schedule import NoiseDraw, NoiseSchedule
 RE_EQ_BANDS = 32  # audiocraft's tokens_to_wav default
 RE_EQ_STRICTNESS = 1.0
 
-NoiseSource = Union[Callable[[torch.Tensor], torch.Tensor], Sequence[torch.Tensor], None]
+NoiseSource = Callable[[torch.Tensor], torch.Tensor] | Sequence[torch.Tensor] | None
 
 
 class LatentCodec(Protocol):
@@ -66,7 +67,7 @@ class BandProcessor(nn.Module):
             self.register_buffer(name, torch.zeros(1 if name == "counts" else n_bands))
 
     @classmethod
-    def from_cfg(cls, cfg: dict[str, Any] | None, sample_rate: int) -> "BandProcessor":
+    def from_cfg(cls, cfg: dict[str, Any] | None, sample_rate: int) -> BandProcessor:
         cfg = cfg or {}
         if not cfg.get("use", False):
             return cls(sample_rate, use=False)
@@ -200,7 +201,7 @@ class MultiBandDiffusion:
         self.codec = codec
 
     @classmethod
-    def from_checkpoint(cls, ckpt: MBDCheckpoint, codec: LatentCodec | None = None) -> "MultiBandDiffusion":
+    def from_checkpoint(cls, ckpt: MBDCheckpoint, codec: LatentCodec | None = None) -> MultiBandDiffusion:
         """Build every band's U-Net, schedule and processor; cfg or weight mismatches are ``bad_checkpoint``."""
         bands = []
         for band in ckpt.bands:

@@ -11,8 +11,10 @@ the starting alpha-bar is a ``prod`` over the betas while the sub-sampled betas 
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -37,7 +39,7 @@ class NoiseSchedule:
     noise_scale: float = 1.0
 
     @classmethod
-    def from_cfg(cls, cfg: Mapping[str, Any]) -> "NoiseSchedule":
+    def from_cfg(cls, cfg: Mapping[str, Any]) -> NoiseSchedule:
         """Read a ``schedule`` mapping. Raises KeyError for a missing key, ValueError for an unsupported one."""
         if cfg.get("repartition", "power") != "power":
             raise ValueError(f"schedule.repartition {cfg.get('repartition')!r} (only 'power' exists)")
@@ -61,7 +63,7 @@ class NoiseSchedule:
 
     def check_steps(self, steps: list[int]) -> list[int]:
         steps = [int(s) for s in steps]
-        if len(steps) < 2 or any(a <= b for a, b in zip(steps, steps[1:])) or steps[-1] < 0 \
+        if len(steps) < 2 or any(a <= b for a, b in itertools.pairwise(steps)) or steps[-1] < 0 \
                 or steps[0] >= self.num_steps:
             raise ValueError(f"step list must decrease strictly within [0, {self.num_steps}), "
                              f"with at least 2 states; got {steps}")

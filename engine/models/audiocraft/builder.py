@@ -11,9 +11,9 @@ the conditioner table (:data:`CONDITIONER_BUILDERS`) instead of editing this mod
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -150,7 +150,7 @@ def build_conditioners(pkg: Package, dim: int) -> tuple[dict[str, nn.Module], Fu
     if not isinstance(spec, dict):
         raise bad_checkpoint(cfg.file, "conditioners", "expected a mapping")
     modules, kinds = {}, {}
-    for name, entry in spec.items():
+    for name in spec:
         kind_key = f"conditioners.{name}.model"
         model = cfg.get(kind_key)
         if model not in CONDITIONER_BUILDERS:

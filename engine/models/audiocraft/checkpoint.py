@@ -13,6 +13,7 @@ lives elsewhere, ``{'pretrained': 'facebook/encodec_32khz', ...}``. Files are op
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,7 +105,8 @@ def resolve_folder(source: str | Path, cache_dir: str | Path | None = None) -> P
         return path
     if path.exists():
         raise bad_checkpoint(str(path), None, "expected a folder holding state_dict.bin / compression_state_dict.bin")
-    from ..hf import cache_dir as default_cache, unavailable
+    from ..hf import cache_dir as default_cache
+    from ..hf import unavailable
 
     hf_id = str(source)
     if hf_id.count("/") != 1:
@@ -112,12 +114,10 @@ def resolve_folder(source: str | Path, cache_dir: str | Path | None = None) -> P
     cache = default_cache(cache_dir)
     found = None
     for name in (LM_FILE, CODEC_FILE):
-        try:
+        with contextlib.suppress(Exception):  # any miss (no hub package, no snapshot) means "not cached"
             from huggingface_hub import hf_hub_download
 
             found = hf_hub_download(hf_id, name, cache_dir=str(cache), local_files_only=True)
-        except Exception:  # noqa: BLE001 - any miss means "not cached"
-            continue
     if found is None:
         raise unavailable(hf_id, cache, "audiocraft checkpoints are not downloaded by the engine")
     return Path(found).parent

@@ -24,7 +24,6 @@ from .config import XpConfig, bad_checkpoint
 from .quantizer import ResidualVQ
 from .seanet import SEANetDecoder, SEANetEncoder, seanet_settings
 
-
 #: per-codebook training statistics in the checkpoints, unused at inference
 CODEBOOK_STATS = ("._codebook.inited", "._codebook.cluster_size", "._codebook.embed_avg")
 
@@ -125,7 +124,8 @@ def load_hf_encodec(hf_id: str, cache_dir: str | Path | None = None) -> HFEncode
     """A pointer checkpoint's EnCodec from the Hugging Face cache (``model_unavailable`` when absent)."""
     from transformers import EncodecModel
 
-    from ..hf import cache_dir as default_cache, ensure_snapshot
+    from ..hf import cache_dir as default_cache
+    from ..hf import ensure_snapshot
 
     snapshot = ensure_snapshot(hf_id, default_cache(cache_dir))
     return HFEncodecCodec(EncodecModel.from_pretrained(snapshot).eval(), hf_id).eval()

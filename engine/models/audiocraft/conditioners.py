@@ -39,7 +39,8 @@ class T5Conditioner(nn.Module):
         """Load the named T5 from the Hugging Face cache (``model_unavailable`` when absent)."""
         from transformers import AutoTokenizer, T5EncoderModel
 
-        from ..hf import cache_dir as default_cache, ensure_snapshot
+        from ..hf import cache_dir as default_cache
+        from ..hf import ensure_snapshot
 
         snapshot = ensure_snapshot(self.t5_name, default_cache(cache_dir))
         return self.attach(AutoTokenizer.from_pretrained(snapshot), T5EncoderModel.from_pretrained(snapshot).eval())

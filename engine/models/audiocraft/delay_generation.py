@@ -20,8 +20,8 @@ torch.Size([2, 4, 13])
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 

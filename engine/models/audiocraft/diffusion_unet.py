@@ -17,8 +17,9 @@ mode (audiocraft's loader leaves its U-Nets in train mode, which makes its outpu
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -55,7 +56,7 @@ class UnetConfig:
     codec_dim: int | None = None
 
     @classmethod
-    def from_cfg(cls, unet: Mapping[str, Any], channels: int, num_steps: int) -> "UnetConfig":
+    def from_cfg(cls, unet: Mapping[str, Any], channels: int, num_steps: int) -> UnetConfig:
         """Read a ``diffusion_unet`` mapping; keys this network has no use for (dropout) are ignored.
 
         Raises KeyError naming a required key that is missing.
@@ -226,7 +227,7 @@ class DiffusionUnet(nn.Module):
         self.conv_codec = nn.Conv1d(cfg.codec_dim, bottom, 1) if cfg.codec_dim is not None else None
         self.eval()
 
-    def train(self, mode: bool = True) -> "DiffusionUnet":
+    def train(self, mode: bool = True) -> DiffusionUnet:
         """Inference-only: stays in eval mode whatever is asked."""
         return super().train(False)
 

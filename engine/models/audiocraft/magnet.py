@@ -19,9 +19,9 @@ length comes from ``dataset.segment_duration`` and the codec's frame rate, the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 

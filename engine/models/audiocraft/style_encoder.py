@@ -18,8 +18,8 @@ torch.Size([1, 3, 4])
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

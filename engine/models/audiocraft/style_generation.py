@@ -14,7 +14,7 @@ copies.
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -39,7 +39,7 @@ def style_conditions(model: AudiocraftModel, texts: list[str | None],
         elif isinstance(cond, T5Conditioner):
             tensors[name] = cond(text_rows)
         else:
-            raise ValueError(f"no rows for conditioner {name!r} ({type(cond).__name__})")
+            raise TypeError(f"no rows for conditioner {name!r} ({type(cond).__name__})")
     return model.fuser.fuse(tensors)
 
 

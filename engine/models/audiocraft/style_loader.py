@@ -54,13 +54,13 @@ def style_settings(cfg: XpConfig, name: str) -> dict:
     key = f"conditioners.{name}.style"
     cfg.one_of(f"{key}.model_name", ("mert",), "mert")
     scale = cfg.one_of(f"{key}.transformer_scale", tuple(STYLE_DIMS), "default")
-    s = dict(scale=scale, dim=STYLE_DIMS[scale],
-             n_q=cfg.require(f"{key}.n_q_out", int, 6), bins=cfg.require(f"{key}.bins", int, 1024),
-             ds_factor=cfg.require(f"{key}.ds_factor", int, 15),
-             eval_q=cfg.require(f"{key}.eval_q", int, 3),
-             batch_norm=cfg.require(f"{key}.batch_norm", bool, True),
-             excerpt_seconds=float(cfg.require(f"{key}.length", (int, float), 3.0)),
-             sample_rate=cfg.require(f"{key}.sample_rate", int, cfg.require("sample_rate", int)))
+    s = {"scale": scale, "dim": STYLE_DIMS[scale],
+         "n_q": cfg.require(f"{key}.n_q_out", int, 6), "bins": cfg.require(f"{key}.bins", int, 1024),
+         "ds_factor": cfg.require(f"{key}.ds_factor", int, 15),
+         "eval_q": cfg.require(f"{key}.eval_q", int, 3),
+         "batch_norm": cfg.require(f"{key}.batch_norm", bool, True),
+         "excerpt_seconds": float(cfg.require(f"{key}.length", (int, float), 3.0)),
+         "sample_rate": cfg.require(f"{key}.sample_rate", int, cfg.require("sample_rate", int))}
     if s["n_q"] < 1:
         raise bad_checkpoint(cfg.file, f"{key}.n_q_out", "the style needs at least one codebook")
     if not 1 <= s["eval_q"] <= s["n_q"]:

@@ -18,8 +18,8 @@ torch.Size([1, 1, 16000])
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

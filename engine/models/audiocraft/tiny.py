@@ -22,10 +22,10 @@ import torch
 from .builder import AudiocraftModel, build_conditioners, build_lm, delay_list, lm_settings
 from .checkpoint import CODEC_FILE, LM_FILE, Package
 from .codec import CompressionModel, build_codec, codec_settings
-from .quantizer import ResidualVQ
-from .seanet import SEANetDecoder, SEANetEncoder, seanet_settings
 from .config import XpConfig
 from .lm import AudiocraftLM
+from .quantizer import ResidualVQ
+from .seanet import SEANetDecoder, SEANetEncoder, seanet_settings
 
 TINY_SEED = 1234
 NAME = "tiny-audiogen"

@@ -110,7 +110,7 @@ def tiny_package(seed: int = TINY_MBD_SEED) -> dict[Any, Any]:
     return random_package(TINY_SAMPLE_RATE, TINY_CODEC_DIM, [first, second], seed)
 
 
-def tiny_mbd(codec: Any = None, seed: int = TINY_MBD_SEED) -> "MultiBandDiffusion":
+def tiny_mbd(codec: Any = None, seed: int = TINY_MBD_SEED) -> MultiBandDiffusion:
     """The built-in tiny MBD (a ``MultiBandDiffusion``), optionally bound to a codec for ``tokens_to_wav``."""
     from ...decoders.mbd import MultiBandDiffusion
 

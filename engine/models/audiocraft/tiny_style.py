@@ -30,8 +30,7 @@ from .lm import AudiocraftLM
 from .mert import hubert_from_config
 from .style_encoder import MERT_DIM, STYLE_DIMS
 from .style_loader import build_style  # noqa: F401 - registers the "style" conditioner
-from .tiny import (CONDITIONING_PROJ_SCALE, LM_WEIGHT_SCALE, TINY_SEED, _codec_shapes, _fill,
-                   _init_codebooks, _tiny_t5)
+from .tiny import CONDITIONING_PROJ_SCALE, LM_WEIGHT_SCALE, TINY_SEED, _codec_shapes, _fill, _init_codebooks, _tiny_t5
 
 NAME = "tiny-style"
 STYLE_PROJ_SCALE = 10.0
@@ -104,10 +103,10 @@ conditioners:
 """
 
 #: The MERT stand-in: HuBERT layout, MERT's width and 320x hop (75 Hz at 24 kHz), no layers.
-TINY_MERT = dict(hidden_size=MERT_DIM, num_hidden_layers=0, num_attention_heads=4,
-                 intermediate_size=16, conv_dim=[8] * 7, num_conv_pos_embeddings=2,
-                 num_conv_pos_embedding_groups=16, feat_extract_norm="group",
-                 do_stable_layer_norm=False)
+TINY_MERT = {"hidden_size": MERT_DIM, "num_hidden_layers": 0, "num_attention_heads": 4,
+             "intermediate_size": 16, "conv_dim": [8] * 7, "num_conv_pos_embeddings": 2,
+             "num_conv_pos_embedding_groups": 16, "feat_extract_norm": "group",
+             "do_stable_layer_norm": False}
 
 
 def tiny_mert(seed: int = TINY_SEED) -> torch.nn.Module:
