@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from musicgen_bridge.engine.conformance.runner import FAMILIES, main, run
+from musicgen_bridge.engine.conformance.runner import FAMILIES, run, run_conformance
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "audiocraft"
 #: the checks the issue names; the runner may run more, never fewer
@@ -80,7 +80,7 @@ def test_one_flipped_token_fails_that_check_and_the_exit_status(tmp_path):
 
     _edit(root / "audiogen" / "sampled.pt", "tokens", flip)
     stream = io.StringIO()
-    assert main(root, stream) == 1
+    assert run_conformance(root, stream) == 1
     results = _parse(stream.getvalue().splitlines(), "audiogen")
     assert results.pop("sampled.tokens") == "FAIL"
     assert "mismatches 1/" in next(x for x in stream.getvalue().splitlines() if "sampled.tokens" in x)

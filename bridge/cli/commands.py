@@ -168,7 +168,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
-    from .conformance.runner import main as run_conformance
+    from ...engine.conformance.runner import run_conformance
 
     return run_conformance(args.dir)
 

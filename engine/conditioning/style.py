@@ -10,7 +10,7 @@ The steps, as audiocraft's style conditioner runs them at inference:
    to length (a loop is the usual style clip) instead of failing;
 2. the excerpt is resampled to MERT's 24 kHz with julius' ``resample_frac`` (default
    filter), fed raw to MERT, and its ``last_hidden_state`` goes through
-   :class:`~engine.models.audiocraft.style_encoder.StyleEncoder`;
+   :class:`~musicgen_bridge.engine.models.audiocraft.style_encoder.StyleEncoder`;
 3. the mask is ``arange(F') < length / (sr / 75 * ds_factor)`` over the *whole* clip length
    (not the excerpt), and the embeddings are multiplied by it. A null row (no style: the
    classifier-free "unconditional" rows) has length 0, so its embeddings are zeros. When no

@@ -8,7 +8,7 @@ replayed in order, so the outputs must match within the waveform tolerance.
 The diffusion checks run on the reference latent, so a codec difference can neither hide nor cause
 a miss there; ``tokens_to_wav(codes)`` then runs the whole path from codes through our codec.
 
->>> for check in checks(Path("tests/fixtures/audiocraft/mbd")): print(check.line("mbd"))  # doctest: +SKIP
+>>> for check in checks(Path("tests/fixtures/audiocraft/mbd")): print(check.line("mbd"))  # slow, prints many lines  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ fails (missing file, ``bad_checkpoint``...) gives one failed line saying why.
 Adding a family: write ``engine/conformance/<family>.py`` with ``checks(folder) -> Iterator[Check]``
 and set its entry in :data:`FAMILIES`.
 
->>> report = run(Path("tests/fixtures/audiocraft"))       # doctest: +SKIP
->>> report.failed, report.exit_status                      # doctest: +SKIP
+>>> report = run(Path("tests/fixtures/audiocraft"))  # every family: too slow for a doctest  # doctest: +SKIP
+>>> report.failed, report.exit_status  # the run above  # doctest: +SKIP
 (0, 0)
 """
 
@@ -86,8 +86,9 @@ def run(folder: Path, emit: Callable[[str], None] | None = None) -> Report:
     return report
 
 
-def main(folder: str | Path, stream: TextIO | None = None) -> int:
-    """CLI entry: print the lines, return the exit status."""
+def run_conformance(folder: str | Path, stream: TextIO | None = None) -> int:
+    """Run and print each line to ``stream`` (stdout); returns the exit status
+    (``musicgen-bridge conformance audiocraft DIR`` calls this)."""
     stream = stream or sys.stdout
     report = run(Path(folder), emit=lambda line: print(line, file=stream, flush=True))
     return report.exit_status

@@ -5,7 +5,7 @@ Each band's U-Net turns noise into that band's signal, conditioned on the codec 
 mel bands has the standard deviation of the plain codec decode. Settings (bands, schedule, band
 processors, sample rate) all come from the checkpoint.
 
->>> from engine.models.audiocraft.mbd_checkpoint import load_mbd_checkpoint
+>>> from musicgen_bridge.engine.models.audiocraft.mbd_checkpoint import load_mbd_checkpoint
 >>> mbd = MultiBandDiffusion.from_checkpoint(load_mbd_checkpoint("tests/fixtures/audiocraft/mbd/mbd_checkpoint.th"))
 >>> emb, ref = torch.zeros(1, 16, 2), torch.randn(1, 1, 640)
 >>> mbd.decode_latent(emb, ref, seed=7).shape
@@ -179,7 +179,7 @@ class MultiBandDiffusion:
     def incompatibility(self, codec: Any) -> str | None:
         """Why this MBD cannot decode ``codec``'s tokens, or None. Checks rate, channels, latent size.
 
-        >>> from engine.models.audiocraft.tiny_mbd import tiny_mbd
+        >>> from musicgen_bridge.engine.models.audiocraft.tiny_mbd import tiny_mbd
         >>> class AudioGenCodec: sample_rate, channels = 16000, 1
         >>> tiny_mbd().incompatibility(AudioGenCodec())
         'the codec runs at 16000 Hz, this MBD at 32000 Hz'

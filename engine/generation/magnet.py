@@ -51,7 +51,7 @@ class MagnetParams:
     >>> MagnetParams(decoding_steps=(0, 1)).validate(2)
     Traceback (most recent call last):
     ...
-    engine.errors.EngineError: invalid_field: decoding_steps must be whole numbers from 1 to 1000, got [0, 1]
+    musicgen_bridge.engine.errors.EngineError: invalid_field: decoding_steps must be whole numbers from 1 to 1000, got [0, 1]
     """
 
     decoding_steps: tuple[int, ...] = (20, 10, 10, 10)

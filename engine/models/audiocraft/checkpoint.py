@@ -6,8 +6,8 @@ lives elsewhere, ``{'pretrained': 'facebook/encodec_32khz', ...}``. Files are op
 ``torch.load(weights_only=True)``: a checkpoint can never run code here. Every failure is a
 ``bad_checkpoint`` error that names the file (and the key when there is one).
 
->>> pkg = load_package(folder / "state_dict.bin")                  # doctest: +SKIP
->>> pkg.cfg.get("transformer_lm.dim"), pkg.state["emb.0.weight"].dtype   # doctest: +SKIP
+>>> pkg = load_package(folder / "state_dict.bin")  # needs an exported checkpoint folder  # doctest: +SKIP
+>>> pkg.cfg.get("transformer_lm.dim"), pkg.state["emb.0.weight"].dtype  # the package above  # doctest: +SKIP
 (32, torch.float32)
 """
 

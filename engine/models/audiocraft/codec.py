@@ -6,8 +6,8 @@ Both expose the same small API, in audiocraft's conventions:
 * ``decode(codes) -> wav (B, C, frames * hop)``: **not** trimmed to any original length;
 * ``decode_latent(codes) -> (B, D, frames)``: the summed codebook vectors the decoder consumes.
 
->>> codec = build_codec(load_package(folder / "compression_state_dict.bin"))   # doctest: +SKIP
->>> codec.decode(codec.encode(wav)).shape[-1] % codec.hop_length               # doctest: +SKIP
+>>> codec = build_codec(load_package(folder / "compression_state_dict.bin"))  # needs an exported checkpoint folder  # doctest: +SKIP
+>>> codec.decode(codec.encode(wav)).shape[-1] % codec.hop_length  # the codec above  # doctest: +SKIP
 0
 """
 

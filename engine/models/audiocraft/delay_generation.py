@@ -11,9 +11,9 @@ Why not the fast MusicGen decoder (engine/models/fast_decoder.py): its weight vi
 transformers' module tree and its token choice filters logits and draws per take, which is
 neither audiocraft's arithmetic nor its random-number order.
 
->>> out = generate_delay(model.lm, model.delays, cross, None, frames=13,
-...                      params=AudiocraftSampling(greedy=True), generators=[])   # doctest: +SKIP
->>> out.tokens.shape                                                                # doctest: +SKIP
+>>> out = generate_delay(model.lm, model.delays, cross, None, frames=13,  # needs a model and its conditions
+...                      params=AudiocraftSampling(greedy=True), generators=[])  # (text_to_audio shows one)  # doctest: +SKIP
+>>> out.tokens.shape  # the run above  # doctest: +SKIP
 torch.Size([2, 4, 13])
 """
 

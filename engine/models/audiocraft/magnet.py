@@ -77,7 +77,7 @@ class MagnetModel:
         return self.lm(codes, cross, prefix, causal=False, attn_mask=self.stage_mask(stage, codes.shape[-1]))
 
     def stage_forward(self, cross: torch.Tensor | None, prefix: torch.Tensor | None) -> StageForward:
-        """The callable :func:`~engine.generation.magnet.generate_magnet` drives: logits of one
+        """The callable :func:`~musicgen_bridge.engine.generation.magnet.generate_magnet` drives: logits of one
         codebook ``[N, T, card]``, with the conditions (``2B`` rows: texts, then nulls) bound."""
         def forward(seq: torch.Tensor, stage: int) -> torch.Tensor:
             with torch.inference_mode():

@@ -4,7 +4,7 @@ audiocraft filters in probability space (softmax of ``logits / temperature``, th
 every probability ``>=`` the k-th and renormalises, or top-p keeps the sorted prefix whose mass
 before each token is ``<= p``) and draws with a single ``torch.multinomial`` call on all rows
 ``(rows, card)``. Reproducing its tokens bit-exactly needs exactly that, so this is not
-:func:`engine.models.sampling.choose_tokens` (which filters logits and draws per take).
+:func:`~musicgen_bridge.engine.generation.sampling.choose_tokens` (which filters logits and draws per take).
 
 With one generator the draw is one call over every row, as audiocraft does it; with one
 generator per take each take draws its own rows, so a take's tokens do not depend on its

@@ -7,7 +7,7 @@ Importing this module registers the builder in the loader's conditioner table, s
 ``load_model`` understands style checkpoints. MERT is not loaded here (as T5 is not):
 ``model.conditioners["self_wav"].load_mert()`` or ``.attach_mert(module)``.
 
->>> from engine.models.audiocraft.builder import load_model
+>>> from musicgen_bridge.engine.models.audiocraft.builder import load_model
 >>> model = load_model("tests/fixtures/audiocraft/musicgen_style", with_codec=False)
 >>> model.fuser.order, model.conditioners["self_wav"].encoder.eval_q
 (['description', 'self_wav'], 3)

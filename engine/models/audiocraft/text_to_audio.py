@@ -9,9 +9,11 @@ Takes run one after another, not as one batch: audiocraft's cross-attention has 
 in a batch the T5 padding up to the longest prompt would change every shorter prompt's result.
 One take alone gives exactly what audiocraft gives for that prompt alone, whatever else was asked.
 
->>> model = build_tiny_audiogen()                                                    # doctest: +SKIP
->>> out = text_to_audio(model, ["door slam"], frames=50, params=AudiocraftSampling(), seeds=[7])  # doctest: +SKIP
->>> out.audio.shape                                                                  # doctest: +SKIP
+>>> from musicgen_bridge.engine.models.audiocraft.sampling import AudiocraftSampling
+>>> from musicgen_bridge.engine.models.audiocraft.tiny import build_tiny_audiogen
+>>> model = build_tiny_audiogen()
+>>> out = text_to_audio(model, ["door slam"], frames=50, params=AudiocraftSampling(), seeds=[7])
+>>> out.audio.shape
 torch.Size([1, 1, 16000])
 """
 
