@@ -27,6 +27,7 @@ from .codec import HFEncodecCodec
 from .config import XpConfig
 from .lm import AudiocraftLM
 from .magnet import MagnetModel
+from .tiny import tiny_t5
 
 TINY_SEED = 1234
 TINY_NAME = "tiny-magnet"
@@ -119,18 +120,6 @@ def build_random_magnet(arch: str, codec: HFEncodecCodec | None, tokenizer, t5, 
                        cfg.require("masking.span_len", int), cfg.require("transformer_lm.subcodes_context", int))
 
 
-def _tiny_t5(seed: int):
-    from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
-
-    config = T5Config(vocab_size=384, d_model=T5_DIM, d_kv=8, d_ff=16, num_layers=1, num_heads=2,
-                      relative_attention_num_buckets=8, relative_attention_max_distance=16, dropout_rate=0.0,
-                      feed_forward_proj="relu", is_encoder_decoder=False, use_cache=False)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        encoder = T5EncoderModel(config)
-    return ByT5Tokenizer(), encoder.eval()
-
-
 def build_tiny_magnet(seed: int = TINY_SEED) -> MagnetModel:
     """``tiny-magnet``: the same seed gives the same weights, so the same request gives the same audio."""
     from ..tiny import build_tiny
@@ -138,5 +127,5 @@ def build_tiny_magnet(seed: int = TINY_SEED) -> MagnetModel:
     # the tiny MusicGen's EnCodec: 32 kHz, 50 frames/s, 4 codebooks of 64, codebooks drawn from data
     musicgen = build_tiny(seed=seed)
     codec = HFEncodecCodec(musicgen.audio_encoder.eval(), "tiny-encodec-32khz").eval()
-    tokenizer, t5 = _tiny_t5(seed)
+    tokenizer, t5 = tiny_t5(seed)
     return build_random_magnet("tiny", codec, tokenizer, t5, seed=seed, scale=LM_WEIGHT_SCALE)

@@ -16,8 +16,10 @@ encoder's own output so different codes sound different.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
+from torch import nn
 
 from .builder import AudiocraftModel, build_conditioners, build_lm, delay_list, lm_settings
 from .checkpoint import CODEC_FILE, LM_FILE, Package
@@ -94,7 +96,7 @@ conditioners:
 """
 
 
-def _fill(state: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
+def fill(state: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, torch.Tensor]:
     """Seeded values for every tensor: unit norms, zero biases, fan-in scaled matrices."""
     out = {}
     for name, ref in state.items():
@@ -114,7 +116,7 @@ def _fill(state: dict[str, torch.Tensor], gen: torch.Generator) -> dict[str, tor
     return out
 
 
-def _init_codebooks(codec: CompressionModel, gen: torch.Generator) -> None:
+def init_codebooks(codec: CompressionModel, gen: torch.Generator) -> None:
     """Codebook entries drawn from the encoder's (residual) output on noise, as k-means init draws from data."""
     noise = torch.randn((1, 1, codec.hop_length * 400), generator=gen) * 0.3
     with torch.no_grad():
@@ -125,7 +127,8 @@ def _init_codebooks(codec: CompressionModel, gen: torch.Generator) -> None:
             residual = residual - stage.lookup(stage.nearest(residual[0].T)[None])
 
 
-def _tiny_t5(gen_seed: int):
+def tiny_t5(gen_seed: int) -> tuple[Any, nn.Module]:
+    """A seeded one-layer T5 encoder of ``t5-base`` width behind a byte-level tokenizer (no vocabulary file)."""
     from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
 
     config = T5Config(vocab_size=384, d_model=768, d_kv=8, d_ff=16, num_layers=1, num_heads=2,
@@ -141,15 +144,15 @@ def build_tiny_audiogen(seed: int = TINY_SEED) -> AudiocraftModel:
     """The tiny model; the same seed gives the same weights (and so the same audio for the same request)."""
     gen = torch.Generator().manual_seed(seed)
     codec_pkg = Package(f"<{NAME}>/{CODEC_FILE}", {}, XpConfig.from_yaml(CODEC_CFG, f"<{NAME}>/{CODEC_FILE}"))
-    shapes = _codec_shapes(codec_pkg)
-    codec_pkg.state = _fill(shapes, gen)
+    shapes = codec_shapes(codec_pkg)
+    codec_pkg.state = fill(shapes, gen)
     codec = build_codec(codec_pkg)
-    _init_codebooks(codec, gen)
+    init_codebooks(codec, gen)
 
     lm_cfg = XpConfig.from_yaml(LM_CFG, f"<{NAME}>/{LM_FILE}")
     lm_pkg = Package(lm_cfg.file, {}, lm_cfg)
     settings = lm_settings(lm_cfg)
-    lm_state = _fill(AudiocraftLM(settings).state_dict(), gen)
+    lm_state = fill(AudiocraftLM(settings).state_dict(), gen)
     for name, value in lm_state.items():
         if value.dim() == 2 and not name.startswith("emb."):
             lm_state[name] = value * LM_WEIGHT_SCALE
@@ -160,11 +163,11 @@ def build_tiny_audiogen(seed: int = TINY_SEED) -> AudiocraftModel:
     lm_pkg.state = lm_state
     lm = build_lm(lm_pkg)
     conditioners, fuser = build_conditioners(lm_pkg, settings.dim)
-    conditioners["description"].attach(*_tiny_t5(seed))
+    conditioners["description"].attach(*tiny_t5(seed))
     return AudiocraftModel(lm, conditioners, fuser, delay_list(lm_cfg, settings.n_q), lm_cfg, codec)
 
 
-def _codec_shapes(pkg: Package) -> dict[str, torch.Tensor]:
+def codec_shapes(pkg: Package) -> dict[str, torch.Tensor]:
     """Every tensor name/shape our codec module expects, with the checkpoint's prefixes."""
     _, _, n_q, bins = codec_settings(pkg.cfg)
     enc, dec = seanet_settings(pkg.cfg, "encoder"), seanet_settings(pkg.cfg, "decoder")

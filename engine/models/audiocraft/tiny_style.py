@@ -29,8 +29,7 @@ from .config import XpConfig
 from .lm import AudiocraftLM
 from .mert import hubert_from_config
 from .style_encoder import MERT_DIM, STYLE_DIMS
-from .style_loader import build_style  # noqa: F401 - registers the "style" conditioner
-from .tiny import CONDITIONING_PROJ_SCALE, LM_WEIGHT_SCALE, TINY_SEED, _codec_shapes, _fill, _init_codebooks, _tiny_t5
+from .tiny import CONDITIONING_PROJ_SCALE, LM_WEIGHT_SCALE, TINY_SEED, codec_shapes, fill, init_codebooks, tiny_t5
 
 NAME = "tiny-style"
 STYLE_PROJ_SCALE = 10.0
@@ -157,13 +156,13 @@ def build_tiny_style(seed: int = TINY_SEED) -> AudiocraftModel:
     """The tiny style model, MERT stand-in and T5 attached; same seed, same weights."""
     gen = torch.Generator().manual_seed(seed)
     codec_pkg = Package(f"<{NAME}>/{CODEC_FILE}", {}, XpConfig.from_yaml(CODEC_CFG, f"<{NAME}>/{CODEC_FILE}"))
-    codec_pkg.state = _fill(_codec_shapes(codec_pkg), gen)
+    codec_pkg.state = fill(codec_shapes(codec_pkg), gen)
     codec = build_codec(codec_pkg)
-    _init_codebooks(codec, gen)
+    init_codebooks(codec, gen)
 
     lm_cfg = XpConfig.from_yaml(LM_CFG, f"<{NAME}>/{LM_FILE}")
     settings = lm_settings(lm_cfg)
-    state = _fill(AudiocraftLM(settings).state_dict(), gen)
+    state = fill(AudiocraftLM(settings).state_dict(), gen)
     for name, value in state.items():
         if value.dim() == 2 and not name.startswith("emb."):
             state[name] = value * LM_WEIGHT_SCALE
@@ -186,7 +185,7 @@ def build_tiny_style(seed: int = TINY_SEED) -> AudiocraftModel:
     pkg = Package(lm_cfg.file, state, lm_cfg)
     lm = build_lm(pkg)
     conditioners, fuser = build_conditioners(pkg, dim)
-    conditioners["description"].attach(*_tiny_t5(seed))
+    conditioners["description"].attach(*tiny_t5(seed))
     style = conditioners["self_wav"].attach_mert(tiny_mert(seed))
     _calibrate_style(style, gen)
     return AudiocraftModel(lm, conditioners, fuser, delay_list(lm_cfg, settings.n_q), lm_cfg, codec)
