@@ -76,7 +76,6 @@ def test_mask_counts_whole_clip_length_not_excerpt():
 
 def _fixture_conditioner(eval_q: int | None = None) -> tuple[StyleConditioner, dict]:
     from musicgen_bridge.engine.models.audiocraft.builder import load_model
-    from musicgen_bridge.engine.models.audiocraft.style_loader import build_style  # noqa: F401 - registers "style"
 
     se = torch.load(STYLE_DIR / "style_embedding.pt", weights_only=True)
     cond = load_model(STYLE_DIR, with_codec=False).conditioners["self_wav"]
@@ -265,3 +264,21 @@ def test_style_transformer_scale_loads_from_the_checkpoint_names():
     with pytest.raises(EngineError) as err:
         build_style(_style_package("none", drop="rvq.vq.layers.1._codebook.embed"), "self_wav", 16)
     assert err.value.details["key"].endswith("rvq.vq.layers.1._codebook.embed")
+
+
+def test_loader_knows_style_checkpoints_without_importing_style_loader_first():
+    # a fresh interpreter: in this one another test may already have imported style_loader
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from musicgen_bridge.engine.models.audiocraft.builder import load_model\n"
+        "name = 'musicgen_bridge.engine.models.audiocraft.style_loader'\n"
+        "assert name not in sys.modules\n"
+        f"model = load_model({str(STYLE_DIR)!r}, with_codec=False)\n"
+        "print(type(model.conditioners['self_wav']).__name__, name in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["StyleConditioner", "True"]

@@ -86,7 +86,6 @@ def style_model():
     from musicgen_bridge.engine.models.audiocraft.builder import T5_DIMS, load_model
     from musicgen_bridge.engine.models.audiocraft.conditioners import T5Conditioner
     from musicgen_bridge.engine.models.audiocraft.mert import load_standin
-    from musicgen_bridge.engine.models.audiocraft.style_loader import build_style  # noqa: F401 - registers "style"
 
     model = load_model(STYLE_DIR)
     for cond in model.conditioners.values():

@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 
 from ..conditioning.style import StyleClip, StyleConditioner, excerpt_start
-from ..models.audiocraft import style_loader  # noqa: F401 - registers the "style" conditioner
 from ..models.audiocraft.builder import AudiocraftModel, load_model
 from ..models.audiocraft.conditioners import T5Conditioner
 from ..models.audiocraft.delay_generation import generate_delay, pattern_sequence

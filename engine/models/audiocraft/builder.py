@@ -98,8 +98,14 @@ def _t5(pkg: Package, name: str, dim: int) -> tuple[str, nn.Module]:
     return "text", module
 
 
+def _style(pkg: Package, name: str, dim: int) -> tuple[str, nn.Module]:
+    from .style_loader import build_style  # imported on use: style_loader builds on this module
+
+    return build_style(pkg, name, dim)
+
+
 #: conditioner ``model`` -> builder(pkg, name, lm dim) -> (kind, module); kind orders the fusion
-CONDITIONER_BUILDERS: dict[str, Callable[[Package, str, int], tuple[str, nn.Module]]] = {"t5": _t5}
+CONDITIONER_BUILDERS: dict[str, Callable[[Package, str, int], tuple[str, nn.Module]]] = {"t5": _t5, "style": _style}
 #: audiocraft collects conditions text first, then waveforms, then joint embeddings
 KIND_ORDER = ("text", "wav", "joint_embed")
 

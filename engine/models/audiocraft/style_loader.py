@@ -3,8 +3,8 @@
 Reads ``conditioners.<name>.style`` (``model_name``, ``transformer_scale``, ``n_q_out``,
 ``bins``, ``ds_factor``, ``eval_q``, ``batch_norm``, ``length``, ``sample_rate``) from the
 resolved ``xp.cfg`` and the tensors under ``condition_provider.conditioners.<name>.``.
-Importing this module registers the builder in the loader's conditioner table, so
-``load_model`` understands style checkpoints. MERT is not loaded here (as T5 is not):
+The loader's conditioner table (``CONDITIONER_BUILDERS`` in builder.py) names this builder, so
+every loading path understands style checkpoints. MERT is not loaded here (as T5 is not):
 ``model.conditioners["self_wav"].load_mert()`` or ``.attach_mert(module)``.
 
 >>> from musicgen_bridge.engine.models.audiocraft.builder import load_model
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ...conditioning.style import StyleConditioner
-from .builder import CONDITIONER_BUILDERS, PREFIX
+from .builder import PREFIX
 from .checkpoint import Package, load_into
 from .config import XpConfig, bad_checkpoint
 from .lm import Layer, LMSettings, sin_embedding
@@ -86,5 +86,3 @@ def build_style(pkg: Package, name: str, dim: int) -> tuple[str, nn.Module]:
     enc.load_audiocraft_state(sub, pkg.file, prefix)
     return "wav", StyleConditioner(enc.eval(), s["sample_rate"], s["excerpt_seconds"]).eval()
 
-
-CONDITIONER_BUILDERS["style"] = build_style
