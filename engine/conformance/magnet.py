@@ -92,4 +92,4 @@ def generate_checks(model: MagnetModel, name: str, ref: dict, cross, prefix) -> 
                         json.loads(ref["multinomial_input_shape_json"]))
     yield exact(f"{name}.tokens", tokens, ref["tokens"])
     if "audio" in ref:
-        yield close(f"{name}.audio", model.base.codec.decode(tokens), ref["audio"])
+        yield close(f"{name}.audio", model.base.require_codec().decode(tokens), ref["audio"])

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..conditioning.style import StyleClip, StyleConditioner, excerpt_start
-from ..models.audiocraft.builder import AudiocraftModel, load_model
+from ..models.audiocraft.builder import AudiocraftModel, load_model, one_conditioner
 from ..models.audiocraft.conditioners import T5Conditioner
 from ..models.audiocraft.delay_generation import generate_delay, pattern_sequence
 from ..models.audiocraft.guidance import Guidance
@@ -30,17 +30,10 @@ from .checks import Check, close, exact, load_fixture, same
 _UNKNOWN = object()  # a batch row whose style waveform the fixtures do not store
 
 
-def _named(model: AudiocraftModel, kind: type) -> tuple[str, torch.nn.Module]:
-    found = [(n, m) for n, m in model.conditioners.items() if isinstance(m, kind)]
-    if len(found) != 1:
-        raise ValueError(f"expected one {kind.__name__} in the model, found {len(found)}")
-    return found[0]
-
-
 def checks(folder: Path) -> Iterator[Check]:
     folder = Path(folder)
     model = load_model(folder)
-    style_name, style = _named(model, StyleConditioner)
+    style_name, style = one_conditioner(model.conditioners, StyleConditioner)
     style.attach_mert(load_standin(folder / "mert_standin.pt"))
     se = load_fixture(folder, "style_embedding.pt")
     style.set_params(eval_q=int(se["eval_q"]), excerpt_seconds=float(se["excerpt_length"]))
@@ -86,7 +79,7 @@ def conditioning_checks(model: AudiocraftModel, style_name: str, style: StyleCon
 
     texts = json.loads(ref["texts_json"])
     batch = len(texts)
-    text_name, t5 = _named(model, T5Conditioner)
+    text_name, t5 = one_conditioner(model.conditioners, T5Conditioner)
     yield same("conditioning.t5_name", t5.t5_name, ref["t5_name"])
     clips = [StyleClip(se["wav"][0])] + [_UNKNOWN] * (batch - 1)
     text_rows, style_rows = guidance.rows(texts, clips)
@@ -110,6 +103,8 @@ def conditioning_checks(model: AudiocraftModel, style_name: str, style: StyleCon
     else:
         merged, merged_mask = ref["self_wav_embeds"], ref["self_wav_mask"]
     _, prefix = model.fuser.fuse({text_name: (desc, desc_mask), style_name: (merged, merged_mask)})
+    if prefix is None:
+        raise ValueError("the checkpoint's fuser prepends nothing: not a MusicGen-Style model")
     # audiocraft's prefix order is [self_wav, description] (dict order, each prepend in front).
     yield close("conditioning.prefix_order", prefix,
                 torch.cat([ref["self_wav_embeds"], ref["description_embeds"]], dim=1))
@@ -135,11 +130,11 @@ def lm_forward_checks(model: AudiocraftModel, ref: dict, prefix: torch.Tensor,
 def greedy_checks(model: AudiocraftModel, ref: dict, prefix: torch.Tensor) -> Iterator[Check]:
     guidance = Guidance(float(ref["cfg_coef"]), float(ref["cfg_coef_beta"]))
     frames = int(ref["max_gen_len"])
-    yield same("greedy.max_gen_len", frames, int(float(ref["duration"]) * model.codec.frame_rate))
+    yield same("greedy.max_gen_len", frames, int(float(ref["duration"]) * model.require_codec().frame_rate))
     params = AudiocraftSampling(greedy=True, cfg_coef=guidance.cfg_coef)
     out = generate_delay(model.lm, model.delays, None, prefix, frames, params, [],
                          record_logits=True, guidance=guidance)
     yield close("greedy.step_logits_double_cfg", torch.stack(out.step_logits),
                 ref["step_logits_double_cfg"])
     yield exact("greedy.tokens", out.tokens, ref["tokens"])
-    yield close("greedy.audio", model.codec.decode(out.tokens), ref["audio"])
+    yield close("greedy.audio", model.require_codec().decode(out.tokens), ref["audio"])

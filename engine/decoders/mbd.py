@@ -54,6 +54,12 @@ class BandProcessor(nn.Module):
     the reference noise *without* a square root, which is kept because the weights were trained so.
     """
 
+    # running statistics (buffers, registered when ``use``)
+    counts: torch.Tensor
+    sum_x: torch.Tensor
+    sum_x2: torch.Tensor
+    sum_target_x2: torch.Tensor
+
     def __init__(self, sample_rate: int, use: bool, n_bands: int = 8, power_std: float | Sequence[float] = 1.0):
         super().__init__()
         self.use = use
@@ -172,7 +178,7 @@ class MultiBandDiffusion:
             raise ValueError("MBD needs at least one band")
         self.bands = bands
         self.sample_rate = sample_rate
-        self.codec = None
+        self.codec: LatentCodec | None = None
         if codec is not None:
             self.bind(codec)
 

@@ -11,9 +11,10 @@ the conditioner table (:data:`CONDITIONER_BUILDERS`) instead of editing this mod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -86,7 +87,7 @@ def delay_list(cfg: XpConfig, n_q: int) -> list[int]:
 
 
 def _t5(pkg: Package, name: str, dim: int) -> tuple[str, nn.Module]:
-    cfg = pkg.cfg
+    cfg = pkg.config
     key = f"conditioners.{name}.t5"
     t5_name = cfg.require(f"{key}.name", str)
     if t5_name not in T5_DIMS:
@@ -133,6 +134,21 @@ class Fuser:
         return cross, prefix
 
 
+C = TypeVar("C", bound=nn.Module)
+
+
+def one_conditioner(conditioners: Mapping[str, nn.Module], kind: type[C]) -> tuple[str, C]:
+    """The name and module of the single conditioner of type ``kind`` (typed for the caller).
+
+    >>> one_conditioner({"description": T5Conditioner("t5-base", 768, 16)}, T5Conditioner)[0]
+    'description'
+    """
+    found = [(name, module) for name, module in conditioners.items() if isinstance(module, kind)]
+    if len(found) != 1:
+        raise ValueError(f"expected one {kind.__name__} among the conditioners, found {len(found)}")
+    return found[0]
+
+
 @dataclass
 class AudiocraftModel:
     """Everything built from one exported folder."""
@@ -144,13 +160,19 @@ class AudiocraftModel:
     cfg: XpConfig
     codec: CompressionModel | HFEncodecCodec | None
 
+    def require_codec(self) -> CompressionModel | HFEncodecCodec:
+        """The codec; a model loaded with ``with_codec=False`` has none, so asking for it is a bug."""
+        if self.codec is None:
+            raise RuntimeError("this model was loaded with with_codec=False: it has no codec")
+        return self.codec
+
     @property
     def max_duration(self) -> float:
         return float(self.cfg.get("dataset.segment_duration"))
 
 
 def build_conditioners(pkg: Package, dim: int) -> tuple[dict[str, nn.Module], Fuser]:
-    cfg = pkg.cfg
+    cfg = pkg.config
     lists = fuser_lists(cfg)
     spec = cfg.get("conditioners", {}) or {}
     if not isinstance(spec, dict):
@@ -173,7 +195,7 @@ def build_conditioners(pkg: Package, dim: int) -> tuple[dict[str, nn.Module], Fu
 
 
 def build_lm(pkg: Package) -> AudiocraftLM:
-    lm = AudiocraftLM(lm_settings(pkg.cfg))
+    lm = AudiocraftLM(lm_settings(pkg.config))
     load_into(lm, pkg, ignore=("condition_provider.",))
     return lm.eval()
 
@@ -188,9 +210,9 @@ def load_model(source: str | Path, cache_dir: str | Path | None = None, with_cod
     pkg = load_package(folder / LM_FILE)
     lm = build_lm(pkg)
     conditioners, fuser = build_conditioners(pkg, lm.settings.dim)
-    delays = delay_list(pkg.cfg, lm.settings.n_q)
+    delays = delay_list(pkg.config, lm.settings.n_q)
     codec = build_codec(load_package(folder / CODEC_FILE), cache_dir) if with_codec else None
     if codec is not None and (codec.num_codebooks < lm.settings.n_q or codec.cardinality != lm.settings.card):
         raise bad_checkpoint(str(folder / CODEC_FILE), "rvq", f"codec has {codec.num_codebooks} codebooks of "
                              f"{codec.cardinality}, the LM needs {lm.settings.n_q} of {lm.settings.card}")
-    return AudiocraftModel(lm, conditioners, fuser, delays, pkg.cfg, codec)
+    return AudiocraftModel(lm, conditioners, fuser, delays, pkg.config, codec)

@@ -34,6 +34,13 @@ class Package:
     cfg: XpConfig | None
     pretrained: str | None = None  # set when the file only points at another model (e.g. a HF EnCodec)
 
+    @property
+    def config(self) -> XpConfig:
+        """The resolved ``xp.cfg``; a file that only points at another model has none (``bad_checkpoint``)."""
+        if self.cfg is None:
+            raise bad_checkpoint(self.file, "xp.cfg", f"only points at {self.pretrained!r}, holds no config")
+        return self.cfg
+
 
 def load_package(path: str | Path) -> Package:
     """Load one exported file safely; upcast float16/bfloat16 tensors to float32."""

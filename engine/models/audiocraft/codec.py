@@ -107,7 +107,12 @@ def build_codec(pkg: Package, cache_dir: str | Path | None = None) -> Compressio
     """Our codec module from a loaded ``compression_state_dict.bin`` (float32, eval mode)."""
     if pkg.pretrained is not None:
         return load_hf_encodec(pkg.pretrained, cache_dir)
-    cfg = pkg.cfg
+    return build_seanet_codec(pkg)
+
+
+def build_seanet_codec(pkg: Package) -> CompressionModel:
+    """Our SEANet + RVQ codec from a package that holds its config and tensors."""
+    cfg = pkg.config
     sample_rate, channels, n_q, bins = codec_settings(cfg)
     enc_s, dec_s = seanet_settings(cfg, "encoder"), seanet_settings(cfg, "decoder")
     for s in (enc_s, dec_s):

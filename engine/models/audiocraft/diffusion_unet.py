@@ -186,7 +186,7 @@ class TransformerLayer(nn.Module):
 
     def forward(self, src: torch.Tensor, cross: torch.Tensor | None = None) -> torch.Tensor:
         x = self.norm1(src + self.self_attn(src, src))
-        if self.cross_attention is not None and cross is not None:
+        if self.cross_attention is not None and self.norm_cross is not None and cross is not None:
             # audiocraft's post-norm layer queries the cross-attention with the layer's input,
             # not with the self-attention output; mirrored so weights trained that way fit.
             x = self.norm_cross(x + self.cross_attention(src, cross))
@@ -231,9 +231,9 @@ class DiffusionUnet(nn.Module):
         """Inference-only: stays in eval mode whatever is asked."""
         return super().train(False)
 
-    def _step_embedding(self, table: nn.Embedding, step: int | torch.Tensor, batch: int) -> torch.Tensor:
+    def _step_embedding(self, table: nn.Module, step: int | torch.Tensor, batch: int) -> torch.Tensor:
         steps = step if isinstance(step, torch.Tensor) else torch.tensor([step], dtype=torch.long)
-        return table(steps.to(table.weight.device).expand(batch)).view(batch, -1, 1)
+        return table(steps.to(self.embedding.weight.device).expand(batch)).view(batch, -1, 1)
 
     def forward(self, x: torch.Tensor, step: int | torch.Tensor,
                 condition: torch.Tensor | None = None) -> torch.Tensor:

@@ -21,13 +21,14 @@ torch.Size([1, 4, 3, 48])
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"gelu": F.gelu, "relu": F.relu}
 
 
 @dataclass
@@ -104,10 +105,11 @@ class Attention(nn.Module):
         q, k, v = (self._split(p) for p in F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1))
         past = 0
         if cache is not None:
-            if cache.keys[idx] is not None:
-                past = cache.keys[idx].shape[2]
-                k = torch.cat([cache.keys[idx], k], dim=2)
-                v = torch.cat([cache.values[idx], v], dim=2)
+            old_k, old_v = cache.keys[idx], cache.values[idx]
+            if old_k is not None and old_v is not None:
+                past = old_k.shape[2]
+                k = torch.cat([old_k, k], dim=2)
+                v = torch.cat([old_v, v], dim=2)
             cache.keys[idx], cache.values[idx] = k, v
         steps = q.shape[2]
         if causal and (past > 0 or mask is not None) and steps > 1:
@@ -184,8 +186,8 @@ class AudiocraftLM(nn.Module):
         """
         s = self.settings
         steps = codes.shape[-1]
-        x = 0
-        for k in range(codes.shape[1]):
+        x = self.emb[0](codes[:, 0])
+        for k in range(1, codes.shape[1]):
             x = x + self.emb[k](codes[:, k])
         if prefix is not None:
             x = torch.cat([prefix.to(x.dtype), x], dim=1)

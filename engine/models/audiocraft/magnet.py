@@ -120,7 +120,7 @@ class MagnetModel:
                                         generator=torch.Generator(device=device).manual_seed(int(seed))))
         codes = torch.cat(tokens)
         with torch.inference_mode():
-            audio = self.base.codec.decode(codes)
+            audio = self.base.require_codec().decode(codes)
         return codes.cpu(), audio.float().cpu()
 
 

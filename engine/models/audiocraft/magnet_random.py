@@ -18,12 +18,14 @@ init barely reacts to the conditioning).
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
-from .builder import AudiocraftModel, build_conditioners, build_lm, delay_list, lm_settings
+from .builder import AudiocraftModel, build_conditioners, build_lm, delay_list, lm_settings, one_conditioner
 from .checkpoint import LM_FILE, Package
 from .codec import HFEncodecCodec
+from .conditioners import T5Conditioner
 from .config import XpConfig
 from .lm import AudiocraftLM
 from .magnet import MagnetModel
@@ -111,8 +113,7 @@ def build_random_magnet(arch: str, codec: HFEncodecCodec | None, tokenizer, t5, 
     pkg = Package(cfg.file, random_state(cfg, gen, scale), cfg)
     lm = build_lm(pkg).to(device=device, dtype=dtype)
     conditioners, fuser = build_conditioners(pkg, lm.settings.dim)
-    for module in conditioners.values():
-        module.to(device=device, dtype=dtype).attach(tokenizer, t5)
+    one_conditioner(conditioners, T5Conditioner)[1].to(device=device, dtype=dtype).attach(tokenizer, t5)
     base = AudiocraftModel(lm, conditioners, fuser, delay_list(cfg, lm.settings.n_q), cfg, codec)
     frame_rate = codec.frame_rate if codec is not None else \
         cfg.require("transformer_lm.compression_model_framerate", int)
@@ -125,7 +126,7 @@ def build_tiny_magnet(seed: int = TINY_SEED) -> MagnetModel:
     from ..tiny import build_tiny
 
     # the tiny MusicGen's EnCodec: 32 kHz, 50 frames/s, 4 codebooks of 64, codebooks drawn from data
-    musicgen = build_tiny(seed=seed)
+    musicgen: Any = build_tiny(seed=seed)  # a transformers MusicGen: its submodules are typed loosely
     codec = HFEncodecCodec(musicgen.audio_encoder.eval(), "tiny-encodec-32khz").eval()
     tokenizer, t5 = tiny_t5(seed)
     return build_random_magnet("tiny", codec, tokenizer, t5, seed=seed, scale=LM_WEIGHT_SCALE)

@@ -11,12 +11,16 @@ torch.Size([2, 4, 13])
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
 class _Codebook(nn.Module):
+    embed: torch.Tensor  # buffer (bins, dimension)
+
     def __init__(self, bins: int, dimension: int) -> None:
         super().__init__()
         self.register_buffer("embed", torch.zeros(bins, dimension))
@@ -52,11 +56,16 @@ class ResidualVQ(nn.Module):
         self.dimension, self.n_q, self.bins = dimension, n_q, bins
         self.vq = _Stages(n_q, bins, dimension)
 
+    @property
+    def stages(self) -> list[_Stage]:
+        """The residual stages in order (typed: ModuleList hands out plain Modules)."""
+        return [cast(_Stage, stage) for stage in self.vq.layers]
+
     def encode(self, x: torch.Tensor, n_q: int | None = None) -> torch.Tensor:
         batch, dim, frames = x.shape
         residual = x
         codes = []
-        for stage in self.vq.layers[:n_q or self.n_q]:
+        for stage in self.stages[:n_q or self.n_q]:
             flat = residual.transpose(1, 2).reshape(-1, dim)
             idx = stage.nearest(flat).view(batch, frames)
             residual = residual - stage.lookup(idx)
@@ -68,6 +77,6 @@ class ResidualVQ(nn.Module):
         if codes.shape[1] > self.n_q:
             raise ValueError(f"codes have {codes.shape[1]} codebooks, the quantizer {self.n_q}")
         out = torch.tensor(0.0, device=codes.device)
-        for k in range(codes.shape[1]):
-            out = out + self.vq.layers[k].lookup(codes[:, k])
+        for stage, stage_codes in zip(self.stages, codes.unbind(1), strict=False):
+            out = out + stage.lookup(stage_codes)
         return out

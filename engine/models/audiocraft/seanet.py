@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -60,7 +61,7 @@ class SEANetSettings:
 def seanet_settings(cfg: XpConfig, part: str) -> SEANetSettings:
     """Settings for ``part`` ('encoder' or 'decoder'): ``seanet`` merged with ``seanet.<part>`` overrides."""
     base = dict(cfg.section("seanet"))
-    overrides = {k: dict(base.pop(k) or {}) for k in ("encoder", "decoder") if k in base}
+    overrides: dict[str, dict[str, Any]] = {k: dict(base.pop(k) or {}) for k in ("encoder", "decoder") if k in base}
     merged = {**base, **overrides.get(part, {})}
     known = SEANetSettings.__dataclass_fields__
     out = SEANetSettings(**{k: v for k, v in merged.items() if k in known})
@@ -100,9 +101,15 @@ class _Weights(nn.Module):
 class _Holder(nn.Module):
     """One extra naming level (``conv.conv`` / ``convtr.convtr`` in the checkpoints)."""
 
-    def __init__(self, name: str, inner: nn.Module) -> None:
+    def __init__(self, name: str, inner: _Weights) -> None:
         super().__init__()
         self.add_module(name, inner)
+        self._inner_name = name
+
+    @property
+    def weights(self) -> _Weights:
+        inner: _Weights = getattr(self, self._inner_name)
+        return inner
 
 
 def _pad(x: torch.Tensor, left: int, right: int, mode: str) -> torch.Tensor:
@@ -138,7 +145,7 @@ class SConv1d(nn.Module):
         else:
             right = total // 2
             x = _pad(x, total - right, right + extra, self.pad_mode)
-        w = self.conv.conv
+        w = self.conv.weights
         return F.conv1d(x, w.value(), w.bias, stride=self.stride, dilation=self.dilation)
 
 
@@ -151,7 +158,7 @@ class SConvTranspose1d(nn.Module):
         self.kernel, self.stride, self.causal, self.trim_right_ratio = kernel, stride, s.causal, s.trim_right_ratio
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.convtr.convtr
+        w = self.convtr.weights
         y = F.conv_transpose1d(x, w.value(), w.bias, stride=self.stride)
         total = self.kernel - self.stride
         right = math.ceil(total * self.trim_right_ratio) if self.causal else total // 2

@@ -51,6 +51,11 @@ class StyleEncoder(nn.Module):
     (``1 <= eval_q <= n_q``), as audiocraft's ``set_style_conditioner_params`` does.
     """
 
+    # buffers: batch-norm running statistics and the style RVQ's codebooks
+    bn_mean: torch.Tensor
+    bn_var: torch.Tensor
+    codebooks: torch.Tensor
+
     def __init__(self, dim: int, output_dim: int, n_q: int, bins: int, ds_factor: int,
                  eval_q: int, batch_norm: bool = True,
                  transformer: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:

@@ -72,7 +72,7 @@ def style_settings(cfg: XpConfig, name: str) -> dict:
 
 def build_style(pkg: Package, name: str, dim: int) -> tuple[str, nn.Module]:
     """Conditioner-table entry: ``("wav", StyleConditioner)`` with weights loaded, no MERT yet."""
-    s = style_settings(pkg.cfg, name)
+    s = style_settings(pkg.config, name)
     prefix = f"{PREFIX}{name}."
     sub = {k[len(prefix):]: v for k, v in pkg.state.items() if k.startswith(prefix)}
     transformer = None

@@ -65,5 +65,5 @@ def text_to_audio(model: AudiocraftModel, texts: list[str], frames: int, params:
                              [torch.Generator(device=device).manual_seed(int(seed))], on_step=progress,
                              cancel=cancel)
         tokens.append(out.tokens)
-        audio.append(model.codec.decode(out.tokens))
+        audio.append(model.require_codec().decode(out.tokens))
     return TextToAudio(torch.cat(tokens), torch.cat(audio))

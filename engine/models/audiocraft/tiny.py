@@ -21,9 +21,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from .builder import AudiocraftModel, build_conditioners, build_lm, delay_list, lm_settings
+from .builder import AudiocraftModel, build_conditioners, build_lm, delay_list, lm_settings, one_conditioner
 from .checkpoint import CODEC_FILE, LM_FILE, Package
-from .codec import CompressionModel, build_codec, codec_settings
+from .codec import CompressionModel, build_seanet_codec, codec_settings
+from .conditioners import T5Conditioner
 from .config import XpConfig
 from .lm import AudiocraftLM
 from .quantizer import ResidualVQ
@@ -121,7 +122,7 @@ def init_codebooks(codec: CompressionModel, gen: torch.Generator) -> None:
     noise = torch.randn((1, 1, codec.hop_length * 400), generator=gen) * 0.3
     with torch.no_grad():
         residual = codec.encoder(noise)
-        for stage in codec.quantizer.vq.layers:
+        for stage in codec.quantizer.stages:
             pick = torch.randperm(residual.shape[-1], generator=gen)[:codec.quantizer.bins]
             stage._codebook.embed.copy_(residual[0, :, pick].T)
             residual = residual - stage.lookup(stage.nearest(residual[0].T)[None])
@@ -146,7 +147,7 @@ def build_tiny_audiogen(seed: int = TINY_SEED) -> AudiocraftModel:
     codec_pkg = Package(f"<{NAME}>/{CODEC_FILE}", {}, XpConfig.from_yaml(CODEC_CFG, f"<{NAME}>/{CODEC_FILE}"))
     shapes = codec_shapes(codec_pkg)
     codec_pkg.state = fill(shapes, gen)
-    codec = build_codec(codec_pkg)
+    codec = build_seanet_codec(codec_pkg)
     init_codebooks(codec, gen)
 
     lm_cfg = XpConfig.from_yaml(LM_CFG, f"<{NAME}>/{LM_FILE}")
@@ -163,14 +164,14 @@ def build_tiny_audiogen(seed: int = TINY_SEED) -> AudiocraftModel:
     lm_pkg.state = lm_state
     lm = build_lm(lm_pkg)
     conditioners, fuser = build_conditioners(lm_pkg, settings.dim)
-    conditioners["description"].attach(*tiny_t5(seed))
+    one_conditioner(conditioners, T5Conditioner)[1].attach(*tiny_t5(seed))
     return AudiocraftModel(lm, conditioners, fuser, delay_list(lm_cfg, settings.n_q), lm_cfg, codec)
 
 
 def codec_shapes(pkg: Package) -> dict[str, torch.Tensor]:
     """Every tensor name/shape our codec module expects, with the checkpoint's prefixes."""
-    _, _, n_q, bins = codec_settings(pkg.cfg)
-    enc, dec = seanet_settings(pkg.cfg, "encoder"), seanet_settings(pkg.cfg, "decoder")
+    _, _, n_q, bins = codec_settings(pkg.config)
+    enc, dec = seanet_settings(pkg.config, "encoder"), seanet_settings(pkg.config, "decoder")
     parts = {"encoder.": SEANetEncoder(enc), "decoder.": SEANetDecoder(dec),
              "quantizer.": ResidualVQ(enc.dimension, n_q, bins)}
     return {prefix + k: v for prefix, module in parts.items() for k, v in module.state_dict().items()}

@@ -22,9 +22,10 @@ import math
 import torch
 
 from ...conditioning.style import StyleConditioner, cut_excerpt, excerpt_start, resample_for_mert
-from .builder import AudiocraftModel, build_conditioners, build_lm, delay_list, lm_settings
+from .builder import AudiocraftModel, build_conditioners, build_lm, delay_list, lm_settings, one_conditioner
 from .checkpoint import CODEC_FILE, LM_FILE, Package
-from .codec import build_codec
+from .codec import build_seanet_codec
+from .conditioners import T5Conditioner
 from .config import XpConfig
 from .lm import AudiocraftLM
 from .mert import hubert_from_config
@@ -127,7 +128,8 @@ def _test_signals(gen: torch.Generator, rate: int, seconds: float) -> list[torch
         elif kind == 1:
             sig = 0.4 * torch.sin(2 * math.pi * f0 * t)
         elif kind == 2:
-            sig = sum(0.2 * torch.sin(2 * math.pi * f0 * r * t) for r in (1.0, 1.25, 1.5))
+            tones = [0.2 * torch.sin(2 * math.pi * f0 * r * t) for r in (1.0, 1.25, 1.5)]
+            sig = tones[0] + tones[1] + tones[2]
         else:
             sig = ((t * f0 / 40) % 1 < 0.02).float() * 0.8
         out.append(sig[None].float())
@@ -135,12 +137,12 @@ def _test_signals(gen: torch.Generator, rate: int, seconds: float) -> list[torch
 
 
 @torch.no_grad()
-def _calibrate_style(style: StyleConditioner, gen: torch.Generator) -> None:
+def _calibrate_style(style: StyleConditioner, mert: torch.nn.Module, gen: torch.Generator) -> None:
     """Batch-norm statistics and RVQ codebooks from the stand-in's features of test signals."""
     enc, big_l = style.encoder, style.excerpt_samples
     clips = _test_signals(gen, style.sample_rate, style.excerpt_seconds)
     excerpts = torch.stack([cut_excerpt(c, excerpt_start(c.shape[-1], big_l), big_l) for c in clips])
-    hidden = style.mert(resample_for_mert(excerpts, style.sample_rate)).last_hidden_state
+    hidden = mert(resample_for_mert(excerpts, style.sample_rate)).last_hidden_state
     z = enc.embed(hidden).reshape(-1, enc.embed.out_features)
     enc.bn_mean.copy_(z.mean(0))
     enc.bn_var.copy_(z.var(0) + 1e-3)
@@ -157,7 +159,7 @@ def build_tiny_style(seed: int = TINY_SEED) -> AudiocraftModel:
     gen = torch.Generator().manual_seed(seed)
     codec_pkg = Package(f"<{NAME}>/{CODEC_FILE}", {}, XpConfig.from_yaml(CODEC_CFG, f"<{NAME}>/{CODEC_FILE}"))
     codec_pkg.state = fill(codec_shapes(codec_pkg), gen)
-    codec = build_codec(codec_pkg)
+    codec = build_seanet_codec(codec_pkg)
     init_codebooks(codec, gen)
 
     lm_cfg = XpConfig.from_yaml(LM_CFG, f"<{NAME}>/{LM_FILE}")
@@ -185,7 +187,8 @@ def build_tiny_style(seed: int = TINY_SEED) -> AudiocraftModel:
     pkg = Package(lm_cfg.file, state, lm_cfg)
     lm = build_lm(pkg)
     conditioners, fuser = build_conditioners(pkg, dim)
-    conditioners["description"].attach(*tiny_t5(seed))
-    style = conditioners["self_wav"].attach_mert(tiny_mert(seed))
-    _calibrate_style(style, gen)
+    one_conditioner(conditioners, T5Conditioner)[1].attach(*tiny_t5(seed))
+    mert = tiny_mert(seed)
+    style = one_conditioner(conditioners, StyleConditioner)[1].attach_mert(mert)
+    _calibrate_style(style, mert, gen)
     return AudiocraftModel(lm, conditioners, fuser, delay_list(lm_cfg, settings.n_q), lm_cfg, codec)
