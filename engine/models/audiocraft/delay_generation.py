@@ -7,7 +7,7 @@ it. Guidance runs the conditioned and the unconditioned rows as one batch
 :func:`~.sampling.choose` per step draws for all ``B*K`` rows, so with one generator seeded
 like ``torch.manual_seed(s)`` the tokens are audiocraft's.
 
-Why not the fast MusicGen decoder (engine/models/fast_decoder.py): its weight view is tied to
+Why not the fast MusicGen decoder (engine/generation/fast/decoder.py): its weight view is tied to
 transformers' module tree and its token choice filters logits and draws per take, which is
 neither audiocraft's arithmetic nor its random-number order.
 
