@@ -21,6 +21,7 @@ from typing import Any
 
 from . import limits
 from .conditioning.melody_input import check_melody_spec, load_melody
+from .conditioning.style_input import check_style_request
 from .errors import EngineError
 from .executors import Executor, open_executor
 from .jobs.journal import check_retryable, open_journal, recover
@@ -105,6 +106,8 @@ class Engine:
                     raise EngineError("invalid_field", "continue counts its new material in bars", field="bars")
                 self.paths.input_file(request.audio["path"], "audio")
             spec = get_spec(request.model or self.config.default_model)
+            if request.style is not None:  # before melody: a style with a melody is a style question
+                check_style_request(spec, request, self.paths)
             if request.melody is not None:
                 check_melody_spec(request.melody)
                 check_melody_support(spec.name, spec.melody)
@@ -180,7 +183,9 @@ class Engine:
                               field="ahead_bars")
         if request.start_bar.denominator != 1:
             raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
-        get_spec(request.model or self.config.default_model)
+        spec = get_spec(request.model or self.config.default_model)
+        if request.style is not None:
+            check_style_request(spec, request, self.paths)
         self.paths.folder(request.output_dir)
         request.render = self._render_spec(request)
         seed_codes = None

@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any, cast, overload
 
 from . import limits
+from .conditioning.style_input import check_style_spec
 from .errors import EngineError
 from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN
@@ -143,6 +144,7 @@ class GenerateRequest:
     tempo_hint: bool = True
     generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
     melody: dict[str, Any] | None = None
+    style: dict[str, Any] | None = None  # MusicGen-Style's reference audio (conditioning/style_input.py)
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
     window_bars: int | None = None  # bars per long-form window (None: as many as fit)
@@ -206,6 +208,7 @@ class GenerateRequest:
             tempo_hint=bool(d.get("tempo_hint", True)),
             generator=_generator(d),
             melody=melody,
+            style=None if d.get("style") is None else check_style_spec(d["style"]),
             conform=None if d.get("conform") is None else bool(d["conform"]),
             context_bars=_int(d, "context_bars", 2, 1, 64),
             window_bars=_int(d, "window_bars", None, 1, 256),

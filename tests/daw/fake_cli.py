@@ -27,11 +27,13 @@ import soundfile as sf
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="fake-musicgen-bridge")
     p.add_argument("kind", choices=("generate", "continue"))
-    for flag in ("--prompt", "--model", "--time-signature", "--format", "--server", "--out", "--melody", "--audio"):
+    for flag in ("--prompt", "--model", "--time-signature", "--format", "--server", "--out", "--melody", "--audio",
+                 "--style"):
         p.add_argument(flag)
     for flag in ("--bars", "--context-bars", "--sample-rate", "--seed", "--variations"):
         p.add_argument(flag, type=int)
-    for flag in ("--bpm", "--start-bar", "--item-start-bar", "--temperature", "--audio-start", "--audio-end"):
+    for flag in ("--bpm", "--start-bar", "--item-start-bar", "--temperature", "--audio-start", "--audio-end",
+                 "--style-file-start", "--style-file-end"):
         p.add_argument(flag, type=float)
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)

@@ -102,6 +102,12 @@ function M.cli_args(kind, content, base, settings)
   add("--seed", content.seed and num(content.seed))
   add("--temperature", content.temperature and num(content.temperature))
   if content.variations and content.variations > 1 then add("--variations", num(content.variations)) end
+  if content.style then
+    -- the style clip: the file and the range of it the item plays
+    add("--style", content.style.path)
+    add("--style-file-start", content.style.start_seconds and num(content.style.start_seconds))
+    add("--style-file-end", content.style.end_seconds and num(content.style.end_seconds))
+  end
   if content.melody then
     local path = base .. ".melody.json"
     M.jobs.write_file(path, M.json.encode(content.melody))
