@@ -24,7 +24,7 @@
    8.0
   ],
   "devicewidth": 450.0,
-  "description": "musicgen-bridge: generate, continue and play live with MusicGen from Live (GPL-3.0-or-later)",
+  "description": "musicgen-bridge: generate, continue, more like this and play live with MusicGen from Live (GPL-3.0-or-later)",
   "boxes": [
    {
     "box": {
@@ -324,7 +324,9 @@
       ",",
       "facebook/musicgen-stereo-small",
       ",",
-      "facebook/musicgen-stereo-melody"
+      "facebook/musicgen-stereo-melody",
+      ",",
+      "facebook/musicgen-style"
      ],
      "parameter_enable": 1,
      "saved_attribute_attributes": {
@@ -333,7 +335,7 @@
        "parameter_shortname": "Model",
        "parameter_type": 2,
        "parameter_mmin": 0,
-       "parameter_mmax": 5,
+       "parameter_mmax": 6,
        "parameter_initial": [
         0
        ],
@@ -786,6 +788,110 @@
    },
    {
     "box": {
+     "id": "obj-button-style",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      740.0,
+      160.0,
+      90.0,
+      20.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      270.0,
+      96.0,
+      176.0,
+      16.0
+     ],
+     "text": "More like this",
+     "texton": "More like this",
+     "mode": 0,
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "More like this",
+       "parameter_shortname": "Like this",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_enum": [
+        "off",
+        "on"
+       ],
+       "parameter_invisible": 2
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-route-style",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      740.0,
+      190.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "route bang 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-trigger-style",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      740.0,
+      220.0,
+      40.0,
+      22.0
+     ],
+     "outlettype": [
+      "bang",
+      "bang"
+     ],
+     "text": "t b b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-msg-style",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      740.0,
+      260.0,
+      70.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "style"
+    }
+   },
+   {
+    "box": {
      "id": "obj-button-live",
      "maxclass": "live.text",
      "numinlets": 1,
@@ -924,7 +1030,7 @@
      "presentation": 1,
      "presentation_rect": [
       10.0,
-      108.0,
+      130.0,
       430.0,
       8.0
      ],
@@ -951,7 +1057,7 @@
      "presentation": 1,
      "presentation_rect": [
       10.0,
-      120.0,
+      142.0,
       430.0,
       18.0
      ]
@@ -1355,6 +1461,78 @@
     "patchline": {
      "source": [
       "obj-msg-continue",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-button-style",
+      0
+     ],
+     "destination": [
+      "obj-route-style",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-style",
+      0
+     ],
+     "destination": [
+      "obj-trigger-style",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-style",
+      1
+     ],
+     "destination": [
+      "obj-trigger-style",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-style",
+      1
+     ],
+     "destination": [
+      "obj-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-style",
+      0
+     ],
+     "destination": [
+      "obj-msg-style",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-msg-style",
       0
      ],
      "destination": [
@@ -1873,6 +2051,11 @@
    "obj-button-continue": [
     "Continue",
     "Continue",
+    0
+   ],
+   "obj-button-style": [
+    "More like this",
+    "Like this",
     0
    ],
    "obj-button-live": [
