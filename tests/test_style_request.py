@@ -15,6 +15,9 @@ from musicgen_bridge.bridge.cli.commands import build_parser
 from musicgen_bridge.engine.conditioning.style_input import check_style_file
 from musicgen_bridge.engine.engine import Engine, EngineConfig
 from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.executors.wire import pack_job, unpack_request
+from musicgen_bridge.engine.jobs.queue import Job
+from musicgen_bridge.engine.paths import PathPolicy
 from musicgen_bridge.engine.request import GenerateRequest
 
 
@@ -122,3 +125,15 @@ def test_a_style_file_outside_the_allowed_folders_or_unreadable_is_refused(engin
         with pytest.raises(EngineError) as info:
             check_style_file({"path": path}, engine.paths)
         assert info.value.code == code
+
+
+def test_the_style_clip_travels_inline_to_a_replica(tmp_path: Path) -> None:
+    clip = loop(tmp_path / "loop.wav")
+    req = GenerateRequest.from_dict({"bars": 1, "style": {"path": str(clip), "eval_q": 2}})
+    payload = pack_job(Job(id="j1", kind="generate", request=req), PathPolicy(tmp_path / "out", [tmp_path]))
+    assert payload["files"]["style"] == (".wav", clip.read_bytes())
+    scratch = tmp_path / "replica"
+    scratch.mkdir()
+    moved = unpack_request(payload, scratch)
+    assert Path(moved.style["path"]).parent == scratch and moved.style["eval_q"] == 2
+    assert req.style["path"] == str(clip)  # the front end's request is untouched
