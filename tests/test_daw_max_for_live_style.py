@@ -4,6 +4,7 @@ file travels as the style clip of a generate request; the result lands like any 
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def test_the_patch_wires_the_button_to_the_script_and_offers_the_style_model() -
     joined = {(tuple(line["patchline"]["source"]), tuple(line["patchline"]["destination"])) for line in patch["lines"]}
     chain = [("obj-button-style", 0), ("obj-route-style", 0), ("obj-trigger-style", 0), ("obj-msg-style", 0),
              ("obj-js", 0)]
-    for (src, out), (dst, _) in zip(chain, chain[1:]):
+    for (src, out), (dst, _) in pairwise(chain):
         assert ((src, out), (dst, 0)) in joined
     assert boxes["obj-msg-style"]["text"] == "style" and boxes["obj-button-style"]["text"] == "More like this"
     assert (("obj-trigger-style", 1), ("obj-prompt", 0)) in joined  # the typed prompt is read first

@@ -129,7 +129,7 @@ def check_style_support(name: str, supports_style: bool) -> None:
     if not supports_style:
         from ..models.specs import MODEL_SPECS
 
-        style = [n for n, s in MODEL_SPECS.items() if getattr(s, "style", False)]
+        style = [n for n, s in MODEL_SPECS.items() if s.style]
         raise EngineError("no_style_support", f"model {name} has no style conditioning; use one of: "
                           f"{', '.join(style) or '(none installed)'}", field="style")
 
@@ -138,13 +138,11 @@ def check_style_request(spec: Any, req: Any, paths: PathPolicy) -> None:
     """Everything about a request's style that can fail before work, for model ``spec``
     (a :class:`~..models.specs.ModelSpec`): support, combinations, codebooks, excerpt, the file."""
     assert req.style is not None
-    check_style_support(spec.name, bool(getattr(spec, "style", False)))
+    check_style_support(spec.name, spec.style)
     if req.melody is not None and not spec.melody:
         raise EngineError("no_style_support", f"model {spec.name} cannot combine a style with a melody (no model "
                           "has both conditioners); send one of them", field="style")
-    n_q = getattr(spec, "style_codebooks", None)
-    if n_q:
-        check_eval_q(req.style, int(n_q))
+    check_eval_q(req.style, spec.style_codebooks)
     excerpt_seconds(req.style, req.bpm, req.time_signature.quarters_per_bar)
     check_style_file(req.style, paths)
 

@@ -28,6 +28,13 @@ class ModelSpec:
     musical: bool = True
     #: what a DAW user picks it for (the models listing shows it)
     purpose: str = "music"
+    #: codebooks of its style conditioner (MusicGen-Style's ``eval_q`` range); 0: it has none
+    style_codebooks: int = 0
+
+    @property
+    def style(self) -> bool:
+        """Conditioned on a style clip ("more like this", the request's ``style``)."""
+        return self.style_codebooks > 0
 
     @property
     def builtin(self) -> bool:
@@ -56,6 +63,11 @@ MODEL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               purpose="sound effects"),
     ModelSpec("facebook/audiogen-medium", "1.5B", hf_id="facebook/audiogen-medium", family="audiogen",
               musical=False, purpose="sound effects"),
+    # MusicGen-Style: "more like this" from a style clip (engine/models/audiocraft/style_loaded.py)
+    ModelSpec("tiny-style", "0.3M (random, makes noise)", family="musicgen_style", style_codebooks=4,
+              purpose="music like a clip"),
+    ModelSpec("facebook/musicgen-style", "1.5B", hf_id="facebook/musicgen-style", family="musicgen_style",
+              style_codebooks=6, purpose="music like a clip"),
 ]}
 
 DEFAULT_MODEL = "facebook/musicgen-small"
