@@ -4,11 +4,12 @@ file travels as the style clip of a generate request; the result lands like any 
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from daw.harness import M4L_DIR
+from daw.harness import M4L_DIR, bar_seconds, frames_of, write_wav
 from daw.m4l_device import live_set, needs_node, requests, run_device, sent_json, ui
 
 
@@ -99,3 +100,24 @@ def test_the_patch_wires_the_button_to_the_script_and_offers_the_style_model() -
     x, y, w, h = boxes["obj-button-style"]["presentation_rect"]
     assert y >= 72 + 20 and y + h <= boxes["obj-progress"]["presentation_rect"][1] and x + w <= 450
     assert boxes["obj-status"]["presentation_rect"][1] + boxes["obj-status"]["presentation_rect"][3] <= 169
+
+
+@needs_node
+def test_more_like_this_with_the_engine_over_real_osc(tmp_path: Path, daw_server: Any) -> None:
+    """tiny-style for real: the clip's file (inside the engine's folders) is the style; 1 bar lands in a slot."""
+    root = daw_server.engine.paths.output_root
+    root.mkdir(parents=True, exist_ok=True)
+    wav = root / "m4l-groove.wav"
+    write_wav(wav, bar_seconds(4, 3, 4, 100), 44100)
+    live = audio_set()
+    live["set"]["tracks"][1]["clip_slots"][0]["clip"]["file_path"] = str(wav)
+    steps = ui("", bars=1, samplerate=44100, model="tiny-style") + [
+        {"click": "More like this"}, {"wait": {"status": "^(Placed|Error|No answer)", "timeout_ms": 40000}}]
+    result = run_device(tmp_path, live, steps, engine_port=daw_server.udp.server_address[1])
+    assert result["record"]["status"][-1].startswith("Placed 1 clip(s) on track 2, scene 2"), result["record"]["status"]
+    (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]
+    path = Path(created["args"][0])
+    frames, rate = frames_of(path)
+    assert (frames, rate) == (79380, 44100) and Fraction(frames, rate) == bar_seconds(1, 3, 4, 100)
+    req = json.loads(path.with_name(path.name + ".json").read_text())["request"]
+    assert req["model"] == "tiny-style" and req["style"] == {"path": str(wav), "start_seconds": 1.2, "end_seconds": 6.6}

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daw.harness import LUA, bar_seconds, calls, fake_cli_command, frames_of, run_reaper, script, write_wav
+from daw.harness import LUA, bar_seconds, calls, cli_command, fake_cli_command, frames_of, run_reaper, script, write_wav
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed (apt-get install lua5.4)")
 
@@ -105,3 +105,22 @@ def test_no_selection_and_a_cancelled_dialog_run_nothing(tmp_path: Path) -> None
     snap = run_reaper(none, tmp_path)
     (msg,) = snap["messages"]
     assert "Select an audio item" in msg["text"] and snap["exec"] == []
+
+
+def test_more_like_this_through_the_real_cli_and_a_running_engine(tmp_path: Path, daw_server: Any) -> None:
+    """tiny-style for real: the item's range travels as a ZeroMQ buffer, the result is exact bars."""
+    wav = tmp_path / "groove.wav"
+    write_wav(wav, bar_seconds(6, NUM, DEN, BPM), 44100)
+    sc = scenario(tmp_path, wav, ["", "1", "tiny-style", "1"], cli=cli_command())
+    sc["ext"]["musicgen-bridge/server"] = daw_server.addresses["zmq"]
+    snap = run_reaper(sc, tmp_path)
+    assert snap["messages"] == []
+    (new,) = snap["tracks"][1]["items"]
+    path = Path(new["takes"][0]["source"])
+    assert frames_of(path) == (79380, 44100) and Fraction(79380, 44100) == bar_seconds(1, NUM, DEN, BPM)
+    assert new["position"] == pytest.approx(1.5 * BAR_S, abs=1e-9)
+    req = json.loads(path.with_name(path.name + ".json").read_text())["request"]
+    assert (req["model"], req["bars"], req["start_bar"], req["bpm"], req["time_signature"]) == \
+        ("tiny-style", 1, 2.5, 100, "3/4")
+    # the range the item plays, read from the copy of the file the engine received
+    assert (req["style"]["start_seconds"], req["style"]["end_seconds"]) == (pytest.approx(0.9), pytest.approx(6.3))
