@@ -17,6 +17,7 @@ from musicgen_bridge.engine.engine import Engine, EngineConfig
 from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.executors.wire import pack_job, unpack_request
 from musicgen_bridge.engine.jobs.queue import Job
+from musicgen_bridge.engine.models.registry import ModelRegistry
 from musicgen_bridge.engine.paths import PathPolicy
 from musicgen_bridge.engine.request import GenerateRequest
 
@@ -137,3 +138,10 @@ def test_the_style_clip_travels_inline_to_a_replica(tmp_path: Path) -> None:
     moved = unpack_request(payload, scratch)
     assert Path(moved.style["path"]).parent == scratch and moved.style["eval_q"] == 2
     assert req.style["path"] == str(clip)  # the front end's request is untouched
+
+
+def test_the_models_listing_says_which_models_take_a_style() -> None:
+    rows = {r["name"]: r for r in ModelRegistry(device="cpu").describe()}
+    assert rows["tiny-style"]["style"] and rows["tiny-style"]["builtin"] and rows["tiny-style"]["cached"]
+    assert rows["facebook/musicgen-style"]["style"] and not rows["facebook/musicgen-style"]["builtin"]
+    assert not rows["tiny"]["style"] and not rows["facebook/musicgen-melody"]["style"]
