@@ -4,6 +4,7 @@ file range travels as the style clip, the result lands on a new track at the ite
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,28 @@ def scenario(tmp: Path, wav: Path, answers: list[Any] | None, *, position: float
             "steps": [{"script": script("More like this (selected audio item)")}, {"pump": 60}]}
 
 
-def argv_value(argv: list[str], flag: str) -> str:
-    return argv[argv.index(flag) + 1]
+#: CLI flag -> (request field, type): how the scripts' flags carry a request (older CLIs)
+FLAGS = {"--prompt": ("prompt", str), "--model": ("model", str), "--bars": ("bars", int),
+         "--start-bar": ("start_bar", float), "--variations": ("variations", int), "--bpm": ("bpm", float),
+         "--time-signature": ("time_signature", str), "--audio": ("audio", str), "--melody": ("melody", str)}
+STYLE_FLAGS = {"--style": ("path", str), "--style-file-start": ("start_seconds", float),
+               "--style-file-end": ("end_seconds", float)}
+
+
+def sent(log: Path) -> dict[str, Any]:
+    """The request the action sent: the request file's content when the CLI took one (--request),
+    else rebuilt from its flags."""
+    record = json.loads(log.read_text())
+    if record.get("request") is not None:
+        return record["request"]
+    argv, req = record["argv"], {}
+    assert argv[0] == "generate"
+    for flag, value in pairwise(argv[1:]):
+        if flag in FLAGS:
+            req[FLAGS[flag][0]] = FLAGS[flag][1](value)
+        elif flag in STYLE_FLAGS:
+            req.setdefault("style", {})[STYLE_FLAGS[flag][0]] = STYLE_FLAGS[flag][1](value)
+    return req
 
 
 def test_more_like_this_sends_the_items_range_as_style_and_places_takes_below(tmp_path: Path) -> None:
@@ -40,15 +61,13 @@ def test_more_like_this_sends_the_items_range_as_style_and_places_takes_below(tm
     # the item starts mid-bar 2 (bar 2.5) and plays 3 bars of its file from half a bar in
     snap = run_reaper(scenario(tmp_path, wav, ["", "2", "tiny-style", "2"]), tmp_path, env={"MGB_FAKE_LOG": str(log)})
     assert snap["messages"] == []
-    argv = json.loads(log.read_text())["argv"]
-    assert argv[0] == "generate" and argv_value(argv, "--style") == str(wav)
-    assert float(argv_value(argv, "--style-file-start")) == pytest.approx(0.9, abs=1e-12)
-    assert float(argv_value(argv, "--style-file-end")) == pytest.approx(0.9 + 5.4, abs=1e-12)
-    assert argv_value(argv, "--model") == "tiny-style" and "--prompt" not in argv  # style only
-    assert (argv_value(argv, "--bars"), argv_value(argv, "--start-bar"), argv_value(argv, "--variations")) == \
-        ("2", "2.5", "2")
-    assert (argv_value(argv, "--bpm"), argv_value(argv, "--time-signature")) == ("100", "3/4")
-    assert "--audio" not in argv and "--melody" not in argv
+    req = sent(log)
+    assert req["style"] == {"path": str(wav), "start_seconds": pytest.approx(0.9, abs=1e-12),
+                            "end_seconds": pytest.approx(0.9 + 5.4, abs=1e-12)}
+    assert req["model"] == "tiny-style" and req.get("prompt", "") == ""  # style only
+    assert (req["bars"], req["start_bar"], req["variations"]) == (2, 2.5, 2)
+    assert (req["bpm"], req["time_signature"]) == (100, "3/4")
+    assert "audio" not in req and "melody" not in req
     (dialog,) = snap["dialogs"]
     assert dialog["defaults"].split("\n") == ["", "3", "facebook/musicgen-style", "1"]  # bars: the item's
     # a new track under the item's, one item at the item's position, one take per variation
@@ -73,9 +92,9 @@ def test_more_like_this_with_a_prompt_names_the_clip_after_it(tmp_path: Path) ->
     log = tmp_path / "cli.json"
     snap = run_reaper(scenario(tmp_path, wav, ["dusty tape pad", "1", "", "1"], position=0, length=2 * BAR_S,
                                offset=0), tmp_path, env={"MGB_FAKE_LOG": str(log)})
-    argv = json.loads(log.read_text())["argv"]
-    assert argv_value(argv, "--prompt") == "dusty tape pad" and argv_value(argv, "--model") == "facebook/musicgen-style"
-    assert float(argv_value(argv, "--style-file-start")) == 0 and "--variations" not in argv
+    req = sent(log)
+    assert (req["prompt"], req["model"]) == ("dusty tape pad", "facebook/musicgen-style")
+    assert req["style"]["start_seconds"] == 0 and req.get("variations", 1) == 1
     (new,) = snap["tracks"][1]["items"]
     assert snap["tracks"][1]["name"] == "MusicGen: dusty tape pad"
     assert new["length"] == pytest.approx(BAR_S, abs=1e-9)

@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: More like this (selected audio item)
+-- @version 0.1.0
 -- @about Sends the part of the file the selected audio item plays as a style clip (MusicGen-Style:
 --   new music in the style of a few seconds of it, with or without a prompt) and puts the result
 --   (N takes for N variations) on a new track under the item's track, at the item's position, in
