@@ -4,8 +4,8 @@ file range travels as the style clip, the result lands on a new track at the ite
 from __future__ import annotations
 
 import json
-from itertools import pairwise
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
