@@ -145,3 +145,9 @@ def test_the_models_listing_says_which_models_take_a_style() -> None:
     assert rows["tiny-style"]["style"] and rows["tiny-style"]["builtin"] and rows["tiny-style"]["cached"]
     assert rows["facebook/musicgen-style"]["style"] and not rows["facebook/musicgen-style"]["builtin"]
     assert not rows["tiny"]["style"] and not rows["facebook/musicgen-melody"]["style"]
+
+
+def test_the_published_style_model_without_its_weights_is_model_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(EngineError) as info:
+        ModelRegistry(device="cpu", cache_dir=tmp_path).load("facebook/musicgen-style")
+    assert info.value.code == "model_unavailable" and "facebook/musicgen-style" in info.value.message
