@@ -126,7 +126,7 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def add_continue_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--audio", required=True, help="the audio item to continue")
+    p.add_argument("--audio", default=None, help="the audio item to continue (required unless --request)")
     p.add_argument("--audio-start", type=float, default=None, help="start of the item in the file, seconds")
     p.add_argument("--audio-end", type=float, default=None, help="end of the item in the file, seconds")
     p.add_argument("--context-bars", type=int, default=None, help="whole bars of the item used as context")
@@ -135,6 +135,8 @@ def add_continue_args(p: argparse.ArgumentParser) -> None:
 
 
 def continue_content(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.audio:
+        raise EngineError("missing_field", "continue needs --audio FILE (the audio item to continue)", field="audio")
     content = request_content(args)
     audio: dict[str, Any] = {"path": str(Path(args.audio).resolve())}
     if args.audio_start is not None:
