@@ -59,19 +59,19 @@ def test_generate_from_midi_item_sends_notes_tempo_and_inserts_exact_bars(tmp_pa
                                         fake_cli_command()), tmp_path, env={"MGB_FAKE_LOG": str(log)})
     assert snap["messages"] == []
     sent = json.loads(log.read_text())
-    argv = sent["argv"]
-    assert argv[0] == "generate" and "--json" in argv
-    assert (argv_value(argv, "--bpm"), argv_value(argv, "--time-signature")) == ("100", "3/4")
-    assert (argv_value(argv, "--bars"), argv_value(argv, "--start-bar")) == ("4", "3")
-    assert argv_value(argv, "--sample-rate") == "44100"
-    assert argv_value(argv, "--prompt") == "c major line, piano"
+    argv, req = sent["argv"], sent["request"]
+    # every request field travels in the request file; the command line holds file names only
+    assert argv[:2] == ["generate", "--request"] and "--json" in argv and "--prompt" not in argv
+    assert (req["bpm"], req["time_signature"], req["bars"], req["start_bar"]) == (100, "3/4", 4, 3)
+    assert (req["sample_rate"], req["format"], req["model"]) == (44100, "wav24", "facebook/musicgen-melody")
+    assert req["prompt"] == "c major line, piano"
     # notes in quarter-note beats from the item's start, cut at its end
     expected = []
     for n in c_major_notes():
         start, end = n["start_qn"], min(n["end_qn"], 12)
         expected.append({"pitch": n["pitch"], "start_beats": start, "duration_beats": end - start,
                          "velocity": n["vel"], "muted": n["muted"]})
-    melody = sent["melody"]
+    melody = req["melody"]
     assert melody["clip_start_beats"] == 0 and melody["clip_length_beats"] == 12
     assert melody["notes"] == expected
     out = Path(argv_value(argv, "--out"))
@@ -102,8 +102,8 @@ def test_generate_from_midi_item_sends_notes_tempo_and_inserts_exact_bars(tmp_pa
 def test_variations_become_takes_of_one_item(tmp_path: Path) -> None:
     snap = run_reaper(generate_scenario(tmp_path, ["pads", "2", "tiny", "3"], fake_cli_command()), tmp_path,
                       env={"MGB_FAKE_LOG": str(tmp_path / "cli.json")})
-    argv = json.loads((tmp_path / "cli.json").read_text())["argv"]
-    assert argv_value(argv, "--variations") == "3" and "--melody" not in argv  # tiny has no melody input
+    req = json.loads((tmp_path / "cli.json").read_text())["request"]
+    assert req["variations"] == 3 and "melody" not in req  # tiny has no melody input
     (item,) = snap["tracks"][1]["items"]
     assert item["length"] == pytest.approx(2 * BAR_S, abs=1e-9)
     assert [t["active"] for t in item["takes"]] == [True, False, False]
@@ -150,11 +150,11 @@ def test_engine_error_is_shown(tmp_path: Path) -> None:
 def test_an_older_cli_without_the_option_is_explained(tmp_path: Path) -> None:
     fake = tmp_path / "old.sh"  # what argparse prints for an option this CLI lacks
     fake.write_text("#!/bin/sh\necho 'usage: musicgen-bridge [-h] ...' >&2\n"
-                    "echo 'musicgen-bridge: error: unrecognized arguments: --melody /x.json' >&2\nexit 2\n")
+                    "echo 'musicgen-bridge: error: unrecognized arguments: --request /x.json' >&2\nexit 2\n")
     fake.chmod(0o755)
     snap = run_reaper(generate_scenario(tmp_path, ["x", "4", "facebook/musicgen-melody", "1"], str(fake)), tmp_path)
     (msg,) = snap["messages"]
-    assert "unrecognized arguments: --melody" in msg["text"] and "Update musicgen-bridge" in msg["text"]
+    assert "unrecognized arguments: --request" in msg["text"] and "Update musicgen-bridge" in msg["text"]
 
 
 def test_cancel_sends_sigterm_and_cleans_up(tmp_path: Path) -> None:
@@ -266,13 +266,13 @@ def test_continue_sends_the_trimmed_range_and_places_the_result_at_its_start_bar
     snap = run_reaper(continue_scenario(tmp_path, wav, 1.5 * BAR_S, 3 * BAR_S, ["", "2", "2", "tiny"],
                                         offset=0.5 * BAR_S), tmp_path, env={"MGB_FAKE_LOG": str(log)})
     assert snap["messages"] == []
-    argv = json.loads(log.read_text())["argv"]
-    assert argv[0] == "continue" and argv_value(argv, "--audio") == str(wav)
-    assert float(argv_value(argv, "--audio-start")) == pytest.approx(0.9, abs=1e-12)
-    assert float(argv_value(argv, "--audio-end")) == pytest.approx(0.9 + 5.4, abs=1e-12)
-    assert float(argv_value(argv, "--item-start-bar")) == 2.5 and "--start-bar" not in argv
-    assert (argv_value(argv, "--context-bars"), argv_value(argv, "--bars")) == ("2", "2")
-    assert (argv_value(argv, "--bpm"), argv_value(argv, "--time-signature")) == ("100", "3/4")
+    sent = json.loads(log.read_text())
+    argv, req = sent["argv"], sent["request"]
+    assert argv[:2] == ["continue", "--request"] and req["audio"]["path"] == str(wav)
+    assert req["audio"]["start_seconds"] == pytest.approx(0.9, abs=1e-12)
+    assert req["audio"]["end_seconds"] == pytest.approx(0.9 + 5.4, abs=1e-12)
+    assert req["item_start_bar"] == 2.5 and "start_bar" not in req
+    assert (req["context_bars"], req["bars"], req["bpm"], req["time_signature"]) == (2, 2, 100, "3/4")
     (dialog,) = snap["dialogs"]
     assert dialog["defaults"].split("\n")[2] == "2"  # whole bars inside: bars 3 and 4
     items = snap["tracks"][0]["items"]

@@ -4,3 +4,6 @@
 -- SPDX-License-Identifier: GPL-3.0-or-later
 
 reaper.SetExtState("musicgen-bridge", "cancel", "1", false)
+
+-- a script that defers adds no "ReaScript: Run" undo point: this one changed nothing undoable
+reaper.defer(function() end)

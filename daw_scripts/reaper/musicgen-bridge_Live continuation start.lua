@@ -42,7 +42,7 @@ local function main()
     track = place.new_track_below(selected, "MusicGen live: " .. values.live_prompt)
   end)
   live.start({content = content, track = track, base = base, out_dir = out_dir, label = values.live_prompt,
-              relay = script_dir .. "mgb_live_relay.py"})
+              relay = script_dir .. "mgb_live_relay.py", start_timeout = mgb.start_timeout()})
 end
 
 main()

@@ -3,3 +3,6 @@
 -- SPDX-License-Identifier: GPL-3.0-or-later
 
 reaper.SetExtState("musicgen-bridge", "live_stop", "1", false)
+
+-- a script that defers adds no "ReaScript: Run" undo point: this one changed nothing undoable
+reaper.defer(function() end)

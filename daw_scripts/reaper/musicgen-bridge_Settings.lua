@@ -28,3 +28,6 @@ if ok then
     i = i + 1
   end
 end
+
+-- a script that defers adds no "ReaScript: Run" undo point: this one changed nothing undoable
+reaper.defer(function() end)
