@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import soundfile as sf
 
 from tests.daw.harness import engine, server  # noqa: F401, F811 - pytest fixtures shared by the DAW tests
 from tests.daw.harness import (LUA, REAPER_DIR, bar_seconds, calls, cli_command, fake_cli_command, frames_of,
@@ -220,6 +221,20 @@ def test_generate_melody_through_the_real_cli_and_a_running_engine(tmp_path: Pat
     assert melody["clip_length_beats"] == 12
     assert [(n["pitch"], n["start_beats"]) for n in melody["notes"]] == [(p, i) for i, p in enumerate(C_MAJOR)]
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".json"]
+
+
+def test_flac_through_the_real_cli_is_a_flac_file(tmp_path: Path, server: Any) -> None:
+    """format=flac: the script asks for <name>.flac and the engine's FLAC lands under that name."""
+    scenario = generate_scenario(tmp_path, ["flac pads", "1", "tiny", "1"], cli_command(),
+                                 ext={"musicgen-bridge/server": server.addresses["zmq"],
+                                      "musicgen-bridge/format": "flac"}, pump=60)
+    snap = run_reaper(scenario, tmp_path)
+    assert snap["messages"] == []
+    (item,) = snap["tracks"][1]["items"]
+    path = Path(item["takes"][0]["source"])
+    assert path.name == "flac-pads.flac" and path.read_bytes()[:4] == b"fLaC"
+    info = sf.info(str(path))
+    assert info.format == "FLAC" and (info.frames, info.samplerate) == (79380, 44100)
 
 
 @pytest.mark.parametrize("os_name", ["linux64", "Win64"])

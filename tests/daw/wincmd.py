@@ -21,7 +21,8 @@ What it follows (from Microsoft's documentation of CreateProcess, CommandLineToA
 * Paths: a backslash is a folder separator (mapped to ``/`` to reach this machine's files);
   words handed to a program are left as they are.
 
-Exits with the command's status; cmd's own complaints go to stderr.
+Exits with the command's status (9009, "not recognized", arrives as 9009 % 256 here); cmd's own
+complaints go to stderr.
 """
 
 from __future__ import annotations
