@@ -46,11 +46,22 @@ def superclock_samples(value: str, superclocks_per_second: int) -> int:
     return int(n)
 
 
+def track_region(root: ET.Element, track: str) -> tuple[ET.Element, int]:
+    """The one region on the playlist of the track named `track`, and the session's superclock rate."""
+    spc = int(root.find("TempoMap").get("superclocks-per-second"))
+    (route_id,) = [r.get("id") for r in root.iter("Route") if r.get("name") == track]
+    (playlist,) = [p for p in root.find("Playlists").iter("Playlist") if p.get("orig-track-id") == route_id]
+    (region,) = playlist.findall("Region")
+    return region, spc
+
+
 def run_flow(tmp_path: Path, server_addr: str) -> tuple[dict[str, Any], Path]:
     session = tmp_path / "Tom's Song (final) — ü"
     out = tmp_path / "flow.json"
     env = {**os.environ, "MGB_SESSION_DIR": str(session), "MGB_CLI": cli_command(), "MGB_SERVER": server_addr,
-           "MGB_PYTHON": sys.executable, "MGB_OUT": str(out), "PYTHONPATH": str(ROOT)}
+           "MGB_PYTHON": sys.executable, "MGB_OUT": str(out), "PYTHONPATH": str(ROOT),
+           "MGB_ARDOUR_DIR": str(ROOT / "daw_scripts" / "ardour"),
+           "MGB_ARDOUR_SETTINGS": str(tmp_path / "settings.json")}
     proc = subprocess.run([ARDOUR_LUA, str(HERE / "ardour_flow.lua")], capture_output=True, text=True, env=env,
                           timeout=300, cwd=ROOT)
     assert proc.returncode == 0 and out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -69,14 +80,9 @@ def test_generate_from_a_midi_region_lands_on_the_exact_bar(tmp_path: Path, serv
 
     # the saved session: the new track's playlist holds one region at bar 3, exactly 2 bars long
     root = ET.parse(session / "song.ardour").getroot()
-    spc = int(root.find("TempoMap").get("superclocks-per-second"))
-    routes = {r.get("id"): r.get("name") for r in root.iter("Route")}
-    new_route = [rid for rid, name in routes.items() if name.startswith("MusicGen: ")]
-    assert len(new_route) == 1 and report["track"] == routes[new_route[0]]
-    (playlist,) = [p for p in root.find("Playlists").iter("Playlist") if p.get("orig-track-id") == new_route[0]]
-    (region,) = playlist.findall("Region")
+    region, spc = track_region(root, report["track"])
     length, _, position = region.get("length").partition("@")
-    assert superclock_samples(region.get("position", position), spc) == bar3
+    assert superclock_samples(position, spc) == bar3
     two_bars = samples(Fraction(2), 3, 4, 90)
     assert two_bars == 192000 and superclock_samples(length, spc) == two_bars
 
@@ -98,3 +104,10 @@ def test_generate_from_a_midi_region_lands_on_the_exact_bar(tmp_path: Path, serv
     assert [(n["pitch"], n["start_beats"], n["duration_beats"]) for n in side["melody"]["notes"]] == \
         [(p, i, 0.5) for i, p in enumerate(pitches)]
     assert side["melody"]["clip_length_beats"] == 12
+
+    # the Continue action on that region: the new bar starts on its last bar line (bar 5)
+    assert report["continue_messages"] == [] and report["continue_fields"] == 4
+    cont, _ = track_region(root, "MusicGen: continuation")
+    length, _, position = cont.get("length").partition("@")
+    assert superclock_samples(position, spc) == bar3 + two_bars == 364800
+    assert superclock_samples(length, spc) == samples(Fraction(1), 3, 4, 90) == 96000

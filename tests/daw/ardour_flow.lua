@@ -59,6 +59,34 @@ else
   report.error = err
 end
 report.ramp = mgb.tempo_change(0, bar7) or json.null  -- 100 -> 90 BPM at bar 3: a change
+
+-- then the editor action "Continue audio region" on the generated region, as Ardour's GUI runs
+-- it: Editor's selection and LuaDialog are stood in for (ardour7-lua has no GUI)
+if result then
+  local generated
+  for r in result.track:playlist():region_list():iter() do generated = r end
+  local messages = {}
+  function ardour(_) end
+  Editor = {get_selection = function()
+    return {regions = {regionlist = function()
+      return {iter = function()
+        local done = false
+        return function() if done then return nil end done = true return generated end
+      end}
+    end}}
+  end}
+  LuaDialog = {MessageType = {Info = 0, Error = 1}, ButtonType = {Close = 0},
+    Dialog = function(_, fields)
+      report.continue_fields = #fields
+      return {run = function() return {prompt = "", bars = 1, context_bars = 1, model = "tiny"} end}
+    end,
+    ProgressWindow = function() return {progress = function() return false end, done = function() end} end,
+    Message = function(_, text) return {run = function() messages[#messages + 1] = text end} end}
+  assert(mgb.save_settings(settings))  -- what the Settings action stores; the action reads it
+  dofile(here .. "../../daw_scripts/ardour/musicgen-bridge_continue.lua")
+  factory()()
+  report.continue_messages = json.array(messages)
+end
 assert(Session:save_state("", false, false, false, false, false) == 0, "could not save")
 local fh = assert(io.open(env("MGB_OUT"), "wb"))
 fh:write(json.encode(report))
