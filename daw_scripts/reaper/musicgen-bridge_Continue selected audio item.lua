@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Continue selected audio item
+-- @version 0.1.0
 -- @about Sends the part of the file the selected audio item plays (its last whole bars are the
 --   context) and places the continuation on the same track from the item's last bar line, in
 --   one undo step.

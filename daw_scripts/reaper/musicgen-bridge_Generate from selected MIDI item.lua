@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Generate from selected MIDI item
+-- @version 0.1.0
 -- @about Reads the selected MIDI item (notes, tempo, meter, position, length in bars), asks for a
 --   prompt, runs `musicgen-bridge generate` in the background and puts the result (N takes for N
 --   variations) on a new track under the item's track, at the item's position, in one undo step.

@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Live continuation start
+-- @version 0.1.0
 -- @about Starts a live session: the engine keeps a few bars generated ahead of the play cursor
 --   and each finished window lands at its bar on a new track. Stop it with
 --   "musicgen-bridge: Live continuation stop" (or Esc in its window).

@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Live continuation stop
+-- @version 0.1.0
 -- @about Ends the running live session (windows already placed stay).
 -- SPDX-License-Identifier: GPL-3.0-or-later
 
