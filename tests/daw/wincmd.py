@@ -97,7 +97,7 @@ def split_cmd(line: str) -> tuple[list[str], dict[str, tuple[str, str]]]:
             fd = "0" if c == "<" else "1"
             if c == ">" and cur.endswith(("1", "2")) and (len(cur) == 1 or cur[-2] in " \t"):
                 fd, cur = cur[-1], cur[:-1]
-            mode = "w"
+            mode = "r" if fd == "0" else "w"
             i += 1
             if c == ">" and line[i:i + 1] == ">":
                 mode, i = "a", i + 1
