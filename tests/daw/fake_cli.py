@@ -21,8 +21,6 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -45,24 +43,27 @@ def on_term(log: str | None) -> None:
 
 
 def main(argv: list[str]) -> int:
+    mode = os.environ.get("MGB_FAKE_MODE", "ok")
+    log = os.environ.get("MGB_FAKE_LOG")
+    if mode in ("slow", "mute"):
+        on_term(log)  # before the slow imports below, so an early SIGTERM is answered too
+    import numpy as np
+    import soundfile as sf
+
     args = parse(argv)
     req = json.loads(Path(args.request).read_text(encoding="utf-8"))
-    log = os.environ.get("MGB_FAKE_LOG")
     if log:
         Path(log).write_text(json.dumps({"argv": argv, "cwd": os.getcwd(), "request": req}))
-    mode = os.environ.get("MGB_FAKE_MODE", "ok")
     if mode == "unreachable":
         print("musicgen-bridge: unreachable: no reply from the engine at tcp://127.0.0.1:5555 within 10 s "
               "(is it running? start it with `musicgen-bridge serve`)", file=sys.stderr)
         return 1
     if mode == "mute":
         print("loading the tokenizer... (stuck)", file=sys.stderr, flush=True)
-        on_term(log)
         time.sleep(60)
         return 1
     print(json.dumps({"event": "accepted", "job_id": "j-fake"}), file=sys.stderr, flush=True)
     if mode == "slow":
-        on_term(log)
         for i in range(600):
             print(json.dumps({"event": "progress", "job_id": "j-fake", "fraction": i / 600}), file=sys.stderr,
                   flush=True)
