@@ -9,6 +9,7 @@ take offsets; Space; undo points; writes that survive a reader holding the file;
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -292,3 +293,13 @@ def test_writes_survive_a_reader_holding_the_file(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "nil true" and target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.json"]
+
+
+def test_every_reaper_call_in_the_scripts_is_a_real_api_function() -> None:
+    """Also the calls no scenario reaches: each reaper.NAME the scripts use is in the SDK's list."""
+    api = {line.split("\t")[0] for line in (HERE / "reaper_api.txt").read_text().splitlines()
+           if not line.startswith("#")}
+    used = set()
+    for lua in REAPER_DIR.rglob("*.lua"):
+        used |= set(re.findall(r"\breaper\.(\w+)", lua.read_text()))
+    assert len(used) > 50 and used - api == set()
