@@ -12,15 +12,15 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from engine import __version__
-from engine.engine import Engine
-from engine.errors import EngineError
-
+from .. import __version__
+from ..engine.engine import Engine
+from ..engine.errors import EngineError
 from .protocol import PROTOCOL_VERSION, REQUEST_TYPES, Message
 
 log = logging.getLogger(__name__)

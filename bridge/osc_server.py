@@ -36,15 +36,15 @@ import math
 import socket
 import socketserver
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
 
-from engine import limits
-from engine.errors import EngineError
-
+from ..engine import limits
+from ..engine.errors import EngineError
 from .handlers import RequestHandler
 from .protocol import REQUEST_TYPES, Message, check_finite, loads, new_header
 
@@ -71,7 +71,7 @@ def _typed(args: list[Any], tags: str, address: str) -> list[Any]:
     """Check OSC argument types: f accepts ints too (controllers often send them), i accepts whole floats."""
     if len(args) != len(tags):
         raise EngineError("invalid_field", f"{address} takes {len(tags)} argument(s) ({tags}), got {len(args)}")
-    out = []
+    out: list[Any] = []
     for value, tag in zip(args, tags):
         if tag == "f" and isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
@@ -127,7 +127,7 @@ class OscRouter:
                 send(build_msg("/mgb/reply", ["hello", json.dumps({"status": "ok", "reply_port": port})]).dgram)
                 return
             msg_type, content = self._request(address, args)
-        except Exception as exc:  # noqa: BLE001 - every message gets an answer, even one that breaks parsing
+        except Exception as exc:
             if not isinstance(exc, EngineError):
                 log.exception("OSC message to %s could not be read", address)
                 exc = EngineError("internal", f"{type(exc).__name__} while reading the message")
@@ -148,7 +148,7 @@ class OscRouter:
             send(build_msg("/mgb/reply", args).dgram)
         except EngineError as exc:
             send(_error_dgram(str(content.get("job_id", "")), exc))
-        except Exception as exc:  # noqa: BLE001 - the server keeps serving
+        except Exception as exc:
             log.exception("OSC request %s failed", address)
             send(_error_dgram("", EngineError("internal", f"{type(exc).__name__}: {exc}")))
 
@@ -201,7 +201,7 @@ def _messages(packet: bytes) -> list[tuple[str, list[Any]]]:
 
 
 class _UdpHandler(socketserver.BaseRequestHandler):
-    server: "OscUdpServer"
+    server: OscUdpServer
 
     def handle(self) -> None:
         data, sock = self.request
@@ -255,7 +255,7 @@ class OscUdpServer(_Allowlisted, socketserver.ThreadingUDPServer):
 class _TcpHandler(socketserver.BaseRequestHandler):
     """OSC 1.1 over TCP: packets framed with SLIP (RFC 1055); replies and events on the same stream."""
 
-    server: "OscTcpServer"
+    server: OscTcpServer
 
     def handle(self) -> None:
         lock = threading.Lock()
@@ -317,4 +317,4 @@ def start_in_thread(server: socketserver.BaseServer, name: str) -> threading.Thr
     return thread
 
 
-__all__ = ["OscRouter", "OscUdpServer", "OscTcpServer", "SAFE_UDP_BYTES", "event_dgram", "start_in_thread"]
+__all__ = ["SAFE_UDP_BYTES", "OscRouter", "OscTcpServer", "OscUdpServer", "event_dgram", "start_in_thread"]

@@ -5,8 +5,8 @@
 ignored so older engines accept newer clients.
 
 >>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 2, "bpm": 90, "model": "tiny"})
->>> req.frames
-360000
+>>> req.frames                  # 2 bars of 4/4 at 90 bpm: 16/3 s at 48 kHz
+256000
 """
 
 from __future__ import annotations
@@ -15,22 +15,33 @@ import math
 import secrets
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast, overload
 
 from . import limits
 from .errors import EngineError
-from .models.sampling import SamplingParams
+from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN
-from .timeline import (TimeSignature, bars_to_seconds, check_bpm, check_sample_rate, exact, seconds_to_frames,
-                       span_frames)
+from .timing.timeline import (
+    TimeSignature,
+    bars_to_seconds,
+    check_bpm,
+    check_sample_rate,
+    exact,
+    seconds_to_frames,
+    span_frames,
+)
 
 FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 #: request fields that configure the render stage (engine.render.RenderSpec)
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
 
-BACKENDS = ("auto", "reference", "fast")
+GENERATORS = ("auto", "reference", "fast")  # which token loop runs (engine/generation)
 
 
+@overload
+def _int(d: dict, name: str, default: int, lo: int, hi: int, code_hi: str = ...) -> int: ...
+@overload
+def _int(d: dict, name: str, default: None, lo: int, hi: int, code_hi: str = ...) -> int | None: ...
 def _int(d: dict, name: str, default: int | None, lo: int, hi: int, code_hi: str = "invalid_field") -> int | None:
     value = d.get(name, default)
     if value is None:
@@ -71,6 +82,14 @@ def _choice(d: dict, name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _generator(d: dict) -> str:
+    """``generator``, or its alias ``backend`` (accepted through 1.x); both given must agree."""
+    if "backend" in d and "generator" in d and d["backend"] != d["generator"]:
+        raise EngineError("invalid_field", "generator and its old name backend disagree; send generator only",
+                          field="generator")
+    return _choice({"generator": d.get("generator", d.get("backend", "auto"))}, "generator", "auto", GENERATORS)
+
+
 def _bar(d: dict, name: str) -> Fraction:
     value = exact(d.get(name, 1), name)
     if not 1 <= value <= 100000:
@@ -98,7 +117,13 @@ def _audio_ref(value: Any) -> dict[str, Any] | None:
 @dataclass
 class GenerateRequest:
     """Everything one generation needs. Units: bpm in quarter notes per minute, bars in the time
-    signature's bars, start_bar 1-based (bar 1 is the session start), sample_rate in Hz."""
+    signature's bars, start_bar 1-based (bar 1 is the session start), sample_rate in Hz.
+
+    >>> from musicgen_bridge import GenerateRequest
+    >>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 4, "bpm": 90, "time_signature": "7/8"})
+    >>> req.duration, req.frames                  # exact: 4 bars of 7/8 at 90 bpm, at 48 kHz
+    (Fraction(28, 3), 448000)
+    """
 
     prompt: str = ""
     model: str | None = None  # None: the engine's default model
@@ -116,7 +141,7 @@ class GenerateRequest:
     output_name: str | None = None
     variations: int = 1
     tempo_hint: bool = True
-    backend: str = "auto"
+    generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
     melody: dict[str, Any] | None = None
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
@@ -131,7 +156,7 @@ class GenerateRequest:
     extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept for the sidecar
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GenerateRequest":
+    def from_dict(cls, d: dict[str, Any]) -> GenerateRequest:
         if not isinstance(d, dict):
             raise EngineError("invalid_field", "the request content must be a JSON object")
         prompt = _str(d, "prompt", "", limits.MAX_PROMPT_CHARS) or ""
@@ -148,7 +173,7 @@ class GenerateRequest:
                 if seconds <= 0:
                     raise EngineError("invalid_field", f"seconds must be above 0, got {float(seconds):g}",
                                       field="seconds")
-        length = seconds if seconds is not None else bars_to_seconds(bars, ts, bpm)
+        length = seconds if seconds is not None else bars_to_seconds(cast(int, bars), ts, bpm)
         if length > limits.MAX_SECONDS:
             raise EngineError("too_large", f"the request asks for {float(length):.1f} s of audio; the limit is "
                               f"{limits.MAX_SECONDS} s", field="bars" if bars is not None else "seconds")
@@ -168,7 +193,7 @@ class GenerateRequest:
             raise EngineError("invalid_field", "melody must be an object", field="melody")
         render_fields = {k: d[k] for k in RENDER_FIELDS if k in d}
         known = {f for f in cls.__dataclass_fields__} | {"top_k", "top_p", "temperature", "cfg", "greedy"} \
-            | set(RENDER_FIELDS)
+            | set(RENDER_FIELDS) | {"backend"}
         return cls(
             prompt=prompt, model=model, bpm=bpm, time_signature=ts, bars=bars, seconds=seconds,
             start_bar=start_bar, seed=seed, sampling=sampling,
@@ -179,7 +204,7 @@ class GenerateRequest:
             output_name=_str(d, "output_name", None, limits.MAX_NAME_CHARS),
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
             tempo_hint=bool(d.get("tempo_hint", True)),
-            backend=_choice(d, "backend", "auto", BACKENDS),
+            generator=_generator(d),
             melody=melody,
             conform=None if d.get("conform") is None else bool(d["conform"]),
             context_bars=_int(d, "context_bars", 2, 1, 64),

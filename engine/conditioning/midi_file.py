@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import mido
 
-from engine.conditioning.melody import MAX_NOTES, Melody, Note, clip_notes, to_fraction
-from engine.errors import EngineError
+from ..errors import EngineError
+from .melody import MAX_NOTES, Melody, Note, clip_notes, to_fraction
 
 #: MIDI files larger than this are refused (a melody file is a few kB).
 MAX_MIDI_BYTES = 16 * 1024 * 1024

@@ -7,9 +7,9 @@ ENOTSUP or EOPNOTSUPP: FAT32/exFAT drives, network shares), the name is first cl
 ``O_CREAT | O_EXCL`` and the temp file renamed onto the claim. A failed write leaves
 no temp file behind.
 
-    >>> files = write_clip(audio, 48000, Path("/music/out/take1.wav"), fmt="wav24",
+    >>> files = write_clip(audio, 48000, Path("/music/out/take1.wav"), fmt="wav24",  # writes under /music  # doctest: +SKIP
     ...                    sidecar={"prompt": "dusty drums"})
-    >>> files.audio, files.sidecar
+    >>> files.audio, files.sidecar  # files: from the line above  # doctest: +SKIP
     (PosixPath('/music/out/take1.wav'), PosixPath('/music/out/take1.wav.json'))
 
 Explicit names raise ``EngineError("file_exists")``; with ``auto=True`` (names made from a
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from engine.errors import EngineError
+from ..errors import EngineError
 
 MAX_AUTO_SUFFIX = 9999
 
@@ -86,7 +86,7 @@ def _temp_name(folder: Path, final_name: str) -> Path:
     return folder / f".{final_name}.{secrets.token_hex(6)}.part"
 
 
-def _write_temp(folder: Path, final_name: str, write: Callable[[Path], None]) -> Path:
+def _write_temp(folder: Path, final_name: str, write: Callable[[Path], object]) -> Path:
     """Create a fresh temp file in ``folder``, fill it with ``write(path)``, flush it to disk."""
     tmp = _temp_name(folder, final_name)
     # O_EXCL: never reuse an existing file; mode 0o666 lets the umask decide permissions.
@@ -151,7 +151,7 @@ def _json_bytes(data: Mapping[str, Any]) -> bytes:
 def write_sidecar(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
     """Write ``data`` as JSON to ``path`` the safe way; ``file_exists`` if the name is taken.
 
-        >>> write_sidecar("/music/out/take1.wav.json", {"seed": 7, "bpm": 92})
+        >>> write_sidecar("/music/out/take1.wav.json", {"seed": 7, "bpm": 92})  # writes under /music  # doctest: +SKIP
     """
     final = Path(path)
     payload = _json_bytes(data)
