@@ -7,7 +7,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from engine.cli import main
+from musicgen_bridge.bridge.cli import main
 
 
 def test_request_file_carries_every_field_and_non_ascii_text(tmp_path: Path, capsys) -> None:

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
-from .args import add_continue_args, add_request_args, continue_content, input_files, request_content
+from .args import (
+    add_continue_args,
+    add_request_args,
+    add_request_file_arg,
+    continue_content,
+    input_files,
+    request_content,
+    request_file_content,
+)
 
 EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
@@ -41,34 +49,13 @@ def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    return _submit(args, "generate", _request_file(args) if args.request else request_content(args))
+    content = request_file_content(Path(args.request), args.out) if args.request else request_content(args)
+    return _submit(args, "generate", content)
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
-    return _submit(args, "continue", _request_file(args) if args.request else continue_content(args))
-
-
-def _request_file(args: argparse.Namespace) -> dict[str, Any]:
-    """``--request FILE.json``: the whole request content from one UTF-8 JSON object, so a DAW
-    script passes no free text (prompts, project paths) on a command line it would have to quote.
-
-        musicgen-bridge generate --request take.request.json --json --out take.wav
-    """
-    path = Path(args.request)
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise EngineError("invalid_field", f"cannot read the request file {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise EngineError("bad_json", f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(content, dict):
-        raise EngineError("invalid_field", f"{path} must hold a JSON object (the request content)")
-    audio = content.get("audio")
-    if isinstance(audio, dict) and isinstance(audio.get("path"), str):  # relative to the request file
-        audio["path"] = str((path.parent / audio["path"]).resolve())
-    if args.out:
-        content["output_name"] = Path(args.out).name
-    return content
+    content = request_file_content(Path(args.request), args.out) if args.request else continue_content(args)
+    return _submit(args, "continue", content)
 
 
 def _submit(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
@@ -206,12 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto")
     g.add_argument("--cache-dir", default=None)
     g.set_defaults(func=cmd_generate)
+
     c = sub.add_parser("continue", help="new bars that follow an audio item, starting on its last bar line")
     add_request_args(c)
     add_continue_args(c)
     for p in (g, c):
-        p.add_argument("--request", default=None, help="a JSON file holding the whole request content "
-                       "(the other request options are then ignored)")
+        add_request_file_arg(p)
     c.add_argument("--device", default="auto")
     c.add_argument("--cache-dir", default=None)
     c.set_defaults(func=cmd_continue)
