@@ -15,11 +15,14 @@ MAKER = REAPER / "make_reapack_index.py"
 
 
 def version_of_project() -> str:
-    return re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE).group(1)
+    import musicgen_bridge
+
+    return musicgen_bridge.__version__
 
 
 def test_committed_index_is_what_the_generator_writes() -> None:
-    proc = subprocess.run([sys.executable, str(MAKER), "--check"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(MAKER), "--check"], capture_output=True, text=True,
+                          check=False)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -65,8 +68,8 @@ def test_a_version_mismatch_is_refused(tmp_path: Path) -> None:
     copy = tmp_path / "repo"
     (copy / "daw_scripts").mkdir(parents=True)
     subprocess.run(["cp", "-r", str(REAPER), str(copy / "daw_scripts")], check=True)
-    (copy / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text().replace(
-        f'version = "{version_of_project()}"', 'version = "9.9.9"', 1))
+    (copy / "__init__.py").write_text((ROOT / "__init__.py").read_text().replace(
+        f'__version__ = "{version_of_project()}"', '__version__ = "9.9.9"', 1))
     proc = subprocess.run([sys.executable, str(copy / "daw_scripts/reaper/make_reapack_index.py"), "--check"],
-                          capture_output=True, text=True)
-    assert proc.returncode != 0 and "differs from pyproject's '9.9.9'" in proc.stderr
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and "differs from the package's '9.9.9'" in proc.stderr

@@ -6,7 +6,8 @@
 One package (category "MusicGen") holds every file of this folder the scripts need: each
 `musicgen-bridge_*.lua` is an action (``main="main"``: listed in Reaper's action list), `mgb/*.lua`
 and `mgb_live_relay.py` are installed beside them. The version is the one every action's
-``@version`` header gives, which must equal pyproject.toml's; each action's ``@description`` is
+``@version`` header gives, which must equal the package's ``__version__`` (the repository root's
+``__init__.py``, which pyproject.toml reads too); each action's ``@description`` is
 its name. Sources are ``--url-base`` + the file's path in the repository (URL-quoted).
 ``--check`` exits 1 when index.xml is not what this script would write.
 """
@@ -34,9 +35,10 @@ def header(path: Path, tag: str) -> str | None:
 
 
 def project_version() -> str:
-    m = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    """``musicgen_bridge.__version__``, read from the source: this script imports nothing of the package."""
+    m = re.search(r'^__version__ = "([^"]+)"', (ROOT / "__init__.py").read_text(encoding="utf-8"), re.MULTILINE)
     if not m:
-        raise SystemExit("pyproject.toml has no version")
+        raise SystemExit("__init__.py has no __version__")
     return m.group(1)
 
 
@@ -51,7 +53,7 @@ def build(url_base: str) -> str:
     actions, support = package_files()
     for a in actions:
         if header(a, "version") != version:
-            raise SystemExit(f"{a.name}: @version {header(a, 'version')!r} differs from pyproject's {version!r}")
+            raise SystemExit(f"{a.name}: @version {header(a, 'version')!r} differs from the package's {version!r}")
         if not header(a, "description"):
             raise SystemExit(f"{a.name}: no @description")
     base = url_base.format(version=version)
