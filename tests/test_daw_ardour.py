@@ -20,9 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
-
-from tests.daw.harness import HERE, ROOT, cli_command
-from tests.daw.harness import server  # noqa: F401 - the shared warm engine fixture
+from daw.harness import HERE, ROOT, cli_command
 
 ARDOUR_LUA = shutil.which("ardour7-lua")
 pytestmark = pytest.mark.skipif(ARDOUR_LUA is None,
@@ -63,13 +61,13 @@ def run_flow(tmp_path: Path, server_addr: str) -> tuple[dict[str, Any], Path]:
            "MGB_ARDOUR_DIR": str(ROOT / "daw_scripts" / "ardour"),
            "MGB_ARDOUR_SETTINGS": str(tmp_path / "settings.json")}
     proc = subprocess.run([ARDOUR_LUA, str(HERE / "ardour_flow.lua")], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=ROOT)
+                          timeout=300, cwd=ROOT, check=False)
     assert proc.returncode == 0 and out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(out.read_text()), session
 
 
-def test_generate_from_a_midi_region_lands_on_the_exact_bar(tmp_path: Path, server: Any) -> None:  # noqa: F811
-    report, session = run_flow(tmp_path, server.addresses["zmq"])
+def test_generate_from_a_midi_region_lands_on_the_exact_bar(tmp_path: Path, daw_server: Any) -> None:
+    report, session = run_flow(tmp_path, daw_server.addresses["zmq"])
     assert "error" not in report, report.get("error")
     # bar 3 = 6 quarter notes at 100 BPM; then 90 BPM in 3/4
     bar3 = samples(Fraction(2), 3, 4, 100)

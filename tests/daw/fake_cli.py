@@ -22,7 +22,6 @@ from fractions import Fraction
 from pathlib import Path
 
 
-
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="fake-musicgen-bridge")
     p.add_argument("kind", choices=("generate", "continue"))
