@@ -379,6 +379,8 @@ def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path:
                 "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
                 "steps": [{"play": {"playing": True, "position": 0}},
                           {"script": script("Live continuation start")}, {"pump": 2.6},
+                          # a loaded machine may not have made window 1 yet: wait for it (bounded)
+                          {"pump": 60, "until_items": {"track": "MusicGen live: ambient pads", "count": 2}},
                           {"script": script("Live continuation stop")}, {"pump": 20}, {"atexit": True}]}
     snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []

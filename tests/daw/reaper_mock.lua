@@ -393,11 +393,13 @@ function M.install(scenario)
   return state
 end
 
---- Run deferred functions as Reaper would, one round per tick, sleeping `tick_s` between rounds.
-function M.pump(state, max_seconds, tick_s, on_tick)
+--- Run deferred functions as Reaper would, one round per tick, sleeping `tick_s` between rounds;
+--- `done(state)`, when given, ends the pump early once it holds (a condition, not a guessed time).
+function M.pump(state, max_seconds, tick_s, on_tick, done)
   tick_s = tick_s or 0.05
   local deadline = state.clock + (max_seconds or 30)
   while #state.defer > 0 do
+    if done and done(state) then break end
     if state.clock > deadline then
       state.timed_out = true
       break

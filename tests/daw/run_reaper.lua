@@ -6,7 +6,8 @@
 -- SCENARIO: {project = {...}, ext = {...}, inputs = {{...}},
 --            gfx = {cancel_after_ticks = N} or {cancel_when_text = LUA_PATTERN},
 --            steps = {{script = PATH}, {pump = SECONDS}, {play = {playing = true, position = 0}},
---                     {os = "Win64"}}, os = "Win64" (from the start)}
+--                     {pump = MAX_SECONDS, until_items = {track = NAME, count = K}}, -- ends once the
+--                     {os = "Win64"}}, os = "Win64" (from the start)}      -- track NAME holds K items
 
 local here = arg[0]:match("^(.*[/\\])") or "./"
 local json = dofile(here .. "../../daw_scripts/reaper/mgb/json.lua")
@@ -33,7 +34,17 @@ for _, step in ipairs(scenario.steps or {}) do
     -- without an undo block of its own
     if #state.defer == deferred and not state.script_undo then state.undo[#state.undo + 1] = "ReaScript: Run" end
   elseif step.pump then
-    local ok, err = pcall(mock.pump, state, step.pump, step.tick)
+    local done
+    if step.until_items then
+      local want = step.until_items
+      done = function(st)
+        for _, track in ipairs(st.tracks) do
+          if track.name == want.track and #track.items >= want.count then return true end
+        end
+        return false
+      end
+    end
+    local ok, err = pcall(mock.pump, state, step.pump, step.tick, nil, done)
     if not ok then errors[#errors + 1] = tostring(err) end
   elseif step.play then
     state.play.playing = step.play.playing and true or false
