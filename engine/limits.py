@@ -20,3 +20,5 @@ MAX_OSC_PEERS = 1024
 #: runs of one `retryable` job in all, counting re-runs after the engine died under it
 MAX_JOB_ATTEMPTS = 3
 MAX_AHEAD_BARS = 64  # live mode: bars kept ready ahead of the playhead
+#: ZeroMQ requests accepted and waiting for a handler thread; beyond this a request is answered `busy`
+MAX_PENDING_REQUESTS = 256

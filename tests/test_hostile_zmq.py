@@ -1,0 +1,43 @@
+"""Hostile and careless ZeroMQ clients (issue 14): none of them can stall the others.
+
+Each test runs on loopback, is bounded in time, and checks what a well-behaved client sees while the
+hostile one is still connected."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import zmq
+
+from conftest import ZmqPeer, envelope
+
+
+def _ping_time(peer: ZmqPeer) -> float:
+    t0 = time.monotonic()
+    reply, _ = peer.request("ping")
+    assert reply["content"]["pong"] is True
+    return time.monotonic() - t0
+
+
+def test_a_dealer_that_never_reads_does_not_freeze_the_router(server):
+    """Finding 1: thousands of requests whose replies are never read used to block the ROUTER thread in a
+    blocking send, so nobody else was answered, even after the non-reader left."""
+    ctx = zmq.Context.instance()
+    hog = ctx.socket(zmq.DEALER)
+    hog.setsockopt(zmq.LINGER, 0)
+    hog.setsockopt(zmq.RCVHWM, 1)
+    hog.setsockopt(zmq.RCVBUF, 4096)
+    hog.connect(server.addresses["zmq"])
+    # a large reply each (models lists the registry) fills the pipe quickly
+    frame = json.dumps(envelope("models", {}, session="hog")).encode()
+    for _ in range(3000):
+        hog.send_multipart([b"", frame])
+    time.sleep(1.0)  # let the server work through them and hit the full pipe
+    good = ZmqPeer(server.addresses["zmq"], server.addresses["zmq_events"])
+    try:
+        assert _ping_time(good) < 5.0
+        hog.close(0)
+        assert _ping_time(good) < 5.0
+    finally:
+        good.close()
