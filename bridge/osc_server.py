@@ -40,12 +40,12 @@ from typing import Any, Callable
 
 from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
-from pythonosc.osc_packet import OscPacket
 
 from engine import limits
 from engine.errors import EngineError
 
 from .handlers import RequestHandler
+from .osc_parse import parse_packet
 from .protocol import REQUEST_TYPES, Message, check_finite, loads, new_header
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 #: Larger datagrams risk IP fragmentation and are dropped by many OSC stacks (python-osc's too).
 SAFE_UDP_BYTES = 8192
 MAX_TCP_PACKET = 16 * 1024 * 1024
+#: the direct answers to one UDP datagram total at most this many times its size (or SAFE_UDP_BYTES)
+AMPLIFICATION = 4
 Address = tuple[str, int]
 
 
@@ -193,11 +195,7 @@ def event_dgram(event: str, c: dict[str, Any]) -> bytes | None:
 
 
 def _messages(packet: bytes) -> list[tuple[str, list[Any]]]:
-    try:
-        parsed = OscPacket(packet)
-    except Exception as exc:  # noqa: BLE001 - python-osc raises several parse error types
-        raise EngineError("bad_envelope", f"not a valid OSC packet: {exc}") from None
-    return [(m.message.address, list(m.message.params)) for m in parsed.messages]
+    return parse_packet(packet)  # our own bounded walk: python-osc's bundle parser can loop forever
 
 
 class _UdpHandler(socketserver.BaseRequestHandler):
@@ -207,16 +205,24 @@ class _UdpHandler(socketserver.BaseRequestHandler):
         data, sock = self.request
         router = self.server.router
         target = router.reply_target(self.client_address)
+        # the direct answers to one datagram are bounded by its size (a spoofed source must not make us
+        # an amplifier); job events sent later by the worker are not counted
+        budget = [reply_budget(len(data))]
 
         def send(dgram: bytes) -> None:
             if len(dgram) > SAFE_UDP_BYTES:  # would be dropped or refused (EMSGSIZE): say why instead
                 dgram = _error_dgram("", EngineError(
                     "too_large", f"the reply is {len(dgram)} bytes, over the safe UDP size of {SAFE_UDP_BYTES}; "
                     "ask for less (fetch length <= 4096) or use OSC over TCP or ZeroMQ"))
+            if budget[0] is not None:
+                if len(dgram) > budget[0]:
+                    limited.note(self.client_address[0])
+                    return
+                budget[0] -= len(dgram)
             try:
                 sock.sendto(dgram, router.reply_target(self.client_address))
             except OSError as exc:
-                log.warning("OSC reply to %s failed: %s", target, exc)
+                failed.note(f"{target[0]}:{target[1]} ({exc})")
 
         if len(data) > SAFE_UDP_BYTES:
             send(_error_dgram("", EngineError(
@@ -230,6 +236,32 @@ class _UdpHandler(socketserver.BaseRequestHandler):
             return
         for address, args in messages:
             router.handle(address, args, self.client_address, send)
+        budget[0] = None
+
+
+def reply_budget(request_bytes: int) -> int:
+    """Bytes of direct answers one UDP datagram may draw: AMPLIFICATION x its size, at least one
+    safe-size datagram (so ping, models and a 4 KB fetch chunk still fit)."""
+    return max(AMPLIFICATION * request_bytes, SAFE_UDP_BYTES)
+
+
+class _Counted:
+    """A warning repeated for a flood: logged on the 1st, 2nd, 4th, 8th... time, with the count so far."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.count = what, 0
+        self._lock = threading.Lock()
+
+    def note(self, latest: str) -> None:
+        with self._lock:
+            self.count += 1
+            count = self.count
+        if count & (count - 1) == 0:
+            log.warning("%s (latest: %s; %d so far)", self.what, latest, count)
+
+
+limited = _Counted("OSC/UDP answers over the reply budget were withheld")
+failed = _Counted("OSC/UDP replies could not be sent")
 
 
 class _Allowlisted:

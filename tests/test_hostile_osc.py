@@ -1,0 +1,112 @@
+"""Hostile and careless OSC clients (issue 14): bundles that loop a parser, replies that amplify, clients
+that stop reading. Loopback only; every wait is bounded."""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+
+import pytest
+from pythonosc.osc_message_builder import build_msg
+
+from bridge.osc_parse import MAX_MESSAGES, parse_packet
+from conftest import OscPeer, _host_port, slip_encode
+from engine.errors import EngineError
+
+TIMETAG_NOW = struct.pack(">Q", 1)
+
+
+def bundle(*elements: bytes, sizes: list[int] | None = None) -> bytes:
+    body = b""
+    for i, element in enumerate(elements):
+        size = len(element) if sizes is None else sizes[i]
+        body += struct.pack(">i", size) + element
+    return b"#bundle\x00" + TIMETAG_NOW + body
+
+
+MINUS_FOUR = b"#bundle\x00" + TIMETAG_NOW + struct.pack(">i", -4)  # 20 bytes
+
+
+def _parse_in_thread(data: bytes, timeout: float = 2.0) -> tuple[bool, object]:
+    out: list[object] = []
+
+    def run() -> None:
+        try:
+            out.append(parse_packet(data))
+        except Exception as exc:  # noqa: BLE001 - the test inspects what came out
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return (not thread.is_alive()), (out[0] if out else None)
+
+
+@pytest.mark.parametrize("size", [-4, -8, -20, 0, 3, 1 << 30])
+def test_bad_bundle_element_sizes_are_refused_quickly(size):
+    finished, result = _parse_in_thread(MINUS_FOUR[:-4] + struct.pack(">i", size) + b"\0" * 8)
+    assert finished, f"element size {size} made the parser loop"
+    assert isinstance(result, EngineError) and result.code == "bad_envelope", result
+
+
+def test_good_bundles_still_parse_nested():
+    ping = build_msg("/mgb/ping", []).dgram
+    inner = bundle(ping)
+    assert parse_packet(bundle(ping, inner)) == [("/mgb/ping", []), ("/mgb/ping", [])]
+    assert parse_packet(ping) == [("/mgb/ping", [])]
+
+
+def test_a_bundle_of_too_many_messages_is_refused():
+    ping = build_msg("/mgb/ping", []).dgram
+    with pytest.raises(EngineError) as err:
+        parse_packet(bundle(*[ping] * (MAX_MESSAGES + 1)))
+    assert err.value.code == "too_large"
+
+
+def test_minus_four_bundle_over_udp_is_answered_and_the_server_goes_on(server, osc_udp):
+    osc_udp.send_raw(MINUS_FOUR)
+    addr, args = osc_udp.expect(lambda a, p: a == "/mgb/error", timeout=5)
+    assert args[1] == "bad_envelope"
+    assert osc_udp.request("ping")["pong"] is True
+
+
+def test_minus_four_bundle_over_tcp_is_answered_and_the_server_goes_on(server, osc_tcp):
+    osc_tcp.send_raw(MINUS_FOUR)
+    addr, args = osc_tcp.expect(lambda a, p: a == "/mgb/error", timeout=5)
+    assert args[1] == "bad_envelope"
+    assert osc_tcp.request("ping")["pong"] is True
+
+
+def test_a_bundle_of_requests_over_udp_draws_a_bounded_answer(server, osc_udp):
+    """Finding 8: a 4 KB bundle drew 200 replies (an 89x reflection amplifier). Now at most MAX_MESSAGES
+    messages are read and their answers total at most max(4 x the request, one safe datagram)."""
+    from bridge.osc_server import AMPLIFICATION, SAFE_UDP_BYTES
+
+    models = build_msg("/mgb/models", []).dgram
+    packet = bundle(*[models] * MAX_MESSAGES)
+    osc_udp.send_raw(packet)
+    received = 0
+    while (pkt := osc_udp.recv_packet(1.0)) is not None:
+        received += len(pkt)
+    assert 0 < received <= max(AMPLIFICATION * len(packet), SAFE_UDP_BYTES), received
+    assert osc_udp.request("ping")["pong"] is True
+
+
+def test_malformed_datagrams_log_a_bounded_number_of_lines(server, osc_udp, caplog):
+    """Finding 9: 1,000 malformed datagrams each logged a warning (64 MB in 15 s)."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    for i in range(1000):
+        osc_udp.send_raw(MINUS_FOUR if i % 2 else b"#bundle\x00" + b"\xff" * 12)
+        if i % 100 == 99:
+            time.sleep(0.05)  # let the server keep up so datagrams are not lost in the socket buffer
+    errors = 0
+    while (pkt := osc_udp.recv_packet(1.0)) is not None:
+        errors += 1  # each malformed datagram is answered with one /mgb/error
+    assert errors >= 100  # UDP may drop some under load; those answered are errors
+    assert osc_udp.request("ping")["pong"] is True
+    assert len([r for r in caplog.records if r.name.startswith(("bridge", "pythonosc", "root"))]) <= 20
