@@ -21,11 +21,14 @@ from engine import __version__
 from engine.engine import Engine
 from engine.errors import EngineError
 
+from .parking import StatusParker
 from .protocol import PROTOCOL_VERSION, REQUEST_TYPES, Message
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[str, dict[str, Any]], None]
+#: how a transport answers later: called once with the reply content or the EngineError
+Defer = Callable[[dict[str, Any] | EngineError], None]
 FETCH_CHUNK = 256 * 1024
 FETCH_CHUNK_MAX = 4 * 1024 * 1024
 MAX_STATUS_WAIT_S = 30.0
@@ -41,6 +44,7 @@ class RequestHandler:
         self.endpoints: dict[str, str] = {}  # what the transports bound (ping tells clients the event port)
         self.scratch = Path(tempfile.mkdtemp(prefix="mgb-scratch-"))
         engine.paths.allow_reading(self.scratch)
+        self.parker = StatusParker()
         self._table: dict[str, Callable[[Message, Sink], dict[str, Any]]] = {
             "ping": self.ping,
             "models": self.models,
@@ -54,10 +58,15 @@ class RequestHandler:
         }
         assert set(self._table) | {"fetch"} == set(REQUEST_TYPES)
 
-    def handle(self, msg: Message, sink: Sink) -> tuple[dict[str, Any], list[bytes]]:
-        """Run one request; returns (reply content, reply buffers) or raises EngineError."""
+    def handle(self, msg: Message, sink: Sink, defer: Defer | None = None) -> tuple[dict[str, Any] | None, list[bytes]]:
+        """Run one request; returns (reply content, reply buffers) or raises EngineError.
+
+        With ``defer``, a ``status`` that must wait returns (None, []) at once and is answered later
+        through ``defer`` (no thread waits for it); the transport then sends nothing now."""
         if msg.msg_type == "fetch":
             return self.fetch(msg)
+        if msg.msg_type == "status" and defer is not None:
+            return self.status_later(msg, defer), []
         handler = self._table.get(msg.msg_type)
         if handler is None:
             raise EngineError("unknown_msg_type", f"unknown msg_type {msg.msg_type!r}; known: "
@@ -87,13 +96,30 @@ class RequestHandler:
         return self.engine.transport(msg.content)
 
     def status(self, msg: Message, sink: Sink) -> dict[str, Any]:
-        job_id = _job_or_session(msg.content, "job_id")
-        wait = msg.content.get("wait", 0)
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_STATUS_WAIT_S:
-            raise EngineError("invalid_field", f"wait must be 0..{MAX_STATUS_WAIT_S:g} seconds", field="wait")
+        job_id, wait = _status_args(msg.content)
         if wait:
-            self.engine.wait(job_id, timeout=float(wait))
+            self.engine.wait(job_id, timeout=wait)
         return self.engine.status(job_id)
+
+    def status_later(self, msg: Message, defer: Defer) -> dict[str, Any] | None:
+        """``status``; one that must wait is parked and answered through ``defer`` (returns None)."""
+        job_id, wait = _status_args(msg.content)
+        status = self.engine.status(job_id)  # unknown_job now, not after the wait
+        try:
+            job = self.engine.queue.get(job_id) if wait else None
+        except EngineError:
+            job = None  # a job of an earlier run of the engine: it ended then
+        if job is None or job.done_event.is_set():
+            return status
+
+        def answer() -> None:
+            try:
+                defer(self.engine.status(job_id))
+            except EngineError as exc:  # pruned meanwhile
+                defer(exc)
+
+        self.parker.park(job.done_event, wait, answer)
+        return None
 
     def cancel(self, msg: Message, sink: Sink) -> dict[str, Any]:
         return self.engine.cancel(_job_or_session(msg.content, "job_id"))
@@ -141,6 +167,7 @@ class RequestHandler:
 
     def close(self) -> None:
         """Remove the received input files (the engine is stopping)."""
+        self.parker.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _prune_scratch(self) -> None:
@@ -186,6 +213,14 @@ def _copy_path(content: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]
         node[key] = dict(node[key])
         node = node[key]
     return node
+
+
+def _status_args(content: dict[str, Any]) -> tuple[str, float]:
+    job_id = _job_or_session(content, "job_id")
+    wait = content.get("wait", 0)
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= MAX_STATUS_WAIT_S:
+        raise EngineError("invalid_field", f"wait must be 0..{MAX_STATUS_WAIT_S:g} seconds", field="wait")
+    return job_id, float(wait)
 
 
 def _job_or_session(content: dict[str, Any], key: str) -> str:

@@ -36,9 +36,9 @@ import math
 import socket
 import socketserver
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
 
 from engine import limits
@@ -46,13 +46,16 @@ from engine.errors import EngineError
 
 from .handlers import RequestHandler
 from .osc_parse import parse_packet
+from .osc_tcp import MAX_TCP_PACKET, OscTcpServer
 from .protocol import REQUEST_TYPES, Message, check_finite, loads, new_header
 
 log = logging.getLogger(__name__)
 
 #: Larger datagrams risk IP fragmentation and are dropped by many OSC stacks (python-osc's too).
 SAFE_UDP_BYTES = 8192
-MAX_TCP_PACKET = 16 * 1024 * 1024
+#: threads handling OSC/UDP datagrams, and datagrams allowed to wait for one
+UDP_HANDLER_THREADS = 4
+UDP_PENDING = 256
 #: the direct answers to one UDP datagram total at most this many times its size (or SAFE_UDP_BYTES)
 AMPLIFICATION = 4
 Address = tuple[str, int]
@@ -143,8 +146,16 @@ class OscRouter:
             if dgram is not None:
                 send(dgram)
 
+        def defer(result: dict[str, Any] | EngineError) -> None:  # a parked status, answered later
+            if isinstance(result, EngineError):
+                send(_error_dgram(str(content.get("job_id", "")), result))
+            else:
+                send(build_msg("/mgb/reply", [msg_type, json.dumps({"status": "ok", **result}, default=str)]).dgram)
+
         try:
-            reply, buffers = self.handler.handle(msg, sink)
+            reply, buffers = self.handler.handle(msg, sink, defer)
+            if reply is None:
+                return
             # binary parts (fetch chunks) travel as OSC blobs after the JSON
             args = [msg_type, json.dumps({"status": "ok", **reply}, default=str), *map(bytes, buffers)]
             send(build_msg("/mgb/reply", args).dgram)
@@ -262,6 +273,7 @@ class _Counted:
 
 limited = _Counted("OSC/UDP answers over the reply budget were withheld")
 failed = _Counted("OSC/UDP replies could not be sent")
+busy = _Counted("OSC/UDP datagrams were answered busy (the handler pool is full)")
 
 
 class _Allowlisted:
@@ -273,77 +285,45 @@ class _Allowlisted:
         return self.allow is None or self.allow.check(client_address[0])
 
 
-class OscUdpServer(_Allowlisted, socketserver.ThreadingUDPServer):
-    daemon_threads = True
+class OscUdpServer(_Allowlisted, socketserver.UDPServer):
+    """Datagrams are handled by a fixed pool (UDP_HANDLER_THREADS), not a thread each; at most
+    UDP_PENDING wait for it, and a datagram beyond that is answered busy at once."""
+
     max_packet_size = 65535  # read whole datagrams so oversize ones get an answer, not silence
 
     def __init__(self, address: Address, router: OscRouter, allow: Any = None) -> None:
         self.router, self.allow = router, allow
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
+        self._pool = ThreadPoolExecutor(UDP_HANDLER_THREADS, thread_name_prefix="mgb-osc-udp")
+        self._slots = threading.BoundedSemaphore(UDP_PENDING)
         super().__init__(address, _UdpHandler)
 
-
-class _TcpHandler(socketserver.BaseRequestHandler):
-    """OSC 1.1 over TCP: packets framed with SLIP (RFC 1055); replies and events on the same stream."""
-
-    server: "OscTcpServer"
-
-    def handle(self) -> None:
-        lock = threading.Lock()
-        conn: socket.socket = self.request
-
-        def send(dgram: bytes) -> None:
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            busy.note(client_address[0])
             try:
-                with lock:
-                    conn.sendall(slip.encode(dgram))
+                request[1].sendto(_error_dgram("", EngineError("busy", "too many OSC datagrams are waiting; "
+                                                                       "try again shortly")), client_address)
             except OSError:
-                pass  # the client hung up; its job still finishes and stays queryable
-
-        buf = b""
-        while True:
-            try:
-                data = conn.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            buf += data
-            while True:
-                start = 1 if buf.startswith(slip.END) else 0
-                end = buf.find(slip.END, start)
-                if end < 0:
-                    break
-                frame, buf = buf[:end + 1], buf[end + 1:]
-                if len(frame.strip(slip.END)) > 0:
-                    self._frame(frame, send)
-            if len(buf) > MAX_TCP_PACKET:
-                send(_error_dgram("", EngineError("too_large", f"an OSC packet over {MAX_TCP_PACKET} bytes")))
-                return
-
-    def _frame(self, frame: bytes, send: Callable[[bytes], None]) -> None:
-        try:
-            packet = slip.decode(frame)
-            messages = _messages(packet)
-        except (EngineError, slip.ProtocolError) as exc:
-            err = exc if isinstance(exc, EngineError) else EngineError("bad_envelope", f"bad SLIP frame: {exc}")
-            send(_error_dgram("", err))
+                pass
             return
-        for address, args in messages:
-            self.server.router.handle(address, args, self.client_address, send)
+        self._pool.submit(self._process, request, client_address)
+
+    def _process(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001 - one datagram must not stop the others
+            log.exception("OSC/UDP datagram from %s failed", client_address)
+        finally:
+            self._slots.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class OscTcpServer(_Allowlisted, socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: Address, router: OscRouter, allow: Any = None) -> None:
-        self.router, self.allow = router, allow
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, _TcpHandler)
-
-
-def start_in_thread(server: socketserver.BaseServer, name: str) -> threading.Thread:
+def start_in_thread(server: Any, name: str) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
     thread.start()
     return thread

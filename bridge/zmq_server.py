@@ -233,9 +233,13 @@ class ZmqServer:
         def sink(event: str, content: dict[str, Any]) -> None:
             self.publish(session, new_message(event, content, parent=msg))
 
+        def defer(result: dict[str, Any] | EngineError) -> None:  # a parked status, answered later
+            self._reply(identity, reply_to(msg, error_content(result) if isinstance(result, EngineError) else result))
+
         try:
-            content, out_buffers = self.handler.handle(msg, sink)
-            self._reply(identity, reply_to(msg, content, out_buffers))
+            content, out_buffers = self.handler.handle(msg, sink, defer)
+            if content is not None:
+                self._reply(identity, reply_to(msg, content, out_buffers))
         except EngineError as exc:
             self._reply(identity, reply_to(msg, error_content(exc)))
         except Exception as exc:  # noqa: BLE001 - never let one request kill the server

@@ -110,3 +110,48 @@ def test_malformed_datagrams_log_a_bounded_number_of_lines(server, osc_udp, capl
     assert errors >= 100  # UDP may drop some under load; those answered are errors
     assert osc_udp.request("ping")["pong"] is True
     assert len([r for r in caplog.records if r.name.startswith(("bridge", "pythonosc", "root"))]) <= 20
+
+
+def test_an_osc_tcp_client_that_stops_reading_does_not_block_the_job_worker(server, osc_tcp):
+    """Finding 3: events were written with a blocking sendall from the job worker, so a client that
+    started jobs and stopped reading kept every other client's jobs queued."""
+    host, port = _host_port(server.addresses["osc_tcp"])
+    hog = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    hog.settimeout(5)
+    hog.connect((host, port))
+    try:
+        # jobs whose events nobody reads, then replies enough to fill every buffer on the way
+        gen = slip_encode(build_msg("/mgb/generate", [json.dumps({"prompt": "x", "bars": 2, "bpm": 120})]).dgram)
+        hog.sendall(gen * 3)
+        models = slip_encode(build_msg("/mgb/models", []).dgram)
+        hog.sendall(models * 4000)
+        time.sleep(1.0)
+        t0 = time.monotonic()
+        job = osc_tcp.request("generate", {"prompt": "y", "bars": 1, "bpm": 120, "output_name": "hostile-tcp.wav"})
+        status = osc_tcp.request("status", {"job_id": job["job_id"], "wait": 20})
+        assert status["state"] == "done", status
+        assert time.monotonic() - t0 < 20
+    finally:
+        hog.close()
+
+
+def test_udp_status_waiters_take_no_thread_each(server, osc_udp):
+    """Finding 8: 2,000 UDP `status` waits made 447 threads; with a fixed pool they must not block pings."""
+    job = osc_udp.request("generate", {"prompt": "slow", "bars": 8, "bpm": 120, "output_name": "hostile-udpw.wav"})
+    before = threading.active_count()
+    waiters = [OscPeer(_host_port(server.addresses["osc_udp"])) for _ in range(40)]
+    try:
+        for w in waiters:
+            w.send("/mgb/status", json.dumps({"job_id": job["job_id"], "wait": 30}))
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        assert osc_udp.request("ping")["pong"] is True
+        assert time.monotonic() - t0 < 2.0
+        assert threading.active_count() - before < 8
+        for w in waiters:
+            addr, args = w.reply("status", timeout=60)
+            assert addr == "/mgb/reply" and json.loads(args[1])["state"] == "done", args
+    finally:
+        for w in waiters:
+            w.close()

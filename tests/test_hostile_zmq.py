@@ -41,3 +41,23 @@ def test_a_dealer_that_never_reads_does_not_freeze_the_router(server):
         assert _ping_time(good) < 5.0
     finally:
         good.close()
+
+
+def test_status_waiters_do_not_hold_handler_threads(server, zmq_peer):
+    """Finding 5: 16 clients in `status` with `wait` held all 16 handler threads; a ping waited 29 s."""
+    reply, _ = zmq_peer.request("generate", {"prompt": "slow", "bars": 8, "bpm": 120,
+                                             "output_name": "hostile-waited.wav"})
+    job_id = reply["content"]["job_id"]
+    waiters = [ZmqPeer(server.addresses["zmq"], server.addresses["zmq_events"]) for _ in range(32)]
+    try:
+        for w in waiters:
+            msg = envelope("status", {"job_id": job_id, "wait": 30}, session=w.session)
+            w.send_frames([b"", json.dumps(msg).encode()])
+        time.sleep(0.3)
+        assert _ping_time(zmq_peer) < 2.0
+        for w in waiters:  # every waiter is answered when the job ends, with the final state
+            reply, _ = w.recv_reply(timeout=60)
+            assert reply["content"]["state"] == "done", reply["content"]
+    finally:
+        for w in waiters:
+            w.close()
