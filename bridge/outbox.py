@@ -6,7 +6,7 @@ further messages are discarded) and logged once.
 
 >>> sent = []
 >>> backlog = PeerBacklog(limit=2)
->>> backlog.offer(b"peer", ["m1"], lambda item: False)   # the peer is full: queued
+>>> backlog.offer(b"peer", "m1", lambda item: False)   # the peer is full: queued
 True
 >>> backlog.flush(lambda peer, item: sent.append(item) or True); sent
 ['m1']

@@ -59,6 +59,20 @@ def default_output_root() -> Path:
     return user_data_dir() / "output"
 
 
+def _check_components(requested: str) -> None:
+    """Every folder a client names must be a usable name everywhere: valid Unicode, at most 255 bytes,
+    not a Windows device name (``CON``, ``nul.``, ``COM¹``), no trailing dot or space."""
+    from .render.naming import check_component, is_windows_reserved  # naming imports nothing from here
+
+    for part in Path(requested).parts:
+        if part in ("/", "\\", "~") or part.startswith("~"):
+            continue
+        check_component(part, "folder name")
+        if is_windows_reserved(part) or (part not in (".", "..") and part.endswith((" ", "."))):
+            raise EngineError("invalid_field", f"folder name {part[:40]!r} is reserved or unusable on Windows",
+                              field="output_dir")
+
+
 def _real(path: Path) -> Path:
     # resolve() follows every symlink of the existing part of the path and folds "..".
     return Path(os.path.abspath(path.expanduser())).resolve(strict=False)
@@ -125,6 +139,8 @@ class PathPolicy:
         base = self.output_root if requested in (None, "") else Path(str(requested)).expanduser()
         if "\x00" in str(base):
             raise EngineError("invalid_field", "the folder name contains a NUL character")
+        if requested not in (None, ""):
+            _check_components(str(requested))
         if not base.is_absolute():
             base = self.output_root / base
         real = _real(base)

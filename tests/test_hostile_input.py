@@ -1,0 +1,73 @@
+"""Careless or hostile field values (issue 14): each is refused at submit with a stable code, quickly,
+never `internal`, and the next request is served."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from conftest import envelope
+
+ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
+
+
+def _raw_generate(peer, content_json: str) -> dict:
+    msg = envelope("generate", {}, session=peer.session)
+    text = json.dumps(msg).replace('"content": {}', '"content": ' + content_json)
+    peer.send_frames([b"", text.encode()])
+    reply, _ = peer.recv_reply()
+    return reply["content"]
+
+
+# content (as JSON text, so it can hold what json.dumps would write differently) -> accepted codes
+CASES = {
+    "bpm 1e10000000 as a string": ('{"bars": 1, "bpm": "1e10000000"}', {"invalid_field"}),
+    "bpm 1e400 as a string": ('{"bars": 1, "bpm": "1e400"}', {"invalid_field"}),
+    "bpm a 400-digit integer": ('{"bars": 1, "bpm": 1' + "0" * 400 + "}", {"invalid_field", "too_large"}),
+    "bpm a 400-digit string": ('{"bars": 1, "bpm": "1' + "0" * 400 + '"}', {"invalid_field", "too_large"}),
+    "start_bar 1e-310": ('{"bars": 1, "start_bar": 1e-310}', {"invalid_field"}),
+    "seconds 1e-310": ('{"seconds": 1e-310}', {"invalid_field"}),
+    "seconds a 400-digit integer": ('{"seconds": 1' + "0" * 400 + "}", {"invalid_field", "too_large"}),
+    "temperature 1e-310": ('{"bars": 1, "temperature": 1e-310}', {"invalid_field"}),
+    "top_p 1e-310": ('{"bars": 1, "top_p": 1e-310}', {"invalid_field"}),
+    "cfg 1e-310": ('{"bars": 1, "cfg": 1e-310}', {"invalid_field"}),
+    "greedy as the string false": ('{"bars": 1, "greedy": "false"}', {"invalid_field"}),
+    "tempo_hint as a number": ('{"bars": 1, "tempo_hint": 0}', {"invalid_field"}),
+    "conform as a string": ('{"bars": 1, "conform": "no"}', {"invalid_field"}),
+    "name_pattern with a huge width": ('{"bars": 1, "name_pattern": "{take:>1000000000}"}', {"invalid_field"}),
+    "name_pattern positional": ('{"bars": 1, "name_pattern": "{0}"}', {"invalid_field"}),
+    "name_pattern attribute": ('{"bars": 1, "name_pattern": "{take.real}"}', {"invalid_field"}),
+    "output_dir lone surrogate": ('{"bars": 1, "output_dir": "a\\ud800b"}', {"invalid_field"}),
+    "output_name lone surrogate": ('{"bars": 1, "output_name": "a\\udc80.wav"}', {"invalid_field"}),
+    "output_name over 255 bytes": ('{"bars": 1, "output_name": "' + "\u00e9" * 190 + '.wav"}', {"invalid_field"}),
+    "output_name CON with a space": ('{"bars": 1, "output_name": "con .wav"}', {"invalid_field"}),
+    "output_name CONIN$": ('{"bars": 1, "output_name": "CONIN$.wav"}', {"invalid_field"}),
+    "output_name COM superscript one": ('{"bars": 1, "output_name": "COM\u00b9.wav"}', {"invalid_field"}),
+    "output_name LPT9 no extension": ('{"bars": 1, "output_name": "lpt9"}', {"invalid_field"}),
+    "output_dir CON": ('{"bars": 1, "output_dir": "CON"}', {"invalid_field"}),
+    "output_dir nul. with a trailing dot": ('{"bars": 1, "output_dir": "sub/nul."}', {"invalid_field"}),
+    "memory budget: 8 takes x 120 s x 96 kHz x wav32f":
+        ('{"seconds": 120, "variations": 8, "sample_rate": 96000, "format": "wav32f"}', {"too_large"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_values_are_refused_at_submit_quickly(zmq_peer, case):
+    content_json, codes = CASES[case]
+    t0 = time.monotonic()
+    c = _raw_generate(zmq_peer, content_json)
+    elapsed = time.monotonic() - t0
+    assert c["status"] == "error" and c["code"] in codes, c
+    assert elapsed < 2.0, f"{case} took {elapsed:.1f} s to refuse"
+    ping, _ = zmq_peer.request("ping")
+    assert ping["content"]["pong"] is True
+
+
+def test_a_normal_name_pattern_and_names_still_work(zmq_peer):
+    reply, _ = zmq_peer.request("generate", {**ONE_BAR, "name_pattern": "{track}_{take:02d}", "track": "drums",
+                                             "output_name": "console.wav"})
+    assert reply["content"]["status"] == "ok", reply["content"]
+    end = zmq_peer.job_end(reply["content"]["job_id"])
+    assert end["header"]["msg_type"] == "done", end["content"]
