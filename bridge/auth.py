@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import shutil
+import time
 import threading
 import uuid
 from pathlib import Path
@@ -250,6 +251,10 @@ class ClientAuth:
         self._monitors = []
 
 
+#: a ZeroMQ client silent this long gives its place to a new client when all places are taken
+IDLE_CLIENT_S = 30.0
+
+
 class ClientGate:
     """At most ``max_clients`` ZeroMQ connections get requests served; others are answered ``busy``.
 
@@ -260,26 +265,35 @@ class ClientGate:
 
     EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
 
-    def __init__(self, max_clients: int) -> None:
+    def __init__(self, max_clients: int, idle_s: float = IDLE_CLIENT_S) -> None:
         self.max_clients = max_clients
-        self.admitted: set[int] = set()
+        self.idle_s = idle_s
+        self.admitted: dict[int, float] = {}  # descriptor -> when it last sent a request (monotonic)
         self.refused = 0
+        self.evicted = 0
 
     def on_event(self, monitor: zmq.Socket) -> None:
         event = recv_monitor_message(monitor)
-        self.admitted.discard(int(event["value"]))  # a new connection, or the end of one, on this descriptor
+        self.admitted.pop(int(event["value"]), None)  # a new connection, or the end of one, on this descriptor
 
     def admit(self, frame: zmq.Frame) -> bool:
         try:
             fd = int(frame.get(zmq.SRCFD))
         except (zmq.ZMQError, ValueError, TypeError):
             return True  # a transport without descriptors (inproc): nothing to count
-        if fd < 0 or fd in self.admitted:
+        if fd < 0:
             return True
-        if len(self.admitted) >= self.max_clients:
-            self.refused += 1
-            return False
-        self.admitted.add(fd)
+        now = time.monotonic()
+        if fd not in self.admitted and len(self.admitted) >= self.max_clients:
+            # full: the longest-idle client, if idle for idle_s, gives its place (it is admitted again,
+            # room permitting, when it next sends)
+            oldest = min(self.admitted, key=self.admitted.__getitem__)
+            if now - self.admitted[oldest] < self.idle_s:
+                self.refused += 1
+                return False
+            del self.admitted[oldest]
+            self.evicted += 1
+        self.admitted[fd] = now
         return True
 
     def refusal(self) -> EngineError:

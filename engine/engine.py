@@ -201,7 +201,10 @@ class Engine:
         session_id = content.get("session_id")
         if session_id is not None and not isinstance(session_id, str):
             raise EngineError("invalid_field", "session_id must be a string", field="session_id")
-        sessions = self.live.transport(content["beat"], content["bpm"], bool(content.get("playing", True)),
+        playing = content.get("playing", True)
+        if not isinstance(playing, bool):
+            raise EngineError("invalid_field", "playing must be true or false", field="playing")
+        sessions = self.live.transport(content["beat"], content["bpm"], playing,
                                        session_id)
         return {"sessions": sessions}
 

@@ -24,3 +24,5 @@ MAX_AHEAD_BARS = 64  # live mode: bars kept ready ahead of the playhead
 MAX_PENDING_REQUESTS = 256
 #: takes x frames x channels x 4 bytes (float32) of one request's audio; the peak memory is a few times this
 MAX_REQUEST_AUDIO_BYTES = 512 * 1024 * 1024
+#: a live session that hears no transport for this long ends (its client has gone); transport is the heartbeat
+LIVE_IDLE_S = 300.0

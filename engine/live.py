@@ -166,6 +166,7 @@ class LiveSession:
         self._lock = threading.Condition()
         self._stop = threading.Event()
         self._reported_underruns = 0
+        self.last_heard = time.monotonic()  # the last transport: a session nobody drives expires
         self.windows_done = 0
         self.error: dict[str, Any] | None = None
         self._thread = threading.Thread(target=self._run, name=f"mgb-{self.id}", daemon=True)
@@ -182,6 +183,7 @@ class LiveSession:
 
     def transport(self, beat: Any, bpm: Any, playing: bool) -> None:
         with self._lock:
+            self.last_heard = time.monotonic()
             self.sched.transport(beat, bpm, playing)
             self._report_underruns()
             self._lock.notify_all()
@@ -220,6 +222,13 @@ class LiveSession:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if time.monotonic() - self.last_heard > limits.LIVE_IDLE_S:
+                # its client vanished (or forgot to send transport): free the slot for others
+                self.error = EngineError("cancelled", f"live session {self.id} expired: no transport for "
+                                         f"{limits.LIVE_IDLE_S:g} s").to_dict()
+                log.info("live session %s expired (no transport for %g s)", self.id, limits.LIVE_IDLE_S)
+                self._emit("error", self.error)
+                return
             with self._lock:
                 win = self.sched.next_window()
                 if win is None:

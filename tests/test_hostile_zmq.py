@@ -61,3 +61,39 @@ def test_status_waiters_do_not_hold_handler_threads(server, zmq_peer):
     finally:
         for w in waiters:
             w.close()
+
+
+def _dealer(address: str) -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(address)
+    return sock
+
+
+def _ping_raw(sock: zmq.Socket, timeout: float = 10.0) -> dict:
+    sock.send_multipart([b"", json.dumps(envelope("ping", {}, session="t-idle")).encode()])
+    assert sock.poll(int(timeout * 1000)), "no reply"
+    return json.loads(sock.recv_multipart()[1])["content"]
+
+
+def test_idle_clients_give_their_place_to_a_new_one(engine):
+    """Finding 8: 64 idle ZeroMQ connections locked everyone else out (`busy`, no idle timeout)."""
+    from bridge.handlers import RequestHandler
+    from bridge.zmq_server import ZmqServer
+
+    srv = ZmqServer(RequestHandler(engine), "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", max_clients=2)
+    srv.gate.idle_s = 0.5
+    srv.start()
+    a, b, c = (_dealer(srv.bound["router"]) for _ in range(3))
+    try:
+        assert _ping_raw(a)["status"] == "ok" and _ping_raw(b)["status"] == "ok"
+        busy = _ping_raw(c)
+        assert busy["status"] == "error" and busy["code"] == "busy"  # both are active: no place yet
+        time.sleep(0.8)
+        assert _ping_raw(b)["status"] == "ok"  # b is active again; a stayed idle
+        assert _ping_raw(c)["status"] == "ok"  # c takes the idle client's place
+        assert _ping_raw(b)["status"] == "ok"
+    finally:
+        for s in (a, b, c):
+            s.close(0)
+        srv.stop()

@@ -1,0 +1,49 @@
+"""A client that starts live sessions and vanishes (issue 14, finding 8): its sessions expire when no
+transport reaches them, so they stop holding every live slot."""
+
+from __future__ import annotations
+
+import time
+
+from engine import limits
+
+LIVE = {"prompt": "x", "model": "tiny", "bpm": 120, "time_signature": "4/4", "window_bars": 1, "ahead_bars": 1}
+
+
+def test_sessions_without_transport_expire_and_free_their_slots(engine, monkeypatch):
+    monkeypatch.setattr(limits, "LIVE_IDLE_S", 1.0)
+    events: list[tuple[str, dict]] = []
+    ids = [engine.live_start(dict(LIVE), lambda e, c: events.append((e, c)))["session_id"]
+           for _ in range(limits.MAX_LIVE_SESSIONS)]
+    try:
+        try:
+            engine.live_start(dict(LIVE), None)
+            raise AssertionError("a session beyond the limit was started")
+        except Exception as exc:  # noqa: BLE001
+            assert getattr(exc, "code", "") == "too_many_sessions"
+        deadline = time.monotonic() + 15
+        while any(engine.live.get(i).status()["running"] for i in ids):
+            assert time.monotonic() < deadline, "sessions without transport did not expire"
+            time.sleep(0.1)
+        expired = [c for e, c in events if e == "error" and c.get("code") == "cancelled"]
+        assert {c["session_id"] for c in expired} == set(ids)
+        fresh = engine.live_start(dict(LIVE), None)["session_id"]  # a slot is free again
+        engine.live_stop(fresh)
+    finally:
+        for i in ids:
+            try:
+                engine.live_stop(i)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+
+def test_transport_keeps_a_session_alive(engine, monkeypatch):
+    monkeypatch.setattr(limits, "LIVE_IDLE_S", 1.0)
+    sid = engine.live_start(dict(LIVE), None)["session_id"]
+    try:
+        for _ in range(12):  # 2.4 s of heartbeats, longer than the idle limit
+            engine.transport({"beat": 0.0, "bpm": 120, "playing": False, "session_id": sid})
+            time.sleep(0.2)
+        assert engine.live.get(sid).status()["running"] is True
+    finally:
+        engine.live_stop(sid)
