@@ -66,6 +66,7 @@ class ZmqServer:
         self.ignored = 0  # requests from dropped clients, not handled
         self._pending = 0  # requests handed to the pool and not finished
         self._pending_lock = threading.Lock()
+        self._pending_by: dict[bytes, int] = {}  # requests in the pool, per client identity
         self._router: zmq.Socket | None = None
         self.bound: dict[str, str] = {}
         self._error: BaseException | None = None
@@ -194,12 +195,16 @@ class ZmqServer:
             rest = rest[1:]
         data = rest[0] if rest else b""
         with self._pending_lock:
-            full = self._pending >= limits.MAX_PENDING_REQUESTS
+            mine = self._pending_by.get(identity, 0)
+            full = self._pending >= limits.MAX_PENDING_REQUESTS or mine >= limits.MAX_PENDING_PER_CLIENT
             if not full:
                 self._pending += 1
+                self._pending_by[identity] = mine + 1
         if full:
-            err = EngineError("busy", f"{limits.MAX_PENDING_REQUESTS} requests are waiting for a handler; "
-                              "try again shortly")
+            # one client's flood waits behind its own few requests, not in front of everyone else's
+            err = EngineError("busy", f"too many requests are waiting for a handler (at most "
+                              f"{limits.MAX_PENDING_PER_CLIENT} per client, {limits.MAX_PENDING_REQUESTS} in all); "
+                              "wait for replies before sending more")
             bad = Message("error", {}, header=_readable_header(data), parent_header={})
             # answered from here, not through the outbox: this thread must never wait on its own inbox
             self._on_outgoing([b"reply", identity, encode(new_message("error", error_content(err), parent=bad))],
@@ -214,6 +219,9 @@ class ZmqServer:
         finally:
             with self._pending_lock:
                 self._pending -= 1
+                left = self._pending_by.pop(identity, 1) - 1
+                if left:
+                    self._pending_by[identity] = left
 
     def _handle(self, identity: bytes, data: bytes, buffers: list[bytes], admitted: bool = True) -> None:
         try:
