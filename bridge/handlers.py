@@ -14,12 +14,14 @@ import shutil
 import tempfile
 import time
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from engine import __version__
 from engine.engine import Engine
 from engine.errors import EngineError
+from engine.request import GenerateRequest
 
 from .parking import StatusParker
 from .protocol import PROTOCOL_VERSION, REQUEST_TYPES, Message
@@ -36,6 +38,8 @@ MAX_STATUS_WAIT_S = 30.0
 SCRATCH_KEEP_S = 24 * 3600
 #: content fields that may carry input audio as a binary buffer reference {"buffer": i}
 BUFFER_FIELDS = (("melody", "audio"), ("melody", "midi_file"), ("audio",), ("seed_audio",))
+#: what a buffer's ``format`` may say (it becomes the scratch file's extension, nothing else)
+BUFFER_FORMATS = ("wav", "flac", "aiff", "aif", "mp3", "ogg", "mid", "midi")
 
 
 class RequestHandler:
@@ -82,12 +86,29 @@ class RequestHandler:
         return {"models": self.engine.models()}
 
     def submit(self, msg: Message, sink: Sink) -> dict[str, Any]:
-        content = self._materialise_buffers(msg)
-        job = self.engine.submit(msg.msg_type, content, listener=sink)
+        content, written = self._materialise_buffers(msg, check=GenerateRequest.from_dict)
+        with self._refusal_cleans(written):
+            job = self.engine.submit(msg.msg_type, content, listener=sink)
         return {"job_id": job.id}
 
     def live_start(self, msg: Message, sink: Sink) -> dict[str, Any]:
-        return self.engine.live_start(self._materialise_buffers(msg), sink)
+        content, written = self._materialise_buffers(msg)
+        with self._refusal_cleans(written):
+            return self.engine.live_start(content, sink)
+
+    @contextmanager
+    def _refusal_cleans(self, written: list[str]) -> Iterator[None]:
+        """A refused request leaves no input file behind, and its error names no scratch path."""
+        try:
+            yield
+        except EngineError as exc:
+            for name in written:
+                Path(name).unlink(missing_ok=True)
+            if written:
+                exc.message = exc.message.replace(str(self.scratch), "<buffer>")
+                exc.details.pop("path", None)
+                exc.args = (exc.message,)
+            raise
 
     def live_stop(self, msg: Message, sink: Sink) -> dict[str, Any]:
         return self.engine.live_stop(_job_or_session(msg.content, "session_id"))
@@ -175,9 +196,41 @@ class RequestHandler:
         for old in [p for p in self.scratch.iterdir() if _scratch_expired(p, now)]:
             old.unlink(missing_ok=True)
 
-    def _materialise_buffers(self, msg: Message) -> dict[str, Any]:
-        """Replace ``{"buffer": i}`` references with a scratch file holding those bytes."""
+    def _materialise_buffers(self, msg: Message, check: Callable[[dict[str, Any]], Any] | None = None,
+                             ) -> tuple[dict[str, Any], list[str]]:
+        """Replace ``{"buffer": i}`` references with a scratch file holding those bytes; returns the
+        content and the files written. Every reference, and the request itself (``check``, with a
+        placeholder path), is validated before a byte touches the disk."""
+        refs = self._buffer_refs(msg)
+        if not refs:
+            return msg.content, []
+        if check is not None:
+            placeholder = dict(msg.content)
+            for keys, _index, ref, _suffix in refs:
+                _copy_path(placeholder, keys[:-1])[keys[-1]] = {k: v for k, v in ref.items() if k != "buffer"} \
+                    | {"path": "<buffer>"}
+            check(placeholder)
         content = dict(msg.content)
+        written: list[str] = []
+        self._prune_scratch()
+        try:
+            for keys, index, ref, suffix in refs:
+                fd, name = tempfile.mkstemp(prefix="in-", suffix=suffix, dir=self.scratch)
+                written.append(name)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(msg.buffers[index])
+                parent = _copy_path(content, keys[:-1])
+                parent[keys[-1]] = {**{k: v for k, v in ref.items() if k != "buffer"}, "path": name}
+        except OSError as exc:  # disk full, read-only scratch: a stable code, no partial files
+            for name in written:
+                Path(name).unlink(missing_ok=True)
+            raise EngineError("unsupported", f"the engine could not store the sent buffer ({exc.strerror})") from None
+        return content, written
+
+    def _buffer_refs(self, msg: Message) -> list[tuple[tuple[str, ...], int, dict[str, Any], str]]:
+        """The buffer references in a request, checked: (keys, buffer index, reference, file suffix)."""
+        refs = []
+        content = msg.content
         for keys in BUFFER_FIELDS:
             parent: Any = content
             for key in keys[:-1]:
@@ -187,17 +240,18 @@ class RequestHandler:
             ref = parent.get(keys[-1])
             if isinstance(ref, dict) and "buffer" in ref:
                 index = ref["buffer"]
+                field = ".".join(keys)
                 if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(msg.buffers):
                     raise EngineError("invalid_field", f"buffer index {index!r} does not name a sent buffer",
-                                      field=".".join(keys))
-                suffix = "." + str(ref.get("format", "wav")).lstrip(".")[:8]
-                self._prune_scratch()
-                fd, name = tempfile.mkstemp(prefix="in-", suffix=suffix, dir=self.scratch)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(msg.buffers[index])
-                parent = _copy_path(content, keys[:-1])
-                parent[keys[-1]] = {**{k: v for k, v in ref.items() if k != "buffer"}, "path": name}
-        return content
+                                      field=field)
+                fmt = ref.get("format", "wav")
+                if not isinstance(fmt, str) or fmt.lower().lstrip(".") not in BUFFER_FORMATS:
+                    raise EngineError("invalid_field", f"{field}.format must be one of {', '.join(BUFFER_FORMATS)}",
+                                      field=f"{field}.format")
+                if not msg.buffers[index]:
+                    raise EngineError("invalid_field", f"buffer {index} is empty", field=field)
+                refs.append((keys, index, ref, "." + fmt.lower().lstrip(".")))
+        return refs
 
 
 def _scratch_expired(path: Path, now: float) -> bool:

@@ -2,7 +2,7 @@
 
 ``GenerateRequest.from_dict`` is the only way in from the outside; it checks every field and raises
 :class:`EngineError` with ``invalid_field``/``missing_field``/``too_large``. Unknown fields are
-ignored so older engines accept newer clients.
+ignored (and not kept) so older engines accept newer clients.
 
 >>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 2, "bpm": 90, "model": "tiny"})
 >>> req.frames
@@ -29,6 +29,8 @@ FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
 
 BACKENDS = ("auto", "reference", "fast")
+#: fields outside the dataclass that a request keeps (engine.journal reads ``retryable``)
+KEPT_EXTRA = ("retryable",)
 
 
 def _int(d: dict, name: str, default: int | None, lo: int, hi: int, code_hi: str = "invalid_field") -> int | None:
@@ -136,7 +138,7 @@ class GenerateRequest:
     render_fields: dict[str, Any] = field(default_factory=dict)  # fx, loudness_lufs, ... (RenderSpec)
     render: Any = None  # the validated RenderSpec, set by the engine at submit time
     melody_source: Any = None  # the parsed note list or MIDI melody, set by the engine at submit time
-    extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept for the sidecar
+    extra: dict[str, Any] = field(default_factory=dict)  # KEPT_EXTRA fields (unknown ones are dropped)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GenerateRequest":
@@ -177,8 +179,6 @@ class GenerateRequest:
         if melody is not None and not isinstance(melody, dict):
             raise EngineError("invalid_field", "melody must be an object", field="melody")
         render_fields = {k: d[k] for k in RENDER_FIELDS if k in d}
-        known = {f for f in cls.__dataclass_fields__} | {"top_k", "top_p", "temperature", "cfg", "greedy"} \
-            | set(RENDER_FIELDS)
         req = cls(
             prompt=prompt, model=model, bpm=bpm, time_signature=ts, bars=bars, seconds=seconds,
             start_bar=start_bar, seed=seed, sampling=sampling,
@@ -200,7 +200,9 @@ class GenerateRequest:
             name_pattern=check_pattern(_str(d, "name_pattern", DEFAULT_PATTERN, limits.MAX_NAME_CHARS)
                                        or DEFAULT_PATTERN),
             render_fields=render_fields,
-            extra={k: v for k, v in d.items() if k not in known},
+            # unknown fields are accepted (newer clients) but not kept: they would be stored in the journal
+            # and every sidecar; only the recovery flag travels on
+            extra={k: d[k] for k in KEPT_EXTRA if k in d},
         )
         audio_bytes = req.variations * req.frames * req.channels * 4  # float32 takes held at once
         if audio_bytes > limits.MAX_REQUEST_AUDIO_BYTES:

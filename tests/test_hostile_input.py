@@ -71,3 +71,38 @@ def test_a_normal_name_pattern_and_names_still_work(zmq_peer):
     assert reply["content"]["status"] == "ok", reply["content"]
     end = zmq_peer.job_end(reply["content"]["job_id"])
     assert end["header"]["msg_type"] == "done", end["content"]
+
+
+def test_unknown_fields_are_dropped_not_stored(zmq_peer):
+    """Finding 9: unknown fields were kept in the journal and every sidecar (3.6 MB sent -> +86.5 MB)."""
+    from pathlib import Path
+
+    from engine.request import GenerateRequest
+
+    junk = "j" * 50_000
+    assert "junk" not in GenerateRequest.from_dict({**ONE_BAR, "junk": junk, "retryable": True}).to_dict()
+    reply, _ = zmq_peer.request("generate", {**ONE_BAR, "junk": junk, "output_name": "hostile-junk.wav"})
+    assert reply["content"]["status"] == "ok", reply["content"]
+    end = zmq_peer.job_end(reply["content"]["job_id"])
+    sidecar = Path(end["content"]["path"] + ".json")
+    assert sidecar.exists() and junk not in sidecar.read_text()
+
+
+BUFFER_CASES = {
+    "format that climbs out": ({"audio": {"buffer": 0, "format": "../../x"}}, "invalid_field"),
+    "format with a slash": ({"audio": {"buffer": 0, "format": "a/b"}}, "invalid_field"),
+    "bad bars beside a buffer": ({"audio": {"buffer": 0, "format": "wav"}, "bars": "many"}, "invalid_field"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUFFER_CASES))
+def test_refused_buffers_leave_nothing_in_scratch(server, zmq_peer, case):
+    """Finding 9: input buffers were written to scratch before validation and kept 24 h."""
+    content, code = BUFFER_CASES[case]
+    scratch = server.handler.scratch
+    before = set(scratch.iterdir())
+    reply, _ = zmq_peer.request("continue", {"prompt": "x", "bars": 1, **content}, buffers=[b"\0" * 100_000])
+    c = reply["content"]
+    assert c["status"] == "error" and c["code"] == code, c
+    assert str(scratch) not in c["message"]  # the internal scratch path is not echoed
+    assert set(scratch.iterdir()) == before
