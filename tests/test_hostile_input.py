@@ -106,3 +106,50 @@ def test_refused_buffers_leave_nothing_in_scratch(server, zmq_peer, case):
     assert c["status"] == "error" and c["code"] == code, c
     assert str(scratch) not in c["message"]  # the internal scratch path is not echoed
     assert set(scratch.iterdir()) == before
+
+
+def _midi_notes(n_notes: int, tracks: int = 1) -> bytes:
+    import io
+
+    import mido
+
+    out_tracks = []
+    for _ in range(tracks):
+        track = mido.MidiTrack()
+        for i in range(n_notes):
+            track.append(mido.Message("note_on", note=60 + i % 12, velocity=90, time=0 if i == 0 else 1))
+            track.append(mido.Message("note_off", note=60 + i % 12, velocity=0, time=1))
+        out_tracks.append(track)
+    out = io.BytesIO()
+    mido.MidiFile(tracks=out_tracks, ticks_per_beat=480).save(file=out)
+    return out.getvalue()
+
+
+def test_a_huge_midi_file_is_refused_before_a_full_parse(zmq_peer, monkeypatch):
+    """Finding 6: a 15 MB MIDI file was parsed whole (59 s, 3.9 GiB) before the note limit applied."""
+    import mido
+
+    from engine.conditioning.midi_file import MAX_FILE_NOTES, MAX_MIDI_BYTES
+    from engine.conditioning.midi_scan import count_note_ons
+
+    data = _midi_notes(MAX_FILE_NOTES // 4 + 1, tracks=4)
+    assert len(data) <= MAX_MIDI_BYTES and count_note_ons(data) > MAX_FILE_NOTES
+
+    def no_full_parse(*a, **k):
+        raise AssertionError("the whole file was parsed")
+
+    monkeypatch.setattr(mido, "MidiFile", no_full_parse)
+    reply, _ = zmq_peer.request("generate", {"model": "tiny-melody", "bars": 1,
+                                             "melody": {"midi_file": {"buffer": 0, "format": "mid"}}}, [data])
+    assert reply["content"]["code"] == "too_large", reply["content"]
+    big = b"MThd" + b"\0" * (MAX_MIDI_BYTES + 1)
+    reply, _ = zmq_peer.request("generate", {"model": "tiny-melody", "bars": 1,
+                                             "melody": {"midi_file": {"buffer": 0, "format": "mid"}}}, [big])
+    assert reply["content"]["code"] == "too_large", reply["content"]
+
+
+def test_the_scan_counts_what_mido_reads():
+    from engine.conditioning.midi_scan import count_note_ons
+
+    assert count_note_ons(_midi_notes(123, tracks=3)) == 369
+    assert count_note_ons(open("examples/melody/c_major_line.mid", "rb").read()) > 0
