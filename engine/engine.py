@@ -13,6 +13,7 @@ generation.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from fractions import Fraction
 from dataclasses import dataclass, field
@@ -126,7 +127,12 @@ class Engine:
 
     def _render_spec(self, request: GenerateRequest) -> RenderSpec:
         """The request's render stage, validated before any work (bad_fx, invalid_field)."""
-        return RenderSpec.from_dict({**request.render_fields, "sample_rate": request.sample_rate,
+        fields = dict(request.render_fields)
+        fx = fields.get("fx")
+        if isinstance(fx, str) and ("/" in fx or os.sep in fx or fx.lower().endswith(".json")):
+            # a chain file named by a client: inside the roots, checked before the file is touched
+            fields["fx"] = str(self.paths.input_file(fx, "fx"))
+        return RenderSpec.from_dict({**fields, "sample_rate": request.sample_rate,
                                      "channels": request.channels, "format": request.format},
                                     vst3_dirs=self.config.vst3_dirs)
 

@@ -153,3 +153,35 @@ def test_the_scan_counts_what_mido_reads():
 
     assert count_note_ons(_midi_notes(123, tracks=3)) == 369
     assert count_note_ons(open("examples/melody/c_major_line.mid", "rb").read()) > 0
+
+
+def _refusal(peer, fx) -> dict:
+    reply, _ = peer.request("generate", {**ONE_BAR, "fx": fx})
+    assert reply["content"]["status"] == "error", reply["content"]
+    return reply["content"]
+
+
+def test_fx_chain_files_outside_the_roots_are_refused_alike_and_unread(zmq_peer, tmp_path):
+    """Finding 12: a chain file was read from any path; errors told whether it existed and quoted it."""
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"chain": [{"plugin": "SECRET-API-TOKEN-abc123"}]}))
+    binary = tmp_path / "blob.json"
+    binary.write_bytes(b"\xff\xfe" * 600_000)
+    answers = [_refusal(zmq_peer, str(p)) for p in (secret, binary, tmp_path / "missing.json", "/etc/passwd")]
+    assert {a["code"] for a in answers} == {"path_not_allowed"}
+    shapes = {a["message"].replace(a.get("details", {}).get("path", ""), "<p>") for a in answers}
+    assert len(shapes) == 1, shapes  # one message whatever the file is (or is not)
+    assert not any("SECRET" in a["message"] or "larger" in a["message"] for a in answers)
+
+
+def test_vst3_paths_outside_the_vst3_folders_are_refused_alike(zmq_peer, tmp_path):
+    real = tmp_path / "Real.vst3"
+    real.mkdir()
+    answers = [_refusal(zmq_peer, [{"vst3": str(p)}]) for p in (real, tmp_path / "Missing.vst3")]
+    assert {a["code"] for a in answers} == {"bad_fx"}
+    shapes = {a["message"].replace(str(tmp_path), "<dir>").replace("Real", "X").replace("Missing", "X")
+              for a in answers}
+    assert len(shapes) == 1, shapes
+    preset = [_refusal(zmq_peer, [{"plugin": "Gain", "params": {}}, {"vst3": "x.vst3", "preset": str(p)}])
+              for p in ("/etc/passwd", "/nonexistent")]
+    assert len({a["message"].replace("/etc/passwd", "<p>").replace("/nonexistent", "<p>") for a in preset}) == 1
