@@ -154,12 +154,15 @@ class RequestHandler:
         for name, value, hi in (("offset", offset, 1 << 40), ("length", length, FETCH_CHUNK_MAX)):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= hi:
                 raise EngineError("invalid_field", f"{name} must be an integer 0..{hi}", field=name)
-        size = path.stat().st_size
-        with path.open("rb") as fh:
+        # opened without following symlinks below the root: a file swapped for a link after the check
+        # is refused, never read from elsewhere
+        with os.fdopen(self.engine.paths.open_input(path), "rb") as fh:
+            st = os.fstat(fh.fileno())
             fh.seek(offset)
             chunk = fh.read(length)
-        return {"path": str(path), "size": size, "offset": offset, "length": len(chunk),
-                "eof": offset + len(chunk) >= size, "sha256": _sha256(path)}, [chunk]
+            digest = _sha256(fh, str(path), st)
+        return {"path": str(path), "size": st.st_size, "offset": offset, "length": len(chunk),
+                "eof": offset + len(chunk) >= st.st_size, "sha256": digest}, [chunk]
 
     # -- helpers --------------------------------------------------------------------------
     def _fetch_path(self, c: dict[str, Any]) -> Path:
@@ -181,10 +184,7 @@ class RequestHandler:
             raise EngineError("missing_field", "fetch needs job_id or path", field="path")
         if not isinstance(raw, str) or not raw:
             raise EngineError("invalid_field", "path must be a non-empty string", field="path")
-        path = self.engine.paths.folder(raw)  # the whole path resolved: a symlink cannot lead outside
-        if not path.is_file():
-            raise EngineError("invalid_field", f"no file at {raw}", field="path")
-        return path
+        return self.engine.paths.folder(raw)  # resolved here; opened without following links in fetch()
 
     def close(self) -> None:
         """Remove the received input files (the engine is stopping)."""
@@ -286,17 +286,23 @@ def _job_or_session(content: dict[str, Any], key: str) -> str:
     return value
 
 
-_hash_cache: dict[tuple[str, float, int], str] = {}
+_hash_cache: dict[tuple[str, int, float, int], str] = {}
 _hash_lock = threading.Lock()
 
 
-def _sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_mtime, st.st_size)
+def _sha256(fh: Any, name: str, st: os.stat_result) -> str:
+    """The file's checksum, read from the open file (cached by name, inode, mtime and size)."""
+    key = (name, st.st_ino, st.st_mtime, st.st_size)
     with _hash_lock:
         if key in _hash_cache:
             return _hash_cache[key]
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    fh.seek(0)
+    h = hashlib.sha256()
+    while block := fh.read(1 << 20):
+        h.update(block)
+    digest = h.hexdigest()
     with _hash_lock:
+        if len(_hash_cache) >= 4096:  # bounded: old entries go all at once
+            _hash_cache.clear()
         _hash_cache[key] = digest
     return digest
