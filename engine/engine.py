@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 from fractions import Fraction
 from dataclasses import dataclass, field
@@ -69,7 +70,12 @@ class Engine:
                               journal=self.journal)
         self.live = LiveManager(self.context, self.backend)  # Ray: windows on a pinned replica
         if self.journal is not None:
-            recover(self.journal, self.submit, self.paths)
+            try:
+                recover(self.journal, self.submit, self.paths)
+            except (OSError, sqlite3.Error) as exc:  # a full disk must not stop a restart
+                log.error("journal %s: recovering the last run's jobs failed (%s); serving anyway: unfinished jobs "
+                          "of the last run keep their old state until the journal can be written", self.journal.path,
+                          exc)
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None,

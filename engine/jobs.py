@@ -84,6 +84,7 @@ class JobQueue:
                  journal: Any = None) -> None:
         self._runner = runner
         self._journal = journal  # engine.journal.Journal: every state change is written there
+        self._journal_failures = 0
         self._closing = False
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._max_queue = max_queue
@@ -185,5 +186,8 @@ class JobQueue:
         if self._journal is not None:
             try:
                 self._journal.record(job)
-            except Exception:  # noqa: BLE001 - a full disk must not stop the engine serving
-                log.exception("journal write for job %s failed", job.id)
+            except Exception as exc:  # noqa: BLE001 - a full disk must not stop the engine serving
+                self._journal_failures += 1
+                n = self._journal_failures
+                if n & (n - 1) == 0:  # 1, 2, 4, 8...: a full disk gives a few lines, not one per job
+                    log.error("journal write failed (%s: %s); %d failed so far", type(exc).__name__, exc, n)
