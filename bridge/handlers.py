@@ -46,7 +46,9 @@ class RequestHandler:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.endpoints: dict[str, str] = {}  # what the transports bound (ping tells clients the event port)
+        _remove_orphan_scratch()
         self.scratch = Path(tempfile.mkdtemp(prefix="mgb-scratch-"))
+        (self.scratch / "owner.pid").write_text(str(os.getpid()))  # so a later engine can tell it is orphaned
         engine.paths.allow_reading(self.scratch)
         self.parker = StatusParker()
         self._table: dict[str, Callable[[Message, Sink], dict[str, Any]]] = {
@@ -193,7 +195,7 @@ class RequestHandler:
 
     def _prune_scratch(self) -> None:
         now = time.time()
-        for old in [p for p in self.scratch.iterdir() if _scratch_expired(p, now)]:
+        for old in [p for p in self.scratch.iterdir() if p.name != "owner.pid" and _scratch_expired(p, now)]:
             old.unlink(missing_ok=True)
 
     def _materialise_buffers(self, msg: Message, check: Callable[[dict[str, Any]], Any] | None = None,
@@ -252,6 +254,28 @@ class RequestHandler:
                     raise EngineError("invalid_field", f"buffer {index} is empty", field=field)
                 refs.append((keys, index, ref, "." + fmt.lower().lstrip(".")))
         return refs
+
+
+def _remove_orphan_scratch() -> None:
+    """Scratch folders of engines that died without cleaning up (kill -9): their inputs are of no use
+    to anyone now (a re-run after restart cannot read an old scratch folder)."""
+    now = time.time()
+    for folder in Path(tempfile.gettempdir()).glob("mgb-scratch-*"):
+        try:
+            pid = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            pid = None
+        if pid is not None:
+            try:
+                os.kill(pid, 0)
+                continue  # its engine is running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # another user's running process
+        elif not _scratch_expired(folder, now):
+            continue  # an older engine without a pid file: left until it is a day old
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _scratch_expired(path: Path, now: float) -> bool:

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import EngineError
+from .errors import EngineError, from_os_error
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,13 @@ class JobQueue:
                 self._note(job)  # the journal knows before the client does
                 job.report_progress(1.0)
                 job.emit("done", job.result)
-            except EngineError as exc:
+            except (EngineError, OSError) as exc:
+                if isinstance(exc, OSError):
+                    mapped = from_os_error(exc)
+                    if mapped is None:
+                        log.error("job %s failed: %s", job.id, exc)
+                        mapped = EngineError("internal", f"{type(exc).__name__}: {exc}")
+                    exc = mapped
                 if exc.code == "cancelled" and self._closing:  # stopped by shutdown, not by the client
                     exc = EngineError("interrupted", "the engine stopped before this job finished; submit it again")
                 job.state = exc.code if exc.code in ("cancelled", "interrupted") else "error"

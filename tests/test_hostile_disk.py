@@ -1,0 +1,50 @@
+"""Disk trouble gets stable codes, and scratch left by a killed engine is cleaned (issue 14, finding 9)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
+
+
+@pytest.mark.parametrize("err, code", [(errno.ENOSPC, "no_space"), (errno.EDQUOT, "no_space"),
+                                       (errno.ENAMETOOLONG, "invalid_field"), (errno.EROFS, "path_not_allowed"),
+                                       (errno.EACCES, "path_not_allowed")])
+def test_os_errors_while_writing_get_stable_codes(zmq_peer, monkeypatch, err, code):
+    import engine.pipeline as pipeline
+
+    def failing(*a, **k):
+        raise OSError(err, os.strerror(err))
+
+    monkeypatch.setattr(pipeline, "write_clip", failing)
+    reply, _ = zmq_peer.request("generate", dict(ONE_BAR))
+    end = zmq_peer.job_end(reply["content"]["job_id"])
+    assert end["header"]["msg_type"] == "error" and end["content"]["code"] == code, end["content"]
+
+
+def test_scratch_left_by_a_killed_engine_is_removed_at_start(engine):
+    from bridge.handlers import RequestHandler
+
+    # a scratch folder whose owner is gone (a process that has exited)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = Path(tempfile.mkdtemp(prefix="mgb-scratch-"))
+    (stale / "owner.pid").write_text(dead.stdout.strip())
+    (stale / "in-abc.wav").write_bytes(b"\0" * 1000)
+    alive = Path(tempfile.mkdtemp(prefix="mgb-scratch-"))
+    (alive / "owner.pid").write_text(str(os.getpid()))  # a running engine's: kept
+    handler = RequestHandler(engine)
+    try:
+        assert not stale.exists() and alive.exists()
+        assert (handler.scratch / "owner.pid").read_text() == str(os.getpid())
+    finally:
+        handler.close()
+        for p in alive.iterdir():
+            p.unlink()
+        alive.rmdir()
