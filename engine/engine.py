@@ -90,7 +90,10 @@ class Engine:
                                       field="audio")
                 if request.bars is None:
                     raise EngineError("invalid_field", "continue counts its new material in bars", field="bars")
-                self.paths.input_file(request.audio["path"], "audio")
+                from .continue_job import check_item  # here, as below: continue_job imports the pipeline
+
+                item = self.paths.input_file(request.audio["path"], "audio")
+                check_item(str(item), request.audio.get("start_seconds"), request.audio.get("end_seconds"))
             spec = get_spec(request.model or self.config.default_model)
             if request.melody is not None:
                 check_melody_spec(request.melody)

@@ -28,3 +28,5 @@ MAX_PENDING_PER_CLIENT = 16
 MAX_REQUEST_AUDIO_BYTES = 512 * 1024 * 1024
 #: a live session that hears no transport for this long ends (its client has gone); transport is the heartbeat
 LIVE_IDLE_S = 300.0
+#: decoded input audio (channels x frames x 4 bytes), judged from the file's header before decoding
+MAX_DECODED_AUDIO_BYTES = 256 * 1024 * 1024

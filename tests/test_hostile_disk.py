@@ -48,3 +48,21 @@ def test_scratch_left_by_a_killed_engine_is_removed_at_start(engine):
         for p in alive.iterdir():
             p.unlink()
         alive.rmdir()
+
+
+def test_an_item_too_large_to_decode_is_refused_from_its_header_at_submit(zmq_peer, engine, monkeypatch):
+    """Finding 7: a 448 KB FLAC of constant signal decoded to 921 MB; the header says so before decoding."""
+    import numpy as np
+    import soundfile as sf
+
+    from engine import limits
+
+    item = engine.paths.output_root / "hostile-item.wav"
+    sf.write(item, np.zeros((48000, 2), np.float32), 48000)
+    monkeypatch.setattr(limits, "MAX_DECODED_AUDIO_BYTES", 48000 * 2 * 4 - 1)  # one byte short of the file
+    reply, _ = zmq_peer.request("continue", {"prompt": "x", "bars": 1, "bpm": 120, "audio": {"path": str(item)}})
+    assert reply["content"]["status"] == "error" and reply["content"]["code"] == "too_large", reply["content"]
+    monkeypatch.setattr(limits, "MAX_DECODED_AUDIO_BYTES", 48000 * 2 * 4)
+    reply, _ = zmq_peer.request("continue", {"prompt": "x", "bars": 1, "bpm": 120, "audio": {"path": str(item)}})
+    assert reply["content"]["status"] == "ok", reply["content"]
+    zmq_peer.job_end(reply["content"]["job_id"])
