@@ -90,8 +90,19 @@ class RequestHandler:
     def submit(self, msg: Message, sink: Sink) -> dict[str, Any]:
         content, written = self._materialise_buffers(msg, check=GenerateRequest.from_dict)
         with self._refusal_cleans(written):
-            job = self.engine.submit(msg.msg_type, content, listener=sink)
+            job = self.engine.submit(msg.msg_type, content, listener=self._scrubbed(sink) if written else sink)
         return {"job_id": job.id}
+
+    def _scrubbed(self, sink: Sink) -> Sink:
+        """Job events of a request with buffers: error messages say <buffer>, not the scratch path."""
+        scratch = str(self.scratch)
+
+        def send(event: str, c: dict[str, Any]) -> None:
+            if event == "error" and scratch in str(c.get("message", "")):
+                c = {**c, "message": str(c["message"]).replace(scratch, "<buffer>")}
+            sink(event, c)
+
+        return send
 
     def live_start(self, msg: Message, sink: Sink) -> dict[str, Any]:
         content, written = self._materialise_buffers(msg)

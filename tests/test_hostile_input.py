@@ -185,3 +185,13 @@ def test_vst3_paths_outside_the_vst3_folders_are_refused_alike(zmq_peer, tmp_pat
     preset = [_refusal(zmq_peer, [{"plugin": "Gain", "params": {}}, {"vst3": "x.vst3", "preset": str(p)}])
               for p in ("/etc/passwd", "/nonexistent")]
     assert len({a["message"].replace("/etc/passwd", "<p>").replace("/nonexistent", "<p>") for a in preset}) == 1
+
+
+def test_a_job_error_about_a_sent_buffer_does_not_name_the_scratch_folder(server, zmq_peer):
+    reply, _ = zmq_peer.request("continue", {"prompt": "x", "bars": 1, "bpm": 120,
+                                             "audio": {"buffer": 0, "format": "wav"}}, buffers=[b"not audio at all"])
+    c = reply["content"]
+    if c["status"] == "ok":  # refused when the job runs: the error event
+        c = zmq_peer.job_end(c["job_id"])["content"]
+    assert c["code"] == "bad_audio", c
+    assert str(server.handler.scratch) not in c["message"] and "mgb-scratch" not in c["message"], c["message"]
