@@ -260,6 +260,10 @@ class LiveSession:
                                              format=self.req.format)
         name = clip_name(self.req.name_pattern, track=self.req.track or "live", prompt=self.req.prompt,
                          bar=win.start_bar + 1, take=win.index + 1)
+        # checked again for every window: a folder swapped for a link (or moved) since the start is refused
+        if self.ctx.paths.folder(self.req.output_dir) != self.folder:
+            raise EngineError("path_not_allowed", "the live session's folder was replaced since the session "
+                              "started; it is no longer written", path=str(self.req.output_dir))
         files = write_clip(made.clip, spec.sample_rate, self.folder / name, fmt=spec.format, auto=True,
                            sidecar=made.sidecar)
         seconds = float(exact(win.bars) * self.req.time_signature.quarters_per_bar * 60 / win.bpm)

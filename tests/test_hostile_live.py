@@ -47,3 +47,39 @@ def test_transport_keeps_a_session_alive(engine, monkeypatch):
         assert engine.live.get(sid).status()["running"] is True
     finally:
         engine.live_stop(sid)
+
+
+def test_a_live_folder_swapped_for_a_symlink_is_not_written_through(engine, tmp_path):
+    """Finding 13: a live session resolved its folder once, so after a swap every window landed outside."""
+    import shutil
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    folder = engine.paths.output_root / "hostile-live-swap"
+    folder.mkdir()
+    events: list[tuple[str, dict]] = []
+    sid = engine.live_start({**LIVE, "output_dir": str(folder)}, lambda e, c: events.append((e, c)))["session_id"]
+    try:
+        deadline = time.monotonic() + 30
+        while not any(e == "window" for e, _ in events):
+            assert time.monotonic() < deadline, events
+            time.sleep(0.05)
+        shutil.rmtree(folder)
+        folder.symlink_to(outside, target_is_directory=True)
+        for beat in range(0, 24, 2):  # move the playhead on: more windows are due
+            engine.transport({"beat": float(beat), "bpm": 120, "playing": True, "session_id": sid})
+            time.sleep(0.2)
+            if any(e == "error" for e, _ in events):
+                break
+        deadline = time.monotonic() + 30
+        while not any(e == "error" for e, _ in events):
+            assert time.monotonic() < deadline, [e for e, _ in events]
+            time.sleep(0.05)
+        assert [c["code"] for e, c in events if e == "error"] == ["path_not_allowed"]
+        assert list(outside.iterdir()) == []
+    finally:
+        try:
+            engine.live_stop(sid)
+        except Exception:  # noqa: BLE001 - it ended with the error
+            pass
+        folder.unlink()
