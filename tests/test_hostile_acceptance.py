@@ -55,9 +55,10 @@ def test_a_good_client_is_served_beside_every_hostile_one(server):
         assert end["header"]["msg_type"] == "done", end["content"]
         assert took < 10.0, f"the good generate took {took:.1f} s"
         threads = thread_count(os.getpid())
+        print(f"median ping {pings[len(pings) // 2] * 1000:.1f} ms, max {pings[-1] * 1000:.1f} ms; generate {took:.2f} s; "
+              f"threads {threads}; RSS +{_rss_mib() - rss_before:.0f} MiB")
         assert threads is not None and threads <= MAX_THREADS, threads
         assert _rss_mib() - rss_before < MAX_RSS_GROWTH_MIB
-        assert crowd.waits_answered >= 0
     finally:
         crowd.stop()
         good.close()
