@@ -73,6 +73,6 @@ class StatusParker:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(TICK_S)
+            self._wake.wait(TICK_S if self._parked else None)  # asleep while nothing waits
             self._wake.clear()
             self.flush()
