@@ -298,6 +298,8 @@ class OscUdpServer(_Allowlisted, socketserver.UDPServer):
         self._pool = ThreadPoolExecutor(UDP_HANDLER_THREADS, thread_name_prefix="mgb-osc-udp")
         self._slots = threading.BoundedSemaphore(UDP_PENDING)
         super().__init__(address, _UdpHandler)
+        # a full send buffer drops a reply (counted) instead of blocking the job worker sending an event
+        self.socket.setblocking(False)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
