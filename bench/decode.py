@@ -7,7 +7,7 @@ Both paths decode the same request (classifier-free guidance on, top-k 250) on o
 so they share every weight. Printed per path: tokens/s, real-time factor (seconds of audio per
 second of wall time, per take), EnCodec decode time, time to first window (request to decoded
 audio of a ``--window`` long clip, conditioning included), and the ratio ours/reference. Models
-other than ``tiny`` have the published architectures (see engine/models/fast_archs.py) with random
+other than ``tiny`` have the published architectures (see engine/generation/fast/archs.py) with random
 weights: nothing is downloaded.
 """
 
@@ -23,11 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.generation import Conditioning, decode_tokens, generate_reference  # noqa: E402
-from engine.models.fast_archs import build_random  # noqa: E402
-from engine.models.fast_decoder import generate_fast  # noqa: E402
-from engine.models.registry import ModelRegistry, resolve_device, resolve_dtype  # noqa: E402
-from engine.models.sampling import SamplingParams  # noqa: E402
+from musicgen_bridge.engine.generation.fast.archs import build_random
+from musicgen_bridge.engine.generation.fast.decoder import generate_fast
+from musicgen_bridge.engine.generation.reference import Conditioning, decode_tokens, generate_reference
+from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.models.registry import ModelRegistry, resolve_device, resolve_dtype
 
 ARCH_CHOICES = ["tiny", "tiny-melody", "small", "medium", "large", "melody"]
 PROMPT = "lo-fi hip hop beat with warm rhodes chords and vinyl crackle"

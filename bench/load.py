@@ -34,12 +34,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pythonosc.osc_message_builder import build_msg  # noqa: E402
-from pythonosc.osc_packet import OscPacket  # noqa: E402
+from pythonosc.osc_message_builder import build_msg
+from pythonosc.osc_packet import OscPacket
 
-from bench.hostile import HostileCrowd, thread_count  # noqa: E402
-from bridge.client import Client  # noqa: E402
-from engine.errors import EngineError  # noqa: E402
+from bench.hostile import HostileCrowd, thread_count
+from musicgen_bridge.bridge.client import Client
+from musicgen_bridge.engine.errors import EngineError
 
 GENERATE = {"prompt": "load test", "bars": 1, "bpm": 120, "model": "tiny", "conform": False}
 
@@ -118,7 +118,7 @@ def _osc_answer(sock: socket.socket, kind: str, job_id: str, timeout: float) -> 
         sock.settimeout(remaining)
         try:
             packet = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return None
         for m in OscPacket(packet).messages:
             addr, params = m.message.address, list(m.message.params)
@@ -151,8 +151,8 @@ def percentile(values: list[float], q: float) -> float:
 def start_engine(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, Any], Any]:
     """The engine under test: a serve subprocess (default) or a BridgeServer in this process."""
     if args.inprocess:
-        from bridge.server import BridgeServer
-        from engine.engine import Engine, EngineConfig
+        from musicgen_bridge.bridge.server import BridgeServer
+        from musicgen_bridge.engine.engine import Engine, EngineConfig
 
         engine = Engine(EngineConfig(default_model="tiny", preload=["tiny"], output_root=tmp / "out",
                                      journal=tmp / "journal.sqlite", max_queue=args.max_queue))
@@ -162,7 +162,7 @@ def start_engine(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, Any], A
         return {"pid": os.getpid(), **server.addresses}, server
     ready = tmp / "ready.json"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--model", "tiny",
+    proc = subprocess.Popen([sys.executable, "-m", "musicgen_bridge.bridge.cli", "serve", "--model", "tiny",
                              "--zmq", "tcp://127.0.0.1:*", "--zmq-events", "tcp://127.0.0.1:*",
                              "--osc", "127.0.0.1:0", "--output-root", str(tmp / "out"),
                              *(["--osc-tcp", "127.0.0.1:0"] if args.hostile else []),

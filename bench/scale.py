@@ -6,14 +6,14 @@
 For every layout, one local Ray instance (``--cpus`` CPUs) runs ``N`` replicas of ``tiny`` that
 split the CPUs evenly; a warm-up job per replica loads the model, then ``--jobs`` jobs are
 submitted at once through the engine (the same path the bridge uses) and timed until the last
-file is written. The in-process backend runs the same jobs as the reference.
+file is written. The in-process executor runs the same jobs as the reference.
 
-Front-end overhead: jobs one at a time on the in-process backend and on one replica. Each job's
+Front-end overhead: jobs one at a time on the in-process executor and on one replica. Each job's
 wall time minus the work its producer reports (load + generate + render) is the time around the
 work; the difference of the medians is what the round trip adds (routing, shipping the request
 and the rendered arrays, streamed progress). Generation speed, which varies a lot on a shared
 machine, cancels out of that number. Throughput is printed as ratios against the in-process
-backend.
+executor.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.backends import loopback_ray  # noqa: E402
-from engine.engine import Engine, EngineConfig  # noqa: E402
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.executors import loopback_ray
 
 
 def cpu_name() -> str:
@@ -76,8 +76,8 @@ def one_at_a_time(engine: Engine, count: int, bars: int, offset: int) -> list[tu
 def ray_engine(out: Path, replicas: int, cpus: float, capacity: int, threads: int) -> Engine:
     options = {"app_name": f"bench-{replicas}", "replicas": replicas, "cpus_per_replica": cpus / replicas,
                "max_ongoing_requests": 1, "max_queued_requests": capacity, "threads_per_replica": threads}
-    return Engine(EngineConfig(default_model="tiny", preload=["tiny"], output_root=out, backend="ray",
-                               backend_options=options, max_queue=capacity + replicas))
+    return Engine(EngineConfig(default_model="tiny", preload=["tiny"], output_root=out, executor="ray",
+                               executor_options=options, max_queue=capacity + replicas))
 
 
 def main() -> int:
@@ -110,7 +110,7 @@ def main() -> int:
         wall, _ = run_batch(local, args.jobs, args.bars)
         local_serial = one_at_a_time(local, args.serial, args.bars, 1000)
         local.close()
-        rows.append({"backend": "in-process", "replicas": 0, "wall_s": wall, "jobs_per_s": args.jobs / wall})
+        rows.append({"executor": "in-process", "replicas": 0, "wall_s": wall, "jobs_per_s": args.jobs / wall})
         serial: dict[str, list[tuple[float, float]]] = {"in-process": local_serial}
         for n in args.replicas:
             eng = ray_engine(Path(tmp) / f"ray{n}", n, args.cpus, args.jobs, args.threads)
@@ -118,7 +118,7 @@ def main() -> int:
                 run_batch(eng, 2 * n, args.bars, 500)  # every replica has served once
                 wall, results = run_batch(eng, args.jobs, args.bars, 2000)
                 used = sorted({r["replica"] for r in results})
-                rows.append({"backend": "ray", "replicas": n, "wall_s": wall, "jobs_per_s": args.jobs / wall,
+                rows.append({"executor": "ray", "replicas": n, "wall_s": wall, "jobs_per_s": args.jobs / wall,
                              "replicas_used": len(used)})
                 if n == 1:
                     serial["ray, 1 replica"] = one_at_a_time(eng, args.serial, args.bars, 3000)
@@ -142,17 +142,17 @@ def main() -> int:
         return 0
     print(f"{report['machine']}; Ray given {args.cpus:g} CPUs; {args.jobs} jobs of {args.bars} bars (tiny); "
           f"{args.threads} torch thread(s) per process")
-    print(f"{'backend':12} {'replicas':>8} {'wall s':>8} {'jobs/s':>8} {'vs in-process':>14}")
+    print(f"{'executor':12} {'replicas':>8} {'wall s':>8} {'jobs/s':>8} {'vs in-process':>14}")
     for r in report["throughput"]:
-        print(f"{r['backend']:12} {r['replicas']:>8} {r['wall_s']:>8.2f} {r['jobs_per_s']:>8.2f} "
+        print(f"{r['executor']:12} {r['replicas']:>8} {r['wall_s']:>8.2f} {r['jobs_per_s']:>8.2f} "
               f"{r['vs_in_process']:>13.2f}x")
     for name, ms in report["serial_ms_per_job"].items():
         print(f"one job at a time, {name}: median {ms:.0f} ms per job, of which "
               f"{report['serial_ms_around_work'][name]:.0f} ms outside load+generate+render")
     if "front_end_overhead_ms" in report:
         ratio = report["serial_ms_per_job"]["ray, 1 replica"] / report["serial_ms_per_job"]["in-process"]
-        print(f"front-end overhead of the ray backend: {report['front_end_overhead_ms']:+.0f} ms per job "
-              f"(wall time {ratio:.2f}x the in-process backend's)")
+        print(f"front-end overhead of the ray executor: {report['front_end_overhead_ms']:+.0f} ms per job "
+              f"(wall time {ratio:.2f}x the in-process executor's)")
     return 0
 
 

@@ -1,1 +1,1 @@
-"""musicgen-bridge bridge: the versioned protocol, its ZeroMQ and OSC transports, and the client."""
+"""The bridge: the versioned protocol, its ZeroMQ and OSC transports, the client and the CLI."""

@@ -7,9 +7,9 @@ Key folder (``musicgen-bridge keys init``; default ``<user config dir>/keys``)::
     authorized_clients/     one <name>.key (public) per client allowed in
     clients/                keypairs made here by ``musicgen-bridge keys client NAME``
 
->>> auth = ServerAuth("~/.config/musicgen-bridge/keys")                 # doctest: +SKIP
->>> server = BridgeServer(engine, zmq_addr="tcp://0.0.0.0:5555", auth=auth)  # doctest: +SKIP
->>> client = Client("tcp://studio:5555", auth=ClientAuth("laptop.key_secret", "server.key"))  # doctest: +SKIP
+>>> auth = ServerAuth("~/.config/musicgen-bridge/keys")  # needs key files and a running engine  # doctest: +SKIP
+>>> server = BridgeServer(engine, zmq_addr="tcp://0.0.0.0:5555", auth=auth)  # needs key files and a running engine  # doctest: +SKIP
+>>> client = Client("tcp://studio:5555", auth=ClientAuth("laptop.key_secret", "server.key"))  # needs key files and a running engine  # doctest: +SKIP
 
 The authorized folder is read again whenever it changes, so adding or deleting a client's key
 takes effect at that client's next connection, without a restart. docs/security.md says what
@@ -27,16 +27,17 @@ import shutil
 import time
 import threading
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
-from engine.errors import EngineError
-from engine.paths import user_config_dir
+from ..engine.errors import EngineError
+from ..engine.paths import user_config_dir
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def _make_pair(folder: Path, name: str) -> tuple[Path, Path]:
 def init_keys(keys_dir: str | os.PathLike[str] | None = None) -> Path:
     """Create the engine's keypair and an empty authorized folder; returns the key folder.
 
-    >>> init_keys("/tmp/mgb-keys")                                   # doctest: +SKIP
+    >>> init_keys("/tmp/mgb-keys")  # needs key files and a running engine  # doctest: +SKIP
     PosixPath('/tmp/mgb-keys')
     """
     folder = Path(keys_dir).expanduser() if keys_dir else default_keys_dir()
@@ -87,7 +88,7 @@ def new_client_keys(name: str, keys_dir: str | os.PathLike[str] | None = None,
                     authorize: bool = False) -> tuple[Path, Path]:
     """Make keypair ``clients/<name>``; with ``authorize`` also let it into this machine's engine.
 
-    >>> public, secret = new_client_keys("laptop", "/tmp/mgb-keys")   # doctest: +SKIP
+    >>> public, secret = new_client_keys("laptop", "/tmp/mgb-keys")  # needs key files and a running engine  # doctest: +SKIP
     """
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise EngineError("invalid_field", f"client name {name!r} must be 1-64 letters, digits, '.', '_' or '-'",
@@ -195,8 +196,8 @@ _REFUSALS = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCO
 class ClientAuth:
     """A client's keypair and the engine's public key; remembers whether the engine refused us.
 
-    >>> auth = ClientAuth("clients/laptop.key_secret", "server.key")   # doctest: +SKIP
-    >>> Client("tcp://studio:5555", auth=auth).ping()                  # doctest: +SKIP
+    >>> auth = ClientAuth("clients/laptop.key_secret", "server.key")  # needs key files and a running engine  # doctest: +SKIP
+    >>> Client("tcp://studio:5555", auth=auth).ping()  # needs key files and a running engine  # doctest: +SKIP
     """
 
     def __init__(self, client_secret_file: str | os.PathLike[str], server_public_file: str | os.PathLike[str]) -> None:
@@ -301,17 +302,6 @@ class ClientGate:
                            "--max-clients); close an idle client or try again later")
 
 
-def client_auth_from_args(args: Any) -> ClientAuth | None:
-    """``--client-key FILE --server-key FILE`` (both or neither) -> a ClientAuth."""
-    client_key, server_key = getattr(args, "client_key", None), getattr(args, "server_key", None)
-    if not client_key and not server_key:
-        return None
-    if not (client_key and server_key):
-        raise EngineError("missing_field", "give both --client-key (your .key_secret) and --server-key "
-                          "(the engine's server.key)", field="--client-key" if not client_key else "--server-key")
-    return ClientAuth(client_key, server_key)
-
-
 class OscAllowlist:
     """Source addresses (or networks) whose OSC datagrams the engine handles; loopback is always in.
 
@@ -388,24 +378,5 @@ def exposure_problem(zmq_addrs: Iterable[str], osc_hosts: Iterable[str], keys: b
     return None
 
 
-def cmd_keys(args: Any) -> int:
-    """``musicgen-bridge keys init|client``: make keys and say where each file goes."""
-    if args.keys_command == "init":
-        folder = init_keys(args.dir)
-        print(f"server keys: {folder / (SERVER_NAME + '.key_secret')} (secret, stays here)\n"
-              f"give clients: {folder / (SERVER_NAME + '.key')}\n"
-              f"authorized clients' public keys go in: {folder / AUTHORIZED}\n"
-              f"start the engine with: musicgen-bridge serve --keys {folder} --zmq tcp://0.0.0.0:5555")
-        return 0
-    public, secret = new_client_keys(args.name, args.dir, authorize=args.authorize)
-    folder = Path(args.dir).expanduser() if args.dir else default_keys_dir()
-    where = "already copied into" if args.authorize else "copy it into the engine machine's"
-    print(f"client public key: {public} ({where} {folder / AUTHORIZED})\n"
-          f"client secret key: {secret} (stays with the client)\n"
-          f"use it with: musicgen-bridge generate --server tcp://HOST:5555 --client-key {secret} "
-          f"--server-key {folder / (SERVER_NAME + '.key')} ...")
-    return 0
-
-
-__all__ = ["ClientAuth", "ClientGate", "OscAllowlist", "ServerAuth", "client_auth_from_args", "cmd_keys",
+__all__ = ["ClientAuth", "ClientGate", "OscAllowlist", "ServerAuth",
            "default_keys_dir", "exposure_problem", "init_keys", "is_loopback", "new_client_keys", "zmq_host"]

@@ -1,6 +1,6 @@
 """The Python client: what the CLI, the tests and Python ReaScripts use to talk to an engine.
 
->>> with Client("tcp://127.0.0.1:5555") as client:            # doctest: +SKIP
+>>> with Client("tcp://127.0.0.1:5555") as client:  # needs a running engine  # doctest: +SKIP
 ...     result = client.generate(prompt="lofi drums", bars=4, bpm=90, model="tiny",
 ...                              on_progress=lambda f: print(f"{f:.0%}"))
 ...     client.fetch(result["job_id"], "drums.wav")
@@ -12,13 +12,13 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Self
 
 import zmq
 
-from engine.errors import EngineError
-
+from ..engine.errors import EngineError
 from .protocol import Message, decode, encode, new_message
 
 DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"
@@ -37,6 +37,15 @@ def events_address(router_addr: str) -> str:
 
 
 class Client:
+    """A ZeroMQ client of a running engine (``musicgen-bridge serve``): requests, replies, events.
+
+    >>> from musicgen_bridge import Client
+    >>> with Client("tcp://127.0.0.1:5555") as client:  # needs a running engine  # doctest: +SKIP
+    ...     result = client.generate(prompt="lofi drums", bars=4, bpm=90)
+    >>> result["path"]  # needs a running engine  # doctest: +SKIP
+    '/home/me/Music/musicgen-bridge/lofi-drums-bar1.wav'
+    """
+
     def __init__(self, address: str = DEFAULT_ADDRESS, events: str | None = None, session: str | None = None,
                  timeout: float = 10.0, context: zmq.Context | None = None, auth: Any = None) -> None:
         self.address = address
@@ -123,10 +132,10 @@ class Client:
             self._sub = None
             self._welcomed = False
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- request/reply --------------------------------------------------------------------
@@ -250,6 +259,6 @@ class Client:
 
 
 def _codes() -> set[str]:
-    from engine.errors import ERROR_CODES
+    from ..engine.errors import ERROR_CODES
 
     return set(ERROR_CODES)

@@ -18,10 +18,9 @@ from typing import Any
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
 
-from engine.errors import EngineError
-from engine.models import hf
-from engine.models.specs import DEFAULT_MODEL, get_spec
-
+from ..engine.errors import EngineError
+from ..engine.models import hf
+from ..engine.models.specs import DEFAULT_MODEL, get_spec
 from .client import Client
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -53,7 +52,7 @@ def start_engine(out_dir: Path, models: list[str], cache_dir: str | None) -> tup
     zmq_port, osc_port = free_port(), free_port()
     ready = out_dir / ".engine-ready.json"
     ready.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "engine.cli", "serve", "--zmq", f"tcp://127.0.0.1:{zmq_port}",
+    cmd = [sys.executable, "-m", "musicgen_bridge.bridge.cli", "serve", "--zmq", f"tcp://127.0.0.1:{zmq_port}",
            "--osc", f"127.0.0.1:{osc_port}", "--output-root", str(out_dir), "--ready-file", str(ready),
            "--allow-dir", str(EXAMPLES), "--journal", str(out_dir / ".journal.sqlite")]
     for m in models:
@@ -64,7 +63,8 @@ def start_engine(out_dir: Path, models: list[str], cache_dir: str | None) -> tup
     deadline = time.monotonic() + 120
     while not ready.exists():
         if proc.poll() is not None:
-            raise EngineError("internal", f"the engine exited: {proc.stderr.read().strip()[-500:]}")
+            err = proc.stderr.read() if proc.stderr is not None else ""
+            raise EngineError("internal", f"the engine exited: {err.strip()[-500:]}")
         if time.monotonic() > deadline:
             proc.kill()
             raise EngineError("unreachable", "the engine did not start within 120 s")
@@ -91,14 +91,15 @@ def osc_generate(osc_addr: str, content: dict[str, Any], timeout: float = 120.0)
                     raise EngineError(params[1], params[2])
 
 
-def run_demo(args: Any) -> int:
-    out_dir = Path(args.out_dir).resolve()
+def run_demo(out_dir_arg: str, model: str | None = None, cache_dir: str | None = None) -> int:
+    """``musicgen-bridge demo``: start an engine, send it real requests over the wire, keep the files."""
+    out_dir = Path(out_dir_arg).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    text_model, melody_model, note = pick_models(args.model, args.cache_dir)
+    text_model, melody_model, note = pick_models(model, cache_dir)
     if note:
         print(f"NOTE: {note}\n")
     print(f"starting the engine ({text_model}, {melody_model}) ...")
-    proc, info = start_engine(out_dir, [text_model, melody_model], args.cache_dir)
+    proc, info = start_engine(out_dir, [text_model, melody_model], cache_dir)
     steps: list[tuple[str, str]] = []
     try:
         with Client(info["zmq"], info["zmq_events"], timeout=30) as client:

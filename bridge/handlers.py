@@ -12,17 +12,17 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from engine import __version__
-from engine.engine import Engine
-from engine.errors import EngineError
-from engine.request import GenerateRequest
-
+from .. import __version__
+from ..engine.engine import Engine
+from ..engine.errors import EngineError
+from ..engine.request import GenerateRequest
 from .parking import StatusParker
 from .protocol import PROTOCOL_VERSION, REQUEST_TYPES, Message
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pythonosc.osc_message import OscMessage
 
-from engine.errors import EngineError
+from ..engine.errors import EngineError
 
 BUNDLE_PREFIX = b"#bundle\x00"
 #: messages in one packet, bundles included: each gets an answer, so this also bounds the replies

@@ -36,14 +36,14 @@ import math
 import socket
 import socketserver
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from pythonosc.osc_message_builder import build_msg
 
-from engine import limits
-from engine.errors import EngineError
-
+from ..engine import limits
+from ..engine.errors import EngineError
 from .handlers import RequestHandler
 from .osc_parse import parse_packet
 from .osc_tcp import MAX_TCP_PACKET, OscTcpServer
@@ -76,7 +76,7 @@ def _typed(args: list[Any], tags: str, address: str) -> list[Any]:
     """Check OSC argument types: f accepts ints too (controllers often send them), i accepts whole floats."""
     if len(args) != len(tags):
         raise EngineError("invalid_field", f"{address} takes {len(tags)} argument(s) ({tags}), got {len(args)}")
-    out = []
+    out: list[Any] = []
     for value, tag in zip(args, tags):
         if tag == "f" and isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
@@ -132,7 +132,7 @@ class OscRouter:
                 send(build_msg("/mgb/reply", ["hello", json.dumps({"status": "ok", "reply_port": port})]).dgram)
                 return
             msg_type, content = self._request(address, args)
-        except Exception as exc:  # noqa: BLE001 - every message gets an answer, even one that breaks parsing
+        except Exception as exc:
             if not isinstance(exc, EngineError):
                 log.exception("OSC message to %s could not be read", address)
                 exc = EngineError("internal", f"{type(exc).__name__} while reading the message")
@@ -161,7 +161,7 @@ class OscRouter:
             send(build_msg("/mgb/reply", args).dgram)
         except EngineError as exc:
             send(_error_dgram(str(content.get("job_id", "")), exc))
-        except Exception as exc:  # noqa: BLE001 - the server keeps serving
+        except Exception as exc:
             log.exception("OSC request %s failed", address)
             send(_error_dgram("", EngineError("internal", f"{type(exc).__name__}: {exc}")))
 
@@ -210,7 +210,7 @@ def _messages(packet: bytes) -> list[tuple[str, list[Any]]]:
 
 
 class _UdpHandler(socketserver.BaseRequestHandler):
-    server: "OscUdpServer"
+    server: OscUdpServer
 
     def handle(self) -> None:
         data, sock = self.request
@@ -315,7 +315,7 @@ class OscUdpServer(_Allowlisted, socketserver.UDPServer):
     def _process(self, request: Any, client_address: Any) -> None:
         try:
             self.finish_request(request, client_address)
-        except Exception:  # noqa: BLE001 - one datagram must not stop the others
+        except Exception:  # one datagram must not stop the others
             log.exception("OSC/UDP datagram from %s failed", client_address)
         finally:
             self._slots.release()
@@ -331,4 +331,4 @@ def start_in_thread(server: Any, name: str) -> threading.Thread:
     return thread
 
 
-__all__ = ["OscRouter", "OscUdpServer", "OscTcpServer", "SAFE_UDP_BYTES", "event_dgram", "start_in_thread"]
+__all__ = ["SAFE_UDP_BYTES", "OscRouter", "OscTcpServer", "OscUdpServer", "event_dgram", "start_in_thread"]

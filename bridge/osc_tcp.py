@@ -24,7 +24,7 @@ from typing import Any
 from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
 
-from engine.errors import EngineError
+from ..engine.errors import EngineError
 
 from .osc_parse import parse_packet
 

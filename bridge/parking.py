@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Callable
 
-from engine.errors import EngineError
+from ..engine.errors import EngineError
 
 log = logging.getLogger(__name__)
 

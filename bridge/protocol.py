@@ -21,8 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import limits
-from engine.errors import EngineError
+from ..engine import limits
+from ..engine.errors import EngineError
 
 PROTOCOL_VERSION = "1.0"
 #: the smallest non-zero magnitude a number may have (the smallest normal double)

@@ -1,8 +1,8 @@
 """``musicgen-bridge serve``: one engine behind ZeroMQ and OSC at once.
 
 >>> server = BridgeServer(engine, zmq_addr="tcp://127.0.0.1:*", pub_addr="tcp://127.0.0.1:*",
-...                       osc_udp=("127.0.0.1", 0))          # doctest: +SKIP
->>> server.start(); server.addresses                          # doctest: +SKIP
+...                       osc_udp=("127.0.0.1", 0))  # binds sockets; needs an engine  # doctest: +SKIP
+>>> server.start(); server.addresses  # binds sockets; needs an engine  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -13,15 +13,12 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.backends.options import serve_backend
-from engine.engine import Engine, EngineConfig
-from engine.journal import default_path as journal_default
-from engine.errors import EngineError
-from engine.models.registry import DEFAULT_MODEL
-
+from ..engine.engine import Engine, EngineConfig
+from ..engine.errors import EngineError
 from .auth import OscAllowlist, ServerAuth, exposure_problem
 from .client import events_address
 from .handlers import RequestHandler
@@ -62,9 +59,9 @@ class BridgeServer:
         if self.zmq is not None:
             out["zmq"], out["zmq_events"] = self.zmq.bound["router"], self.zmq.bound["pub"]
         if self.udp is not None:
-            out["osc_udp"] = "%s:%d" % self.udp.server_address[:2]
+            out["osc_udp"] = "{}:{}".format(*self.udp.server_address[:2])
         if self.tcp is not None:
-            out["osc_tcp"] = "%s:%d" % self.tcp.server_address[:2]
+            out["osc_tcp"] = "{}:{}".format(*self.tcp.server_address[:2])
         return out
 
     def stop(self) -> None:
@@ -88,35 +85,51 @@ def parse_host_port(text: str, name: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def serve_forever(args: Any) -> int:
-    models = args.model or []
-    config = EngineConfig(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir,
-                          default_model=models[0] if models else DEFAULT_MODEL, preload=list(models),
-                          output_root=args.output_root, allowed_dirs=list(args.allow_dir),
-                          journal=None if args.journal == "off" else (args.journal or journal_default()))
-    if args.max_queue:
-        config.max_queue = args.max_queue
-    config.backend, config.backend_options = serve_backend(args)
-    osc_udp = None if args.osc in (None, "off") else parse_host_port(args.osc, "--osc")
-    osc_tcp = parse_host_port(args.osc_tcp, "--osc-tcp") if args.osc_tcp else None
-    osc_allow = OscAllowlist(args.osc_allow)
-    problem = exposure_problem([args.zmq, args.zmq_events or args.zmq], [a[0] for a in (osc_udp, osc_tcp) if a],
-                               keys=bool(args.keys), osc_allow=bool(osc_allow))
+@dataclass
+class ServeSettings:
+    """What ``musicgen-bridge serve`` runs: the engine's config and the bridge's listeners.
+
+    >>> settings = ServeSettings(EngineConfig(default_model="tiny"), zmq="tcp://127.0.0.1:5555")
+    >>> serve_forever(settings)            # serves until SIGINT/SIGTERM  # doctest: +SKIP
+    0
+    """
+
+    config: EngineConfig
+    zmq: str
+    zmq_events: str | None = None  # None: the port after zmq's
+    osc: str | None = None  # "HOST:PORT" for OSC over UDP; None or "off": no OSC
+    osc_tcp: str | None = None  # "HOST:PORT" for OSC over TCP (SLIP)
+    osc_allow: list[str] = field(default_factory=list)  # controllers allowed beyond loopback
+    keys: str | None = None  # CURVE key folder; needed to serve ZeroMQ beyond loopback
+    max_clients: int | None = None
+    ready_file: str | None = None  # written with the bound addresses once serving
+
+
+def serve_forever(settings: ServeSettings) -> int:
+    """Start the engine and the bridge, serve until SIGINT/SIGTERM, then stop both."""
+    config = settings.config
+    osc_udp = None if settings.osc in (None, "off") else parse_host_port(settings.osc, "--osc")
+    osc_tcp = parse_host_port(settings.osc_tcp, "--osc-tcp") if settings.osc_tcp else None
+    osc_allow = OscAllowlist(settings.osc_allow)
+    problem = exposure_problem([settings.zmq, settings.zmq_events or settings.zmq],
+                               [a[0] for a in (osc_udp, osc_tcp) if a], keys=bool(settings.keys),
+                               osc_allow=bool(osc_allow))
     if problem:
         raise EngineError("unauthorized", problem)
-    auth = ServerAuth(args.keys) if args.keys else None
+    auth = ServerAuth(settings.keys) if settings.keys else None
     engine = Engine(config)
-    server = BridgeServer(engine, args.zmq, args.zmq_events, osc_udp, osc_tcp, auth=auth, osc_allow=osc_allow,
-                          max_clients=args.max_clients)
+    server = BridgeServer(engine, settings.zmq, settings.zmq_events, osc_udp, osc_tcp, auth=auth,
+                          osc_allow=osc_allow, max_clients=settings.max_clients)
     server.start()
     engine.warm_up()
     info = {"pid": os.getpid(), **server.addresses, "default_model": config.default_model,
-            "output_root": str(engine.paths.output_root), "backend": config.backend}
+            "output_root": str(engine.paths.output_root), "executor": config.executor,
+            "backend": config.executor}  # its pre-1.0 name, kept through 1.x
     print(f"musicgen-bridge: serving {json.dumps(info)}", file=sys.stderr, flush=True)
-    if args.ready_file:
-        tmp = Path(args.ready_file + ".part")
+    if settings.ready_file:
+        tmp = Path(settings.ready_file + ".part")
         tmp.write_text(json.dumps(info))
-        os.replace(tmp, args.ready_file)
+        os.replace(tmp, settings.ready_file)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

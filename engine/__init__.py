@@ -1,3 +1,1 @@
-"""musicgen-bridge engine: models, jobs, conditioning, timeline, render."""
-
-__version__ = "0.1.0"
+"""The engine: requests, jobs, conditioning, timing, generation, decoding, rendering and executors."""

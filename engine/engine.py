@@ -16,30 +16,40 @@ import logging
 import os
 import sqlite3
 import threading
-from fractions import Fraction
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from . import limits
-from .backends import Backend, open_backend
+from .conditioning.melody_input import check_melody_spec, load_melody
 from .errors import EngineError
-from .jobs import Job, JobQueue, Listener
-from .live import LiveManager
-from .journal import check_retryable, open_journal, recover
-from .melody_input import check_melody_spec, load_melody
-from .models.registry import DEFAULT_MODEL, MELODY_MODELS, ModelRegistry, get_spec
+from .executors import Executor, open_executor
+from .jobs.journal import check_retryable, open_journal, recover
+from .jobs.queue import Job, JobQueue, Listener
+from .live.session import LiveManager
+from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
+from .models.specs import check_melody_support
 from .paths import PathPolicy
+from .produce.context import EngineContext
+from .produce.publish import publish
 from .render import RenderSpec, check_file_name
-from .pipeline import EngineContext, publish
 from .request import GenerateRequest
-from .timeline import check_bpm, exact
+from .timing.timeline import check_bpm, exact
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class EngineConfig:
+    """How an engine starts: device, models, output root and allowed folders, queue, journal, executor.
+
+    >>> from musicgen_bridge import EngineConfig
+    >>> config = EngineConfig(default_model="tiny", output_root="/tmp/mgb-out", executor="local")
+    >>> config.executor, config.max_queue > 0
+    ('local', True)
+    """
+
     device: str = "auto"
     dtype: str | None = None
     cache_dir: str | None = None
@@ -50,25 +60,35 @@ class EngineConfig:
     max_queue: int = limits.MAX_QUEUE
     vst3_dirs: list[str] | None = None  # None: the platform's standard VST3 folders
     journal: str | Path | None = None  # job journal (SQLite); None: none kept. serve: journal.default_path()
-    backend: str = "local"  # where generate+render run: "local" (this process) or "ray" (engine/backends)
-    backend_options: dict[str, Any] = field(default_factory=dict)  # e.g. RayOptions fields for "ray"
+    executor: str = "local"  # where generate+render run: "local" (this process) or "ray" (engine/executors)
+    executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. RayOptions fields for "ray"
 
 
 class Engine:
+    """The resident engine: validates requests, queues jobs, runs them on its executor, writes the files.
+
+    >>> from musicgen_bridge import Engine, EngineConfig
+    >>> engine = Engine(EngineConfig(default_model="tiny", output_root="/tmp/mgb-out"))  # loads a model and writes files  # doctest: +SKIP
+    >>> job = engine.submit("generate", {"prompt": "lofi drums", "bars": 2, "bpm": 90})  # loads a model and writes files  # doctest: +SKIP
+    >>> engine.wait(job.id, timeout=60).result["path"]  # loads a model and writes files  # doctest: +SKIP
+    '/tmp/mgb-out/lofi-drums-bar1.wav'
+    >>> engine.close()  # loads a model and writes files  # doctest: +SKIP
+    """
+
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         get_spec(self.config.default_model)
         self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
-        self.paths = PathPolicy(_absolute(self.config.output_root), [_absolute(d) for d in self.config.allowed_dirs])
-        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _backends())
-        self.backend: Backend = open_backend(self.config.backend, self.config.backend_options,
+        self.paths = PathPolicy(_absolute(self.config.output_root), [Path(d).expanduser().resolve() for d in self.config.allowed_dirs])
+        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _generators())
+        self.executor: Executor = open_executor(self.config.executor, self.config.executor_options,
                                              registry=self.registry, config=self.config)
-        # a remote backend keeps every job it can hold in flight; the queue answers busy beyond that
-        max_queue = min(self.config.max_queue, self.backend.capacity or self.config.max_queue)
+        # a remote executor keeps every job it can hold in flight; the queue answers busy beyond that
+        max_queue = min(self.config.max_queue, self.executor.capacity or self.config.max_queue)
         self.journal = open_journal(self.config.journal)  # None when off or held by another engine
-        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(self.backend.workers, max_queue),
+        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(self.executor.workers, max_queue),
                               journal=self.journal)
-        self.live = LiveManager(self.context, self.backend)  # Ray: windows on a pinned replica
+        self.live = LiveManager(self.context, self.executor)  # Ray: windows on a pinned replica
         if self.journal is not None:
             try:
                 recover(self.journal, self.submit, self.paths)
@@ -90,16 +110,14 @@ class Engine:
                                       field="audio")
                 if request.bars is None:
                     raise EngineError("invalid_field", "continue counts its new material in bars", field="bars")
-                from .continue_job import check_item  # here, as below: continue_job imports the pipeline
+                from .produce.continue_job import check_item  # here, as below: continue_job imports the pipeline
 
                 item = self.paths.input_file(request.audio["path"], "audio")
                 check_item(str(item), request.audio.get("start_seconds"), request.audio.get("end_seconds"))
             spec = get_spec(request.model or self.config.default_model)
             if request.melody is not None:
                 check_melody_spec(request.melody)
-                if not spec.melody:
-                    raise EngineError("no_melody_support", f"model {spec.name} has no melody conditioning; use "
-                                      f"one of: {', '.join(MELODY_MODELS)}")
+                check_melody_support(spec.name, spec.melody)
                 if "audio" not in request.melody:  # notes and MIDI are cheap: fail before queueing
                     request.melody_source = load_melody(request.melody, self.paths)
             self.paths.folder(request.output_dir)
@@ -107,7 +125,7 @@ class Engine:
                 check_file_name(request.output_name)
             # the whole render chain is validated before any work (bad_fx, invalid_field)
             request.render = self._render_spec(request)
-            self.backend.check(request)
+            self.executor.check(request)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener, job_id=job_id)
@@ -148,19 +166,19 @@ class Engine:
     def warm_up(self) -> None:
         """Pay one-off costs now, not in the first request: the beat tracker's compilation and one
         short generation per loaded model. Runs in the background; requests may arrive meanwhile."""
-        from .conform import warm_up as warm_conform
-        from .generation import Conditioning
-        from .models.sampling import SamplingParams
+        from .generation.reference import Conditioning
+        from .generation.sampling import SamplingParams
+        from .timing.conform import warm_up as warm_conform
 
         def work() -> None:
             try:
                 warm_conform()
                 for name in self.registry.loaded_names():
                     loaded = self.registry.load(name)
-                    generate = self.context.backends.get("fast")
+                    generate = self.context.generators.get("fast")
                     if generate is not None:
                         generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
-            except Exception:  # noqa: BLE001 - warming is best effort
+            except Exception:
                 log.exception("warm-up failed")
 
         threading.Thread(target=work, name="mgb-warm-up", daemon=True).start()
@@ -188,10 +206,10 @@ class Engine:
                 "start_bar": int(request.start_bar)}
 
     def _seed_codes(self, ref: Any, request: GenerateRequest) -> Any:
-        from .continuation import prompt_context
-        from .continue_job import read_item
+        from .generation.continuation import prompt_context
+        from .produce.continue_job import read_item
         from .request import _audio_ref
-        from .timeline import Grid
+        from .timing.timeline import Grid
 
         ref = _audio_ref(ref)
         path = self.paths.input_file(ref["path"], "seed_audio")
@@ -226,19 +244,21 @@ class Engine:
     def info(self) -> dict[str, Any]:
         return {"default_model": self.config.default_model, "device": str(self.registry.device),
                 "loaded": self.registry.loaded_names(), "queue": self.queue.pending,
-                "output_root": str(self.paths.output_root), "backend": self.backend.info()}
+                "output_root": str(self.paths.output_root), "executor": self.executor.info(),
+                # the same object under its pre-1.0 name, kept through 1.x (docs/protocol.md, ping)
+                "backend": self.executor.info()}
 
     def close(self) -> None:
         self.live.stop_all()
         self.queue.shutdown()
-        self.backend.close()
+        self.executor.close()
         if self.journal is not None:
             self.journal.close()
 
     # -- worker ---------------------------------------------------------------------------
     def _run(self, job: Job) -> dict[str, Any]:
         if job.kind in ("generate", "continue"):
-            produced = self.backend.produce(self.context, job)
+            produced = self.executor.produce(self.context, job)
             result = publish(self.context, job, produced)
             replica = getattr(produced, "replica", None)  # which remote replica made it
             return result if replica is None else {**result, "replica": replica}
@@ -249,9 +269,9 @@ def _absolute(path: str | Path | None) -> Path | None:
     return None if path is None else Path(path).expanduser().resolve()
 
 
-def _backends() -> dict[str, Any]:
+def _generators() -> dict[str, Any]:
     try:
-        from .models.fast_decoder import generate_fast
+        from .generation.fast.decoder import generate_fast
     except ImportError:
         return {}
     return {"fast": generate_fast}

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.errors import EngineError
+from .errors import EngineError
 
 APP_DIR = "musicgen-bridge"
 

@@ -5,8 +5,8 @@
 ignored (and not kept) so older engines accept newer clients.
 
 >>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 2, "bpm": 90, "model": "tiny"})
->>> req.frames
-360000
+>>> req.frames                  # 2 bars of 4/4 at 90 bpm: 16/3 s at 48 kHz
+256000
 """
 
 from __future__ import annotations
@@ -15,24 +15,35 @@ import math
 import secrets
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast, overload
 
 from . import limits
 from .errors import EngineError
-from .models.sampling import SamplingParams
+from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN, check_pattern
-from .timeline import (TimeSignature, bars_to_seconds, check_bpm, check_sample_rate, exact, seconds_to_frames,
-                       span_frames)
+from .timing.timeline import (
+    TimeSignature,
+    bars_to_seconds,
+    check_bpm,
+    check_sample_rate,
+    exact,
+    seconds_to_frames,
+    span_frames,
+)
 
 FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 #: request fields that configure the render stage (engine.render.RenderSpec)
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
 
-BACKENDS = ("auto", "reference", "fast")
-#: fields outside the dataclass that a request keeps (engine.journal reads ``retryable``)
+GENERATORS = ("auto", "reference", "fast")  # which token loop runs (engine/generation)
+#: fields outside the dataclass that a request keeps (engine.jobs.journal reads ``retryable``)
 KEPT_EXTRA = ("retryable",)
 
 
+@overload
+def _int(d: dict, name: str, default: int, lo: int, hi: int, code_hi: str = ...) -> int: ...
+@overload
+def _int(d: dict, name: str, default: None, lo: int, hi: int, code_hi: str = ...) -> int | None: ...
 def _int(d: dict, name: str, default: int | None, lo: int, hi: int, code_hi: str = "invalid_field") -> int | None:
     value = d.get(name, default)
     if value is None:
@@ -81,6 +92,14 @@ def _choice(d: dict, name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _generator(d: dict) -> str:
+    """``generator``, or its alias ``backend`` (accepted through 1.x); both given must agree."""
+    if "backend" in d and "generator" in d and d["backend"] != d["generator"]:
+        raise EngineError("invalid_field", "generator and its old name backend disagree; send generator only",
+                          field="generator")
+    return _choice({"generator": d.get("generator", d.get("backend", "auto"))}, "generator", "auto", GENERATORS)
+
+
 def _bar(d: dict, name: str) -> Fraction:
     value = exact(d.get(name, 1), name)
     if not 1 <= value <= 100000:
@@ -108,7 +127,13 @@ def _audio_ref(value: Any) -> dict[str, Any] | None:
 @dataclass
 class GenerateRequest:
     """Everything one generation needs. Units: bpm in quarter notes per minute, bars in the time
-    signature's bars, start_bar 1-based (bar 1 is the session start), sample_rate in Hz."""
+    signature's bars, start_bar 1-based (bar 1 is the session start), sample_rate in Hz.
+
+    >>> from musicgen_bridge import GenerateRequest
+    >>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 4, "bpm": 90, "time_signature": "7/8"})
+    >>> req.duration, req.frames                  # exact: 4 bars of 7/8 at 90 bpm, at 48 kHz
+    (Fraction(28, 3), 448000)
+    """
 
     prompt: str = ""
     model: str | None = None  # None: the engine's default model
@@ -126,7 +151,7 @@ class GenerateRequest:
     output_name: str | None = None
     variations: int = 1
     tempo_hint: bool = True
-    backend: str = "auto"
+    generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
     melody: dict[str, Any] | None = None
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
@@ -141,7 +166,7 @@ class GenerateRequest:
     extra: dict[str, Any] = field(default_factory=dict)  # KEPT_EXTRA fields (unknown ones are dropped)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GenerateRequest":
+    def from_dict(cls, d: dict[str, Any]) -> GenerateRequest:
         if not isinstance(d, dict):
             raise EngineError("invalid_field", "the request content must be a JSON object")
         prompt = _str(d, "prompt", "", limits.MAX_PROMPT_CHARS) or ""
@@ -158,7 +183,7 @@ class GenerateRequest:
                 if seconds <= 0:
                     raise EngineError("invalid_field", f"seconds must be above 0, got {float(seconds):g}",
                                       field="seconds")
-        length = seconds if seconds is not None else bars_to_seconds(bars, ts, bpm)
+        length = seconds if seconds is not None else bars_to_seconds(cast(int, bars), ts, bpm)
         if length > limits.MAX_SECONDS:
             raise EngineError("too_large", f"the request asks for {float(length):.1f} s of audio; the limit is "
                               f"{limits.MAX_SECONDS} s", field="bars" if bars is not None else "seconds")
@@ -189,7 +214,7 @@ class GenerateRequest:
             output_name=_str(d, "output_name", None, limits.MAX_NAME_CHARS),
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
             tempo_hint=bool(_bool(d, "tempo_hint", True)),
-            backend=_choice(d, "backend", "auto", BACKENDS),
+            generator=_generator(d),
             melody=melody,
             conform=_bool(d, "conform", None),
             context_bars=_int(d, "context_bars", 2, 1, 64),

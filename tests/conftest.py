@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import zmq
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
+
+#: the DAW tests' warm-engine fixtures (daw_server, daw_engine); named apart from this file's
+#: server/engine, so nothing shadows anything
+pytest_plugins = ["daw.harness"]
 
 WAIT_S = 20.0  # generous: the machine's two cores are shared with other work
 
@@ -36,7 +42,7 @@ def _host_port(text: str) -> tuple[str, int]:
 def engine(tmp_path_factory: pytest.TempPathFactory):
     import torch
 
-    from engine.engine import Engine, EngineConfig
+    from musicgen_bridge.engine.engine import Engine, EngineConfig
 
     torch.set_num_threads(1)
     eng = Engine(EngineConfig(default_model="tiny", output_root=tmp_path_factory.mktemp("engine-out")))
@@ -46,7 +52,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def server(engine):
-    from bridge.server import BridgeServer
+    from musicgen_bridge.bridge.server import BridgeServer
 
     srv = BridgeServer(engine, zmq_addr="tcp://127.0.0.1:*", pub_addr="tcp://127.0.0.1:*",
                        osc_udp=("127.0.0.1", 0), osc_tcp=("127.0.0.1", 0))
@@ -57,7 +63,7 @@ def server(engine):
 
 @pytest.fixture
 def client(server):
-    from bridge.client import Client
+    from musicgen_bridge.bridge.client import Client
 
     c = Client(server.addresses["zmq"], server.addresses["zmq_events"], timeout=10.0)
     yield c
@@ -209,7 +215,7 @@ class OscPeer:
                 if not data:
                     return None
                 self._stream += data
-        except socket.timeout:
+        except TimeoutError:
             return None
 
     def expect(self, match: Callable[[str, list[Any]], bool], timeout: float = WAIT_S) -> OscMsg:
@@ -258,4 +264,16 @@ def osc_tcp(server):
     peer.close()
 
 
-__all__ = ["OscPeer", "ZmqPeer", "envelope", "slip_encode", "slip_decode", "WAIT_S"]
+__all__ = ["WAIT_S", "OscPeer", "ZmqPeer", "envelope", "slip_decode", "slip_encode"]
+
+
+class _NoOldTopLevelNames:
+    """Fail loudly if anything imports the pre-1.0 top-level names ``engine``/``bridge``: they would be
+    a second copy of the package (two EngineError classes), and the wheel does not install them."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name in ("engine", "bridge"):
+            raise ImportError(f"import musicgen_bridge.{name}, not the top-level {name!r}")
+
+
+sys.meta_path.insert(0, _NoOldTopLevelNames())

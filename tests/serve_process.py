@@ -23,8 +23,8 @@ def env() -> dict[str, str]:
 
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=REPO, env=env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "musicgen_bridge.bridge.cli", *args], cwd=REPO, env=env(), capture_output=True,
+                          text=True, timeout=timeout, check=False)
 
 
 def _bindable(kind: int, host: str, port: int) -> bool:
@@ -50,7 +50,7 @@ def free_port(kind: int = socket.SOCK_STREAM, pair: bool = False, host: str = "1
 def start_serve(args: list[str], ready: Path) -> tuple[subprocess.Popen, dict[str, Any]]:
     """Start ``serve ARGS --ready-file READY`` and wait for it; returns the process and the ready info."""
     ready.unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", *args, "--ready-file", str(ready)],
+    proc = subprocess.Popen([sys.executable, "-m", "musicgen_bridge.bridge.cli", "serve", *args, "--ready-file", str(ready)],
                             cwd=REPO, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + START_S
     while not ready.exists():

@@ -11,16 +11,22 @@ import time
 import pytest
 import zmq
 import zmq.auth
+from conftest import OscPeer
 from pythonosc.osc_message_builder import build_msg
 
-from bridge.auth import (AUTHORIZED, ClientAuth, OscAllowlist, ServerAuth, exposure_problem, init_keys,
-                         new_client_keys)
-from bridge.client import Client
-from bridge.server import BridgeServer
-from engine.cli import main
-from engine.errors import EngineError
-
-from conftest import OscPeer
+from musicgen_bridge.bridge.auth import (
+    AUTHORIZED,
+    ClientAuth,
+    OscAllowlist,
+    ServerAuth,
+    exposure_problem,
+    init_keys,
+    new_client_keys,
+)
+from musicgen_bridge.bridge.cli import main
+from musicgen_bridge.bridge.client import Client
+from musicgen_bridge.bridge.server import BridgeServer
+from musicgen_bridge.engine.errors import EngineError
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,7 @@ def secure(engine, keys):
     auth = ServerAuth(keys)
     srv = BridgeServer(engine, zmq_addr="tcp://0.0.0.0:*", pub_addr="tcp://0.0.0.0:*", osc_udp=None, auth=auth)
     srv.start()
-    port = lambda addr: addr.rpartition(":")[2]  # noqa: E731
+    port = lambda addr: addr.rpartition(":")[2]
     yield (f"tcp://127.0.0.1:{port(srv.addresses['zmq'])}", f"tcp://127.0.0.1:{port(srv.addresses['zmq_events'])}")
     # the engine fixture outlives this server: stop only the transport and the ZAP handler
     srv.zmq.stop()
@@ -125,40 +131,36 @@ def test_an_authorized_client_generates(secure, keys, engine):
 
 
 def test_an_unknown_key_is_refused_as_unauthorized(secure, keys, caplog):
-    caplog.set_level(logging.WARNING, logger="bridge.auth")
-    with _client(secure, keys, "stranger") as client:
-        with pytest.raises(EngineError) as err:
-            client.request("ping", retries=0)
+    caplog.set_level(logging.WARNING, logger="musicgen_bridge.bridge.auth")
+    with _client(secure, keys, "stranger") as client, pytest.raises(EngineError) as err:
+        client.request("ping", retries=0)
     assert err.value.code == "unauthorized" and "stranger.key_secret" in err.value.message
     assert any("refused a ZeroMQ client with an unknown key" in r.getMessage() for r in caplog.records)
 
 
 def test_a_wrong_server_key_is_unauthorized(secure, keys):
-    with _client(secure, keys, "good", server_key="clients/stranger.key") as client:
-        with pytest.raises(EngineError) as err:
-            client.request("ping", retries=0)
+    with _client(secure, keys, "good", server_key="clients/stranger.key") as client, \
+            pytest.raises(EngineError) as err:
+        client.request("ping", retries=0)
     assert err.value.code == "unauthorized" and "--server-key" in err.value.message
 
 
 def test_a_client_without_keys_gets_no_answer(secure, keys):
-    with _client(secure, keys, None, timeout=1.0) as client:
-        with pytest.raises(EngineError) as err:
-            client.request("ping", retries=0)
+    with _client(secure, keys, None, timeout=1.0) as client, pytest.raises(EngineError) as err:
+        client.request("ping", retries=0)
     assert err.value.code == "unreachable"
 
 
 def test_keys_added_and_removed_take_effect_without_a_restart(secure, keys):
     public, _ = new_client_keys("late", keys)
-    with _client(secure, keys, "late") as client:
-        with pytest.raises(EngineError, match="refused"):
-            client.request("ping", retries=0)
+    with _client(secure, keys, "late") as client, pytest.raises(EngineError, match="refused"):
+        client.request("ping", retries=0)
     (keys / AUTHORIZED / "late.key").write_bytes(public.read_bytes())
     with _client(secure, keys, "late") as client:
         assert client.request("ping", retries=0).content["pong"] is True
     (keys / AUTHORIZED / "late.key").unlink()
-    with _client(secure, keys, "late") as client:
-        with pytest.raises(EngineError) as err:
-            client.request("ping", retries=0)
+    with _client(secure, keys, "late") as client, pytest.raises(EngineError) as err:
+        client.request("ping", retries=0)
     assert err.value.code == "unauthorized"
 
 
@@ -198,7 +200,7 @@ def _osc_addr(srv: BridgeServer, key: str) -> tuple[str, int]:
 
 
 def test_osc_from_an_address_not_allowed_is_dropped_with_a_log_line(engine, caplog):
-    caplog.set_level(logging.WARNING, logger="bridge.auth")
+    caplog.set_level(logging.WARNING, logger="musicgen_bridge.bridge.auth")
     srv = _osc_server(engine, OscAllowlist(["192.0.2.10"], include_loopback=False))
     try:
         peer = OscPeer(_osc_addr(srv, "osc_udp"), hello=False)

@@ -6,14 +6,12 @@ clip; with a key the engine does not know it fails with one ``unauthorized`` lin
 
 from __future__ import annotations
 
-
 import pytest
 import soundfile as sf
+from serve_process import cli as _cli
+from serve_process import free_port, start_serve, stop
 
-from bridge.auth import init_keys, new_client_keys
-
-from tests.serve_process import cli as _cli
-from tests.serve_process import free_port, start_serve, stop
+from musicgen_bridge.bridge.auth import init_keys, new_client_keys
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +24,7 @@ def remote(tmp_path_factory):
                               "--osc", "off", "--keys", str(keys), "--journal", "off",
                               "--output-root", str(tmp / "root")], tmp / "ready.json")
     try:
-        port = lambda key: info[key].rpartition(":")[2]  # noqa: E731
+        port = lambda key: info[key].rpartition(":")[2]
         assert info["zmq"].startswith("tcp://0.0.0.0:")
         yield keys, f"tcp://127.0.0.1:{port('zmq')}", tmp
     finally:

@@ -1,6 +1,6 @@
 """``musicgen-bridge serve`` and ``musicgen-bridge generate`` as separate processes, through ZeroMQ.
 
-The processes run ``python -m engine.cli``: the same ``main()`` the installed ``musicgen-bridge``
+The processes run ``python -m musicgen_bridge.bridge.cli``: the same ``main()`` the installed ``musicgen-bridge``
 script calls, but importing this checkout rather than wherever the package was installed from.
 """
 
@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
-from tests.serve_process import cli as _cli
-from tests.serve_process import free_port as _free_port
-from tests.serve_process import start_serve, stop
+from serve_process import cli as _cli
+from serve_process import free_port as _free_port
+from serve_process import start_serve, stop
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import soundfile as sf
-
-from bridge.client import Client
 from conftest import WAIT_S
+
+from musicgen_bridge.bridge.client import Client
 
 # a tempo per client so that every client's clip has its own length: 4 beats at bpm -> 240/bpm s
 TEMPI = [72, 75, 80, 90, 96, 100, 120, 125, 144, 160]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from engine.errors import ERROR_CODES
+from musicgen_bridge.engine.errors import ERROR_CODES
 
 BAR_48K_120 = 96000  # one 4/4 bar at 120 bpm at 48 kHz
 
@@ -41,7 +41,7 @@ def test_continue_over_osc_with_a_path_inside_the_allowed_folders(osc_udp, engin
                                               "context_bars": 1, "model": "tiny"}))
     addr, args = osc_udp.expect(lambda a, p: a in ("/mgb/done", "/mgb/error"))
     assert addr == "/mgb/done", args
-    job_id, path, start_bar, frames = args
+    _job_id, path, start_bar, frames = args
     assert start_bar == 2.0 and frames == BAR_48K_120 and sf.info(path).frames == BAR_48K_120
 
 
@@ -134,5 +134,5 @@ def test_transport_without_sessions_and_bad_transport(zmq_peer, osc_udp):
     reply, _ = zmq_peer.request("transport", {"bpm": 120})
     assert reply["content"]["code"] == "missing_field"
     osc_udp.send("/mgb/transport", 0.0, -5.0, 1)
-    addr, args = osc_udp.expect(lambda a, p: a == "/mgb/error")
+    _addr, args = osc_udp.expect(lambda a, p: a == "/mgb/error")
     assert args[1] == "invalid_field"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import OscPeer, _host_port, envelope
-from engine import limits
-from engine.errors import ERROR_CODES
+
+from musicgen_bridge.engine import limits
+from musicgen_bridge.engine.errors import ERROR_CODES
 
 ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
 BIG_PROMPT = "a" * 100_000

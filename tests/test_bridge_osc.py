@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from conftest import WAIT_S, OscPeer, _host_port
 
 ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
@@ -85,9 +84,9 @@ def test_cancel_over_udp(osc_udp, engine):
     job_id = _submit(osc_udp, bars=8, output_name="osc-cancelled.wav")
     osc_udp.expect(lambda a, p: a == "/mgb/progress" and p[0] == job_id)
     osc_udp.send("/mgb/cancel", job_id)
-    addr, args = osc_udp.expect(lambda a, p: a == "/mgb/reply" and p[0] == "cancel")
+    _addr, args = osc_udp.expect(lambda a, p: a == "/mgb/reply" and p[0] == "cancel")
     assert json.loads(args[1])["job_id"] == job_id
-    addr, args = osc_udp.expect(lambda a, p: a == "/mgb/error" and p[0] == job_id)
+    _addr, args = osc_udp.expect(lambda a, p: a == "/mgb/error" and p[0] == job_id)
     assert args[1] == "cancelled"
     assert osc_udp.request("status", {"job_id": job_id})["state"] == "cancelled"
     assert set(engine.paths.output_root.iterdir()) == before
@@ -97,7 +96,7 @@ def test_cancel_over_tcp(osc_tcp, engine):
     job_id = _submit(osc_tcp, bars=8, output_name="osc-tcp-cancelled.wav")
     osc_tcp.expect(lambda a, p: a == "/mgb/progress" and p[0] == job_id)
     osc_tcp.send("/mgb/cancel", json.dumps({"job_id": job_id}))
-    addr, args = osc_tcp.expect(lambda a, p: a == "/mgb/error" and p[0] == job_id)
+    _addr, args = osc_tcp.expect(lambda a, p: a == "/mgb/error" and p[0] == job_id)
     assert args[1] == "cancelled"
     assert not (engine.paths.output_root / "osc-tcp-cancelled.wav").exists()
 
@@ -108,7 +107,7 @@ def test_generate_and_fetch_over_tcp_with_slip(osc_tcp):
     assert (start_bar, frames) == (1.0, FRAMES_1BAR)
     on_disk = Path(path).read_bytes()
     osc_tcp.send("/mgb/fetch", json.dumps({"job_id": job_id, "length": 4_000_000}))  # one reply: TCP has room
-    addr, args = osc_tcp.reply("fetch")
+    _addr, args = osc_tcp.reply("fetch")
     meta = json.loads(args[1])
     assert args[2] == on_disk and meta["eof"] and meta["sha256"] == hashlib.sha256(on_disk).hexdigest()
 
@@ -120,11 +119,11 @@ def test_oscsend_from_liblo_is_answered_on_the_hello_port(server, engine):
     host, port = _host_port(server.addresses["osc_udp"])
     listener = OscPeer((host, port), hello=False)  # only listens; oscsend sends from a new port each run
     try:
-        run = lambda *a: subprocess.run([oscsend, host, str(port), *a], check=True, timeout=WAIT_S)  # noqa: E731
+        run = lambda *a: subprocess.run([oscsend, host, str(port), *a], check=True, timeout=WAIT_S)
         run("/mgb/hello", "i", str(listener.port))
         assert json.loads(listener.reply("hello")[1][1])["reply_port"] == listener.port
         run("/mgb/generate", "s", json.dumps({**ONE_BAR, "output_name": "oscsend.wav"}))
-        addr, args = listener.expect(lambda a, p: a == "/mgb/done")
+        _addr, args = listener.expect(lambda a, p: a == "/mgb/done")
         assert args[1:] == [str(engine.paths.output_root / "oscsend.wav"), 1.0, FRAMES_1BAR]
     finally:
         listener.close()

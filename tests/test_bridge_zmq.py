@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
-from bridge.client import Client
 from conftest import WAIT_S, ZmqPeer
-from engine.errors import EngineError
+
+from musicgen_bridge.bridge.client import Client
+from musicgen_bridge.engine.errors import EngineError
 
 ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
 FRAMES_1BAR = 2 * 48000  # 4 quarter notes at 120 bpm last 2 s; 48 kHz is the default session rate
@@ -151,9 +151,9 @@ def test_received_input_files_are_pruned_and_removed_on_stop(engine, tmp_path):
     import os
     import time
 
-    from bridge import handlers as handlers_mod
-    from bridge.handlers import RequestHandler
-    from bridge.protocol import new_message
+    from musicgen_bridge.bridge import handlers as handlers_mod
+    from musicgen_bridge.bridge.handlers import RequestHandler
+    from musicgen_bridge.bridge.protocol import new_message
 
     handler = RequestHandler(engine)
     msg = new_message("generate", {"model": "tiny-melody", "bars": 1,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from engine.cli import main
+from musicgen_bridge.bridge.cli import main
 
 
 def item(path: Path, seconds: float, rate: int = 48000) -> Path:
@@ -56,7 +56,7 @@ def test_lengths_are_exact_in_odd_meters_at_fractional_tempos(tmp_path: Path, ts
 
 
 def test_ninety_seconds_run_as_windows_and_are_exact(tmp_path: Path) -> None:
-    from engine.engine import Engine, EngineConfig
+    from musicgen_bridge.engine.engine import Engine, EngineConfig
 
     engine = Engine(EngineConfig(default_model="tiny", output_root=tmp_path))
     try:
@@ -96,7 +96,7 @@ def test_live_start_follow_prints_windows_then_stops(server, capsys) -> None:
 
 
 def test_sigterm_cancels_the_job_on_the_engine(server, engine) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "generate", "--server", server.addresses["zmq"],
+    proc = subprocess.Popen([sys.executable, "-m", "musicgen_bridge.bridge.cli", "generate", "--server", server.addresses["zmq"],
                              "--model", "tiny", "--bars", "40", "--bpm", "120", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     job_id = None

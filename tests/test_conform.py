@@ -1,14 +1,15 @@
 """Tempo conform on synthetic click tracks (no model output): tempo, grid alignment, exact length."""
 
+import itertools
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from engine.conform import conform, estimate_beats, fit_length, tempo_hint, warm_up
-from engine.errors import EngineError
-from engine.resampling import resample
-from engine.timeline import Grid
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.render.resample import resample
+from musicgen_bridge.engine.timing.conform import conform, estimate_beats, fit_length, tempo_hint, warm_up
+from musicgen_bridge.engine.timing.timeline import Grid
 
 
 def click_track(bpm: float, offset: float, seconds: float, rate: int, accent_every: int = 4) -> np.ndarray:
@@ -17,7 +18,7 @@ def click_track(bpm: float, offset: float, seconds: float, rate: int, accent_eve
     t = np.arange(int(0.015 * rate)) / rate
     click = np.sin(2 * np.pi * 1000 * t) * np.exp(-t / 0.004)
     for i in range(10_000):
-        start = int(round((offset + i * 60.0 / bpm) * rate))
+        start = round((offset + i * 60.0 / bpm) * rate)
         if start >= out.size:
             break
         amp = 1.0 if i % accent_every == 0 else 0.5
@@ -29,7 +30,7 @@ def click_track(bpm: float, offset: float, seconds: float, rate: int, accent_eve
 def click_onsets(audio: np.ndarray, rate: int) -> np.ndarray:
     """Seconds where a click starts: |x| above 5 % of the peak after >= 100 ms below it."""
     loud = np.flatnonzero(np.abs(audio) > 0.05 * np.abs(audio).max())
-    starts = [loud[0]] + [b for a, b in zip(loud[:-1], loud[1:]) if b - a > 0.1 * rate]
+    starts = [loud[0]] + [b for a, b in itertools.pairwise(loud) if b - a > 0.1 * rate]
     return np.asarray(starts) / rate
 
 

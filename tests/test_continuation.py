@@ -5,13 +5,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_model
 
-from engine.continuation import continue_audio, smooth_join
-from engine.errors import EngineError
-from engine.generation import generate_reference
-from engine.timeline import Grid
-
-from tests.tiny_models import tiny_model
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.continuation import continue_audio, smooth_join
+from musicgen_bridge.engine.generation.reference import generate_reference
+from musicgen_bridge.engine.timing.timeline import Grid
 
 torch.set_num_threads(1)
 
@@ -23,7 +22,7 @@ def loaded():
 
 def item_audio(seconds: float, rate: int, channels: int = 2) -> np.ndarray:
     """A 3 Hz swell (large, slow: a naive join would step) plus a 220 Hz tone."""
-    t = np.arange(int(round(seconds * rate))) / rate
+    t = np.arange(round(seconds * rate)) / rate
     rows = [0.5 * np.sin(2 * np.pi * 3 * t + 1.4) + 0.1 * np.sin(2 * np.pi * 220 * t + c) for c in range(channels)]
     return np.stack(rows).astype(np.float32)
 

@@ -1,12 +1,13 @@
 """LiveScheduler against a simulated DAW transport and a simulated generator."""
 
+import itertools
 from fractions import Fraction
 
 import pytest
 
-from engine.errors import EngineError
-from engine.live_schedule import LiveScheduler, LiveWindow
-from engine.timeline import TimeSignature
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.live.schedule import LiveScheduler, LiveWindow
+from musicgen_bridge.engine.timing.timeline import TimeSignature
 
 
 def simulate(sched: LiveScheduler, seconds: float, gen_seconds_per_bar: float, tempo_at=None, dt=Fraction(1, 20),
@@ -88,7 +89,7 @@ def test_underrun_is_detected_once_and_generation_skips_ahead():
     prev = done[done.index(gap_window) - 1]
     assert gap_window.start_bar > prev.end_bar
     # outside gaps the windows still tile
-    for a, b in zip(done, done[1:]):
+    for a, b in itertools.pairwise(done):
         assert b.start_bar == a.end_bar or b.after_gap
 
 

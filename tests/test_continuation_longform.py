@@ -1,17 +1,18 @@
 """Long-form generation: bar windows within the model window, one token stream, exact length."""
 
+import itertools
 from fractions import Fraction
 
 import pytest
 import torch
 
-from engine.errors import EngineError
-from engine.generation import generate_reference, steps_for
-from engine.longform import frame_at, generate_long, plan_windows, window_seed
-from engine.models.registry import LoadedModel, ModelRegistry, get_spec
-from engine.models.sampling import SamplingParams
-from engine.models.tiny import build_tiny, tiny_tokenizer
-from engine.timeline import Grid, TempoMap, TimeSignature
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.reference import generate_reference, steps_for
+from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.generation.windows import frame_at, generate_long, plan_windows, window_seed
+from musicgen_bridge.engine.models.registry import LoadedModel, ModelRegistry, get_spec
+from musicgen_bridge.engine.models.tiny import build_tiny, tiny_tokenizer
+from musicgen_bridge.engine.timing.timeline import Grid, TempoMap, TimeSignature
 
 torch.set_num_threads(1)
 
@@ -31,7 +32,7 @@ def check_plan(plan, grid, bars, max_frames, origin=0):
         assert w.first_frame == int(grid.span_seconds(origin, w.start_bar) * 50 + Fraction(1, 2))
         assert w.context_frames + w.frames <= max_frames
         start += w.bars
-    for a, b in zip(plan, plan[1:]):
+    for a, b in itertools.pairwise(plan):
         assert a.first_frame + a.frames == b.first_frame  # new frames tile the stream too
 
 
@@ -106,7 +107,9 @@ def test_long_request_with_a_small_window():
 
 
 def test_real_90_s_with_tiny():
-    from engine.models.fast_decoder import generate_fast  # token-exact with the reference, and quicker
+    from musicgen_bridge.engine.generation.fast.decoder import (
+        generate_fast,  # token-exact with the reference, and quicker
+    )
 
     loaded = ModelRegistry(device="cpu").load("tiny")
     grid = Grid.constant("4/4", 120)

@@ -3,14 +3,13 @@
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_model
 
-from engine.continuation import encode_audio
-from engine.errors import EngineError
-from engine.generation import Conditioning, decode_tokens, generate_reference
-from engine.models.sampling import SamplingParams
-from engine.models.tiny import TINY_CODEBOOK_SIZE
-
-from tests.tiny_models import tiny_model
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.continuation import encode_audio
+from musicgen_bridge.engine.generation.reference import Conditioning, decode_tokens, generate_reference
+from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.models.tiny import TINY_CODEBOOK_SIZE
 
 torch.set_num_threads(1)
 
@@ -27,7 +26,7 @@ def random_codes(takes: int, frames: int, seed: int) -> torch.Tensor:
 def test_steps_see_the_prompt(loaded, monkeypatch):
     """Teacher forcing: one decoder pass over [start, prompt, new tokens] (delay pattern applied)
     must give, at every step, exactly the logits the sampler was handed during generation."""
-    import engine.generation as generation
+    import musicgen_bridge.engine.generation.reference as generation
 
     seen = []
     real_choose = generation.choose_tokens

@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.daw.harness import engine, server  # noqa: F401, F811 - pytest fixtures shared by the DAW tests
-from tests.daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of
+from daw.harness import HERE, M4L_DIR, NODE, bar_seconds, frames_of
 
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed (the device tests run its JS under node)")
 
@@ -27,12 +25,12 @@ def midi_clip() -> dict[str, Any]:
             "loop_start": 0, "loop_end": 12, "start_marker": 0, "end_marker": 12, "length": 12, "notes": notes}
 
 
-def live_set(version: list[int] = [12, 1, 0], detail: str | None = "live_set tracks 0 clip_slots 0 clip",
+def live_set(version: tuple[int, ...] = (12, 1, 0), detail: str | None = "live_set tracks 0 clip_slots 0 clip",
              slots: list[bool] | None = None) -> dict[str, Any]:
     """3/4 at 100 bpm; track 0 holds a MIDI clip, track 1 (audio) holds the device."""
     taken = slots if slots is not None else [True, False, False]
     audio = [{"clip": {"name": "old", "is_midi_clip": 0}} if t else {} for t in taken]
-    return {"version": version, "this_device": "live_set tracks 1 devices 0", "set": {
+    return {"version": list(version), "this_device": "live_set tracks 1 devices 0", "set": {
         "tempo": 100.0, "signature_numerator": 3, "signature_denominator": 4, "current_song_time": 0.0,
         "is_playing": 0,
         "tracks": [{"name": "Keys", "has_audio_input": 0, "has_midi_input": 1, "is_foldable": 0,
@@ -51,7 +49,7 @@ def run_device(tmp: Path, live: dict[str, Any], steps: list[dict[str, Any]], eng
     scen.write_text(json.dumps({"live": live, "engine_port": engine_port, "steps": steps}))
     # NODE_PATH plays Max's search path: mgb_core.js finds mgb_live.js beside it
     proc = subprocess.run([NODE, str(HERE / "run_device.js"), str(scen), str(out)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "NODE_PATH": str(M4L_DIR)})
+                          timeout=timeout, env={**os.environ, "NODE_PATH": str(M4L_DIR)}, check=False)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     assert result["record"]["errors"] == [], result["record"]["errors"]
@@ -65,12 +63,12 @@ def ui(prompt: str, **params: Any) -> list[dict[str, Any]]:
 
 
 @needs_node
-def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path: Path, server: Any) -> None:
+def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path: Path, daw_server: Any) -> None:
     # slots: 0 taken, 1 free, 2 taken, 3 and 4 free -> two takes land in 3 and 4 (consecutive)
     live = live_set(slots=[True, False, True, False, False])
     steps = ui("c major line", model="tiny-melody", takes=2, samplerate=44100) + [
         {"handle": ["generate"]}, {"wait": {"status": "^(Placed|Error|No answer)", "timeout_ms": 40000}}]
-    result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    result = run_device(tmp_path, live, steps, engine_port=daw_server.udp.server_address[1])
     rec = result["record"]
     assert rec["status"][-1].startswith("Placed 2 clip(s) on track 2, scene 4"), rec["status"]
     addresses = [s[0] for s in rec["sent"]]
@@ -83,7 +81,7 @@ def test_generate_sends_notes_over_osc_and_places_takes_in_empty_slots(tmp_path:
     assert names == ["c major line (take 1)", "c major line (take 2)"]
     for c in created:
         path = Path(c["args"][0])
-        assert path.parent == server.engine.paths.output_root and path.is_file()
+        assert path.parent == daw_server.engine.paths.output_root and path.is_file()
         frames, rate = frames_of(path)
         assert (frames, rate) == (317520, 44100) and Fraction(frames, rate) == bar_seconds(4, 3, 4, 100)
         # the engine recorded what the device asked for: tempo, meter, bars and the notes in beats
@@ -200,7 +198,7 @@ def signature(box: dict[str, Any]) -> tuple[int, int | None]:
         return 1, len(words)
     if words[0] == "js":
         source = (M4L_DIR / words[1]).read_text()
-        return int(re.search(r"^inlets = (\d+);", source, re.M)[1]), int(re.search(r"^outlets = (\d+);", source, re.M)[1])
+        return int(re.search(r"^inlets = (\d+);", source, re.MULTILINE)[1]), int(re.search(r"^outlets = (\d+);", source, re.MULTILINE)[1])
     return SIGNATURES[words[0]]
 
 
@@ -247,19 +245,19 @@ def test_device_javascript_is_es5_for_max_js() -> None:
 
 
 @needs_node
-def test_live_mode_over_real_osc_with_the_engine(tmp_path: Path, server: Any, engine: Any) -> None:
+def test_live_mode_over_real_osc_with_the_engine(tmp_path: Path, daw_server: Any, daw_engine: Any) -> None:
     live = live_set()
     live["set"]["is_playing"], live["set"]["current_song_time"] = 1, 4.5  # in bar 2 of 3/4
     steps = ui("pads", model="tiny", bars=2, ahead_bars=2, samplerate=44100) + [
         {"handle": ["live"]}, {"wait": {"status": "^(Live: window 0|Live stopped|Error|No answer)", "timeout_ms": 20000}},
         {"handle": ["live"]}, {"sleep": 300}]
-    result = run_device(tmp_path, live, steps, engine_port=server.udp.server_address[1])
+    result = run_device(tmp_path, live, steps, engine_port=daw_server.udp.server_address[1])
     assert result["record"]["status"][-1].startswith("Live stopped after 1 window"), result["record"]["status"]
-    (sent,) = engine.live_starts
+    (sent,) = daw_engine.live_starts
     assert (sent["start_bar"], sent["window_bars"], sent["ahead_bars"], sent["bpm"]) == (3, 2, 2, 100)
-    assert engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True}  # the song time never moved
-    (win, *_) = engine.windows
-    assert engine.stops == [win["session_id"]] and (win["index"], win["start_bar"], win["bars"]) == (0, 3, 2)
+    assert daw_engine.transports[0] == {"beat": 4.5, "bpm": 100.0, "playing": True}  # the song time never moved
+    (win, *_) = daw_engine.windows
+    assert daw_engine.stops == [win["session_id"]] and (win["index"], win["start_bar"], win["bars"]) == (0, 3, 2)
     (created,) = [c for c in result["calls"] if c["fn"] == "create_audio_clip"]
     path, position = created["args"]
     assert created["path"] == "live_set tracks 1" and position == 6  # bar 3 of 3/4 = beat 6

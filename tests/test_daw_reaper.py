@@ -13,10 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.daw.harness import engine, server  # noqa: F401, F811 - pytest fixtures shared by the DAW tests
-from tests.daw.harness import (LUA, REAPER_DIR, bar_seconds, calls, cli_command, fake_cli_command, frames_of,
-                               run_reaper, script, split_windows, write_wav)
+from daw.harness import (
+    LUA,
+    REAPER_DIR,
+    bar_seconds,
+    calls,
+    cli_command,
+    fake_cli_command,
+    frames_of,
+    run_reaper,
+    script,
+    split_windows,
+    write_wav,
+)
 
 pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.4 is not installed (apt-get install lua5.4)")
 
@@ -183,7 +192,7 @@ def test_ending_the_script_while_the_job_runs_cancels_it(tmp_path: Path) -> None
     for _ in range(100):  # the signal is delivered asynchronously
         if Path(str(log) + ".term").exists():
             break
-        subprocess.run(["sleep", "0.05"])
+        subprocess.run(["sleep", "0.05"], check=False)
     assert Path(str(log) + ".term").read_text() == "cancelled"
 
 
@@ -198,10 +207,10 @@ def test_not_a_midi_item(tmp_path: Path) -> None:
     assert "not a MIDI item" in msg["text"] and snap["exec"] == [] and snap["dialogs"] == []
 
 
-def test_generate_melody_through_the_real_cli_and_a_running_engine(tmp_path: Path, server: Any) -> None:
+def test_generate_melody_through_the_real_cli_and_a_running_engine(tmp_path: Path, daw_server: Any) -> None:
     # two bars keep the test quick on a shared CPU; the mock test above checks the 4-bar case
     scenario = generate_scenario(tmp_path, ["c major line", "2", "tiny-melody", "1"], cli_command(),
-                                 ext={"musicgen-bridge/server": server.addresses["zmq"]}, pump=60)
+                                 ext={"musicgen-bridge/server": daw_server.addresses["zmq"]}, pump=60)
     snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []
     (item,) = snap["tracks"][1]["items"]
@@ -223,22 +232,22 @@ def test_generate_melody_through_the_real_cli_and_a_running_engine(tmp_path: Pat
 
 
 @pytest.mark.parametrize("os_name", ["linux64", "Win64"])
-def test_cancel_through_the_real_cli_cancels_the_engine_job(tmp_path: Path, server: Any, engine: Any,
+def test_cancel_through_the_real_cli_cancels_the_engine_job(tmp_path: Path, daw_server: Any, daw_engine: Any,
                                                             os_name: str) -> None:
     """POSIX: SIGTERM to the CLI, which cancels the job. Windows: `musicgen-bridge cancel JOB_ID`
     with the id from the CLI's "accepted" line; the waiting CLI then ends by itself."""
     scenario = generate_scenario(tmp_path, ["a long one", "64", "tiny", "1"], cli_command(),
-                                 ext={"musicgen-bridge/server": server.addresses["zmq"]},
+                                 ext={"musicgen-bridge/server": daw_server.addresses["zmq"]},
                                  gfx={"cancel_when_text": r"%d+%%"})
     scenario["steps"].insert(1, {"os": os_name})  # the CLI was started; cancel as on that system
     snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == [] and len(snap["tracks"]) == 2 and snap["esc_tick"] >= 0
-    (job_id,) = engine.jobs
-    job = engine.wait(job_id, timeout=30)
+    (job_id,) = daw_engine.jobs
+    job = daw_engine.wait(job_id, timeout=30)
     assert job.state == "cancelled"
     if os_name == "Win64":
         (cmd,) = [c for c in snap["exec"] if "\"cancel\"" in c]
-        assert cmd.endswith(f'"cancel" "{job_id}" "--server" "{server.addresses["zmq"]}"')
+        assert cmd.endswith(f'"cancel" "{job_id}" "--server" "{daw_server.addresses["zmq"]}"')
         assert not [c for c in snap["exec"] if "kill" in c]
     else:
         (kill,) = [c for c in snap["exec"] if "kill" in c]
@@ -303,12 +312,12 @@ def test_continue_refuses_items_whose_audio_is_not_what_the_file_holds(tmp_path:
     assert says in msg["text"] and snap["exec"] == [] and snap["dialogs"] == []
 
 
-def test_continue_through_the_real_cli_lands_on_the_engines_start_bar(tmp_path: Path, server: Any) -> None:
+def test_continue_through_the_real_cli_lands_on_the_engines_start_bar(tmp_path: Path, daw_server: Any) -> None:
     wav = tmp_path / "groove.wav"
     write_wav(wav, bar_seconds(6, NUM, DEN, BPM), 44100)
     scenario = continue_scenario(tmp_path, wav, 1.5 * BAR_S, 3 * BAR_S, ["", "1", "2", "tiny"], offset=0.5 * BAR_S,
                                  cli=cli_command())
-    scenario["ext"]["musicgen-bridge/server"] = server.addresses["zmq"]
+    scenario["ext"]["musicgen-bridge/server"] = daw_server.addresses["zmq"]
     snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []
     new = snap["tracks"][0]["items"][1]
@@ -346,32 +355,32 @@ def test_lua_json_matches_python_json(tmp_path: Path) -> None:
 
 # -- live mode -------------------------------------------------------------------------------
 
-def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path: Path, server: Any,
-                                                                      engine: Any) -> None:
+def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path: Path, daw_server: Any,
+                                                                      daw_engine: Any) -> None:
     import sys
 
     scenario = {"project": project(tmp_path),
-                "ext": {"musicgen-bridge/server": server.addresses["zmq"], "musicgen-bridge/python": sys.executable},
+                "ext": {"musicgen-bridge/server": daw_server.addresses["zmq"], "musicgen-bridge/python": sys.executable},
                 "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
                 "steps": [{"play": {"playing": True, "position": 0}},
                           {"script": script("Live continuation start")}, {"pump": 2.6},
                           {"script": script("Live continuation stop")}, {"pump": 20}, {"atexit": True}]}
     snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []
-    (sent,) = engine.live_starts
+    (sent,) = daw_engine.live_starts
     assert {k: sent[k] for k in ("prompt", "model", "bpm", "time_signature", "window_bars", "context_bars",
                                  "ahead_bars", "start_bar")} == {
         "prompt": "ambient pads", "model": "tiny", "bpm": 100, "time_signature": "3/4", "window_bars": 2,
         "context_bars": 2, "ahead_bars": 2, "start_bar": 2}  # playing from bar 1: starts on the next bar
-    beats = [t["beat"] for t in engine.transports]
+    beats = [t["beat"] for t in daw_engine.transports]
     assert len(beats) >= 3 and beats == sorted(beats) and beats[-1] > 3  # the play cursor, in quarter notes
-    assert all(t["bpm"] == 100 and t["playing"] is True for t in engine.transports)
-    assert len(engine.stops) == 1 and engine.stops[0] == engine.windows[0]["session_id"]
+    assert all(t["bpm"] == 100 and t["playing"] is True for t in daw_engine.transports)
+    assert len(daw_engine.stops) == 1 and daw_engine.stops[0] == daw_engine.windows[0]["session_id"]
     assert [t["name"] for t in snap["tracks"]] == ["Keys", "MusicGen live: ambient pads", "Drums"]
     items = snap["tracks"][1]["items"]
     # every window the engine made was placed, at its (1-based) bar: 2, 4, ...
-    assert len(items) == len(engine.windows) >= 2
-    for i, (item, win) in enumerate(zip(items, engine.windows)):
+    assert len(items) == len(daw_engine.windows) >= 2
+    for i, (item, win) in enumerate(zip(items, daw_engine.windows)):
         assert (win["index"], win["start_bar"], win["bars"]) == (i, 2 + 2 * i, 2)
         assert item["position"] == pytest.approx(BAR_S * (win["start_bar"] - 1), abs=1e-9)
         assert item["length"] == pytest.approx(2 * BAR_S, abs=1e-9)

@@ -13,8 +13,8 @@ import soundfile as sf
 def test_demo_leaves_bar_exact_files_and_sidecars(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     env_cache = tmp_path / "empty-hf-cache"
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "demo", "--out-dir", str(out),
-                           "--cache-dir", str(env_cache)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "musicgen_bridge.bridge.cli", "demo", "--out-dir", str(out),
+                           "--cache-dir", str(env_cache)], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "NOISE" in proc.stdout and "tiny" in proc.stdout  # says plainly what it runs on
     assert str(out) in proc.stdout

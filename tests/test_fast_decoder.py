@@ -14,14 +14,20 @@ import pytest
 import torch
 from transformers import LogitsProcessorList, MusicgenForConditionalGeneration
 
-from engine.errors import EngineError
-from engine.generation import Conditioning, StepSampler, generate_reference, steps_for, undelay
-from engine.models import tiny
-from engine.models.fast_archs import BYTE_VOCAB, build_random
-from engine.generation import codebook_delays
-from engine.models.fast_decoder import generate_fast
-from engine.models.registry import LoadedModel, ModelRegistry, ModelSpec
-from engine.models.sampling import SamplingParams, make_generators
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.fast.archs import BYTE_VOCAB, build_random
+from musicgen_bridge.engine.generation.fast.decoder import generate_fast
+from musicgen_bridge.engine.generation.reference import (
+    Conditioning,
+    StepSampler,
+    codebook_delays,
+    generate_reference,
+    steps_for,
+    undelay,
+)
+from musicgen_bridge.engine.generation.sampling import SamplingParams, make_generators
+from musicgen_bridge.engine.models import tiny
+from musicgen_bridge.engine.models.registry import LoadedModel, ModelRegistry, ModelSpec
 
 torch.set_num_threads(1)
 

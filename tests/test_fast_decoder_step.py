@@ -6,13 +6,12 @@ import pytest
 import torch
 from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
 
-from engine.generation import Conditioning
-from engine.generation import codebook_delays
-from engine.models.fast_conditioning import delay_pattern, prepare_melody, prepare_text
-from engine.models.fast_decoder import generate_fast
-from engine.models.fast_step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
-from engine.models.registry import ModelRegistry
-from engine.models.sampling import SamplingParams
+from musicgen_bridge.engine.generation.fast.conditioning import delay_pattern, prepare_melody, prepare_text
+from musicgen_bridge.engine.generation.fast.decoder import generate_fast
+from musicgen_bridge.engine.generation.fast.step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
+from musicgen_bridge.engine.generation.reference import Conditioning, codebook_delays
+from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.models.registry import ModelRegistry
 
 torch.set_num_threads(1)
 

@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import soundfile as sf
+from serve_process import free_port, start_serve, stop
 
-from bridge.client import Client
-
-from tests.serve_process import free_port, start_serve, stop
+from musicgen_bridge.bridge.client import Client
 
 
 def _serve(tmp: Path, port: int):

@@ -7,17 +7,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import OscPeer, _host_port
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pythonosc.osc_message import ParseError
 from pythonosc.osc_message_builder import BuildError, build_msg
 from pythonosc.osc_packet import OscPacket
 
-from bridge.handlers import RequestHandler
-from bridge.osc_server import OscRouter
-from bridge.protocol import REQUEST_TYPES
-from conftest import OscPeer, _host_port
-from engine.errors import ERROR_CODES
+from musicgen_bridge.bridge.handlers import RequestHandler
+from musicgen_bridge.bridge.osc_server import OscRouter
+from musicgen_bridge.bridge.protocol import REQUEST_TYPES
+from musicgen_bridge.engine.errors import ERROR_CODES
 
 EVENTS = {"/mgb/accepted", "/mgb/progress", "/mgb/done", "/mgb/window", "/mgb/underrun"}
 SENDER = ("127.0.0.1", 40000)

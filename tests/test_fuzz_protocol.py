@@ -8,9 +8,9 @@ import json
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bridge.protocol import Message, decode, encode, new_message
-from engine import limits
-from engine.errors import ERROR_CODES, EngineError
+from musicgen_bridge.bridge.protocol import Message, decode, encode, new_message
+from musicgen_bridge.engine import limits
+from musicgen_bridge.engine.errors import ERROR_CODES, EngineError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

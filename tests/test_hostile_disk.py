@@ -18,19 +18,19 @@ ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
                                        (errno.ENAMETOOLONG, "invalid_field"), (errno.EROFS, "path_not_allowed"),
                                        (errno.EACCES, "path_not_allowed")])
 def test_os_errors_while_writing_get_stable_codes(zmq_peer, monkeypatch, err, code):
-    import engine.pipeline as pipeline
+    from musicgen_bridge.engine.produce import publish  # write_clip is looked up there
 
     def failing(*a, **k):
         raise OSError(err, os.strerror(err))
 
-    monkeypatch.setattr(pipeline, "write_clip", failing)
+    monkeypatch.setattr(publish, "write_clip", failing)
     reply, _ = zmq_peer.request("generate", dict(ONE_BAR))
     end = zmq_peer.job_end(reply["content"]["job_id"])
     assert end["header"]["msg_type"] == "error" and end["content"]["code"] == code, end["content"]
 
 
 def test_scratch_left_by_a_killed_engine_is_removed_at_start(engine):
-    from bridge.handlers import RequestHandler
+    from musicgen_bridge.bridge.handlers import RequestHandler
 
     # a scratch folder whose owner is gone (a process that has exited)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -55,7 +55,7 @@ def test_an_item_too_large_to_decode_is_refused_from_its_header_at_submit(zmq_pe
     import numpy as np
     import soundfile as sf
 
-    from engine import limits
+    from musicgen_bridge.engine import limits
 
     item = engine.paths.output_root / "hostile-item.wav"
     sf.write(item, np.zeros((48000, 2), np.float32), 48000)

@@ -77,7 +77,7 @@ def test_unknown_fields_are_dropped_not_stored(zmq_peer):
     """Finding 9: unknown fields were kept in the journal and every sidecar (3.6 MB sent -> +86.5 MB)."""
     from pathlib import Path
 
-    from engine.request import GenerateRequest
+    from musicgen_bridge.engine.request import GenerateRequest
 
     junk = "j" * 50_000
     assert "junk" not in GenerateRequest.from_dict({**ONE_BAR, "junk": junk, "retryable": True}).to_dict()
@@ -129,8 +129,8 @@ def test_a_huge_midi_file_is_refused_before_a_full_parse(zmq_peer, monkeypatch):
     """Finding 6: a 15 MB MIDI file was parsed whole (59 s, 3.9 GiB) before the note limit applied."""
     import mido
 
-    from engine.conditioning.midi_file import MAX_FILE_NOTES, MAX_MIDI_BYTES
-    from engine.conditioning.midi_scan import count_note_ons
+    from musicgen_bridge.engine.conditioning.midi_file import MAX_FILE_NOTES, MAX_MIDI_BYTES
+    from musicgen_bridge.engine.conditioning.midi_scan import count_note_ons
 
     data = _midi_notes(MAX_FILE_NOTES // 4 + 1, tracks=4)
     assert len(data) <= MAX_MIDI_BYTES and count_note_ons(data) > MAX_FILE_NOTES
@@ -149,7 +149,7 @@ def test_a_huge_midi_file_is_refused_before_a_full_parse(zmq_peer, monkeypatch):
 
 
 def test_the_scan_counts_what_mido_reads():
-    from engine.conditioning.midi_scan import count_note_ons
+    from musicgen_bridge.engine.conditioning.midi_scan import count_note_ons
 
     assert count_note_ons(_midi_notes(123, tracks=3)) == 369
     assert count_note_ons(open("examples/melody/c_major_line.mid", "rb").read()) > 0

@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from engine.engine import Engine, EngineConfig
-from engine.jobs import Job
-from engine.journal import Journal
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.jobs.queue import Job
+from musicgen_bridge.engine.jobs.journal import Journal
 
 
 def _engine(tmp_path, journal):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from engine import limits
+from musicgen_bridge.engine import limits
 
 LIVE = {"prompt": "x", "model": "tiny", "bpm": 120, "time_signature": "4/4", "window_bars": 1, "ahead_bars": 1}
 

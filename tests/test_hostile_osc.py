@@ -12,9 +12,9 @@ import time
 import pytest
 from pythonosc.osc_message_builder import build_msg
 
-from bridge.osc_parse import MAX_MESSAGES, parse_packet
+from musicgen_bridge.bridge.osc_parse import MAX_MESSAGES, parse_packet
 from conftest import OscPeer, _host_port, slip_encode
-from engine.errors import EngineError
+from musicgen_bridge.engine.errors import EngineError
 
 TIMETAG_NOW = struct.pack(">Q", 1)
 
@@ -83,7 +83,7 @@ def test_minus_four_bundle_over_tcp_is_answered_and_the_server_goes_on(server, o
 def test_a_bundle_of_requests_over_udp_draws_a_bounded_answer(server, osc_udp):
     """Finding 8: a 4 KB bundle drew 200 replies (an 89x reflection amplifier). Now at most MAX_MESSAGES
     messages are read and their answers total at most max(4 x the request, one safe datagram)."""
-    from bridge.osc_server import AMPLIFICATION, SAFE_UDP_BYTES
+    from musicgen_bridge.bridge.osc_server import AMPLIFICATION, SAFE_UDP_BYTES
 
     models = build_msg("/mgb/models", []).dgram
     packet = bundle(*[models] * MAX_MESSAGES)

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from engine.errors import EngineError
-from engine.paths import PathPolicy
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.paths import PathPolicy
 
 ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
 

@@ -78,8 +78,8 @@ def _ping_raw(sock: zmq.Socket, timeout: float = 10.0) -> dict:
 
 def test_idle_clients_give_their_place_to_a_new_one(engine):
     """Finding 8: 64 idle ZeroMQ connections locked everyone else out (`busy`, no idle timeout)."""
-    from bridge.handlers import RequestHandler
-    from bridge.zmq_server import ZmqServer
+    from musicgen_bridge.bridge.handlers import RequestHandler
+    from musicgen_bridge.bridge.zmq_server import ZmqServer
 
     srv = ZmqServer(RequestHandler(engine), "tcp://127.0.0.1:*", "tcp://127.0.0.1:*", max_clients=2)
     srv.gate.idle_s = 0.5

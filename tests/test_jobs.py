@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine.engine import Engine, EngineConfig
-from engine.errors import EngineError
-from engine.generation import Conditioning, generate_reference
-from engine.jobs import JobQueue
-from engine.models.sampling import SamplingParams
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.reference import Conditioning, generate_reference
+from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.jobs.queue import JobQueue
 
 
 @pytest.fixture
@@ -112,15 +112,15 @@ def test_a_take_does_not_depend_on_its_batch(engine: Engine) -> None:
     assert batch.tokens.shape == (3, 4, 40)
 
 
-def test_fast_and_reference_backends_write_identical_files(engine: Engine) -> None:
+def test_fast_and_reference_generators_write_identical_files(engine: Engine) -> None:
     audio = {}
-    for backend in ("fast", "reference"):
-        job = engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120, "seed": 9, "backend": backend,
-                                         "track": backend})
+    for generator in ("fast", "reference"):
+        job = engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120, "seed": 9, "generator": generator,
+                                         "track": generator})
         result = engine.wait(job.id, timeout=60).result
-        audio[backend] = sf.read(result["path"], dtype="int32")[0]
+        audio[generator] = sf.read(result["path"], dtype="int32")[0]
     assert np.array_equal(audio["fast"], audio["reference"])
-    assert engine.context.backends["fast"] is not None  # "auto" picks the fast decoder when present
+    assert engine.context.generators["fast"] is not None  # "auto" picks the fast decoder when present
 
 
 def test_conform_runs_when_asked_and_is_recorded(engine: Engine) -> None:

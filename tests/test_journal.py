@@ -11,11 +11,11 @@ import time
 import pytest
 import soundfile as sf
 
-from engine.engine import Engine, EngineConfig
-from engine.errors import EngineError
-from engine.jobs import Job
-from engine.journal import Journal, JournalInUse, open_journal
-from engine.request import GenerateRequest
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.jobs.journal import Journal, JournalInUse, open_journal
+from musicgen_bridge.engine.jobs.queue import Job
+from musicgen_bridge.engine.request import GenerateRequest
 
 ONE_BAR = {"prompt": "journal", "bars": 1, "bpm": 120, "model": "tiny", "conform": False}  # conform: slow first call
 
@@ -69,7 +69,7 @@ def test_one_engine_owns_a_journal(tmp_path, caplog):
     first = Journal(tmp_path / "j.sqlite")
     with pytest.raises(JournalInUse):
         Journal(tmp_path / "j.sqlite")
-    caplog.set_level(logging.WARNING, logger="engine.journal")
+    caplog.set_level(logging.WARNING, logger="musicgen_bridge.engine.jobs.journal")
     assert open_journal(tmp_path / "j.sqlite") is None
     assert "keeps no journal" in caplog.text
     first.close()

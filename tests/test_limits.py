@@ -10,13 +10,13 @@ import time
 import mido
 import pytest
 import zmq
-
-from bridge.handlers import RequestHandler
-from bridge.server import BridgeServer
-from bridge.zmq_server import ZmqServer
 from conftest import OscPeer, ZmqPeer, _host_port, envelope
-from engine import limits
-from engine.conditioning import melody as melody_module
+
+from musicgen_bridge.bridge.handlers import RequestHandler
+from musicgen_bridge.bridge.server import BridgeServer
+from musicgen_bridge.bridge.zmq_server import ZmqServer
+from musicgen_bridge.engine import limits
+from musicgen_bridge.engine.conditioning import melody as melody_module
 
 NOTE = {"pitch": 60, "start_beats": 0, "duration_beats": 1}
 
@@ -91,7 +91,7 @@ def test_midi_file_notes_over_the_limit_over_zmq(zmq_peer):
 # -- the queue and the clients: a small engine of their own ------------------------------------------
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    from engine.engine import Engine, EngineConfig
+    from musicgen_bridge.engine.engine import Engine, EngineConfig
 
     eng = Engine(EngineConfig(default_model="tiny", max_queue=1, output_root=tmp_path_factory.mktemp("small")))
     srv = BridgeServer(eng, zmq_addr="tcp://127.0.0.1:*", pub_addr="tcp://127.0.0.1:*", osc_udp=("127.0.0.1", 0))

@@ -10,10 +10,20 @@ import pytest
 import torch
 from transformers.audio_utils import chroma_filter_bank
 
-from engine.conditioning import (CHROMA_LENGTH, AudioMelody, Melody, audio_chroma,
-                                 chroma_features, chroma_for_window, loop_length_beats,
-                                 melody_from_notes, num_chroma_frames, one_hot, pitch_track)
-from engine.errors import EngineError
+from musicgen_bridge.engine.conditioning import (
+    CHROMA_LENGTH,
+    AudioMelody,
+    Melody,
+    audio_chroma,
+    chroma_features,
+    chroma_for_window,
+    loop_length_beats,
+    melody_from_notes,
+    num_chroma_frames,
+    one_hot,
+    pitch_track,
+)
+from musicgen_bridge.engine.errors import EngineError
 
 torch.set_num_threads(1)
 
@@ -99,10 +109,10 @@ def test_c_major_scale_frames_at_120_bpm() -> None:
 
 def render_sines(spec: list[tuple[int, float, float]], bpm: float, beats: float) -> np.ndarray:
     seconds_per_beat = 60 / bpm
-    wave = np.zeros(int(round(beats * seconds_per_beat * SR)))
+    wave = np.zeros(round(beats * seconds_per_beat * SR))
     for pitch, start, dur in spec:
-        a = int(round(start * seconds_per_beat * SR))
-        b = int(round((start + dur) * seconds_per_beat * SR))
+        a = round(start * seconds_per_beat * SR)
+        b = round((start + dur) * seconds_per_beat * SR)
         n = np.arange(b - a)
         fade = np.minimum(1.0, np.minimum(n, n[::-1]) / 64)  # no clicks at note edges
         wave[a:b] += 0.5 * np.sin(2 * np.pi * 440 * 2 ** ((pitch - 69) / 12) * n / SR) * fade

@@ -12,10 +12,17 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine.conditioning import (Note, audio_chroma, melody_from_audio, melody_from_midi,
-                                 melody_from_notes, pitch_track, set_stem_separator)
-from engine.conditioning.midi_file import seconds_to_beats
-from engine.errors import EngineError
+from musicgen_bridge.engine.conditioning import (
+    Note,
+    audio_chroma,
+    melody_from_audio,
+    melody_from_midi,
+    melody_from_notes,
+    pitch_track,
+    set_stem_separator,
+)
+from musicgen_bridge.engine.conditioning.midi_file import seconds_to_beats
+from musicgen_bridge.engine.errors import EngineError
 
 torch.set_num_threads(1)
 

@@ -9,13 +9,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from engine import pipeline
-from engine.cli import main
-from engine.conditioning import CHROMA_FRAME_RATE, CHROMA_LENGTH
-from engine.engine import Engine, EngineConfig
-from engine.errors import EngineError
-from engine.generation import Conditioning, generate_reference
-from engine.models.sampling import SamplingParams
+from musicgen_bridge.bridge.cli import main
+from musicgen_bridge.engine.conditioning import CHROMA_FRAME_RATE, CHROMA_LENGTH
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.generation.reference import Conditioning, generate_reference
+from musicgen_bridge.engine.generation.sampling import SamplingParams
+from musicgen_bridge.engine.produce import context as pipeline  # choose_generator looks it up there
 
 EXAMPLE_MIDI = Path(__file__).resolve().parents[1] / "examples" / "melody" / "c_major_line.mid"
 C_MAJOR = [60, 62, 64, 65, 67, 69, 71, 72]
@@ -66,7 +66,7 @@ def test_note_list_reaches_the_model_as_the_expected_chroma(engine: Engine, monk
 
 
 def test_different_melodies_give_different_tokens(engine: Engine) -> None:
-    from engine.conditioning import chroma_for_window, melody_from_notes
+    from musicgen_bridge.engine.conditioning import chroma_for_window, melody_from_notes
 
     loaded = engine.registry.load("tiny-melody")
     f_sharp_pentatonic = [66, 68, 70, 73, 75, 78, 80, 82]

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pythonosc.osc_message import OscMessage
 
-from bridge import handlers, osc_server
-from bridge.osc_server import OscRouter, event_dgram
-from bridge.protocol import EVENT_TYPES, PROTOCOL_VERSION, REQUEST_TYPES
-from engine import limits
-from engine.errors import ERROR_CODES
+from musicgen_bridge.bridge import handlers, osc_server
+from musicgen_bridge.bridge.osc_server import OscRouter, event_dgram
+from musicgen_bridge.bridge.protocol import EVENT_TYPES, PROTOCOL_VERSION, REQUEST_TYPES
+from musicgen_bridge.engine import limits
+from musicgen_bridge.engine.errors import ERROR_CODES
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
 
@@ -25,7 +25,7 @@ def error_table() -> str:
 
 
 def test_error_table_is_the_generated_one():
-    found = re.search(r"<!-- error-codes:begin -->\n(.*?)\n<!-- error-codes:end -->", DOC, re.S)
+    found = re.search(r"<!-- error-codes:begin -->\n(.*?)\n<!-- error-codes:end -->", DOC, re.DOTALL)
     assert found, "docs/protocol.md lost its error-codes markers"
     assert found.group(1) == error_table(), "regenerate the table in docs/protocol.md:\n" + error_table()
 
@@ -43,7 +43,7 @@ def test_every_request_type_has_a_section(msg_type):
 
 @pytest.mark.parametrize("event", list(EVENT_TYPES))
 def test_every_event_type_is_in_the_events_table(event):
-    assert re.search(rf"^\| `{event}` \| ", DOC, re.M)
+    assert re.search(rf"^\| `{event}` \| ", DOC, re.MULTILINE)
 
 
 def _doc_row(address: str) -> str:

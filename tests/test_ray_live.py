@@ -1,4 +1,4 @@
-"""Live mode on the Ray backend: each session's windows are made on one replica for its whole life.
+"""Live mode on the Ray executor: each session's windows are made on one replica for its whole life.
 
 Marked slow (Ray start-up): ``pytest -m "not slow"`` leaves them out. One module-wide Ray instance
 (2 CPUs, 256 MB object store, no dashboard) runs two CPU replicas of ``tiny``; the engine behind
@@ -18,10 +18,10 @@ import pytest
 import soundfile as sf
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1 only (see loopback_ray)
-ray = pytest.importorskip("ray", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
-pytest.importorskip("ray.serve", reason="the ray backend needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
+ray = pytest.importorskip("ray", reason="the ray executor needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
+pytest.importorskip("ray.serve", reason="the ray executor needs Ray Serve: pip install 'musicgen-bridge[cluster]'")
 
-from engine.engine import Engine, EngineConfig  # noqa: E402
+from musicgen_bridge.engine.engine import Engine, EngineConfig
 
 pytestmark = pytest.mark.slow
 
@@ -40,17 +40,17 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
     import torch
     from ray import serve
 
-    from engine.backends.options import RayOptions
-    from engine.backends.ray_serve import RayBackend
+    from musicgen_bridge.engine.executors.options import RayOptions
+    from musicgen_bridge.engine.executors.ray_serve import RayExecutor
 
     torch.set_num_threads(1)
     ray.init(address="local", num_cpus=2, object_store_memory=256 * 1024**2, include_dashboard=False,
              log_to_driver=False, logging_level=logging.WARNING,
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}})
     assert ray.get_runtime_context().gcs_address.startswith("127.0.0.1:"), "Ray must stay on loopback"
-    deployer = RayBackend(RayOptions(**LAYOUT), EngineConfig(default_model="tiny", preload=["tiny"]))
+    deployer = RayExecutor(RayOptions(**LAYOUT), EngineConfig(default_model="tiny", preload=["tiny"]))
     eng = Engine(EngineConfig(default_model="tiny", output_root=tmp_path_factory.mktemp("ray-live-out"),
-                              backend="ray", backend_options={**LAYOUT, "deploy": False}))
+                              executor="ray", executor_options={**LAYOUT, "deploy": False}))
     try:
         yield eng
     finally:
@@ -79,13 +79,13 @@ def probe_replicas(eng: Engine) -> dict[str, dict]:
     probes: dict[str, dict] = {}
     try:
         for i in range(3):
-            p = eng.backend.session_call(f"probe-{i}", "whoami")
+            p = eng.executor.session_call(f"probe-{i}", "whoami")
             probes[p["replica"]] = p
             if len(probes) == 2:
                 return probes
     finally:
         for i in range(3):
-            eng.backend.end_session(f"probe-{i}")
+            eng.executor.end_session(f"probe-{i}")
     raise AssertionError(f"probe sessions reached only {sorted(probes)}")
 
 
@@ -97,7 +97,7 @@ def no_sessions_left(engine: Engine):
 
 
 def local_windows(tmp_path: Path, n: int) -> list[bytes]:
-    """The same session made in-process (the local backend): the reference audio."""
+    """The same session made in-process (the local executor): the reference audio."""
     eng = Engine(EngineConfig(default_model="tiny", output_root=tmp_path / "local"))
     got: dict[int, str] = {}
     enough = threading.Event()
@@ -122,7 +122,7 @@ def test_windows_tile_the_timeline_on_one_replica_and_match_the_local_audio(engi
     sid = start(zmq_peer, ahead_bars=3)
     first = windows(zmq_peer, sid, 3)  # before playback, ahead_bars are prepared
     replica = first[0]["replica"]
-    assert replica and engine.backend.session_replica(sid) == replica
+    assert replica and engine.executor.session_replica(sid) == replica
     zmq_peer.request("transport", {"beat": 4, "bpm": 120, "playing": True, "session_id": sid})  # bar 2: one more
     made = windows(zmq_peer, sid, 4)
     assert [w["start_bar"] for w in made] == [1, 2, 3, 4]  # no gap, no overlap
@@ -139,7 +139,7 @@ def test_windows_tile_the_timeline_on_one_replica_and_match_the_local_audio(engi
     stop, _ = zmq_peer.request("live_stop", {"session_id": sid})
     assert stop["content"]["status"] == "ok" and stop["content"]["windows"] == 4
     assert stop["content"]["replica"] == replica
-    assert engine.backend.session_replica(sid) is None  # unpinned, and the replica dropped its state
+    assert engine.executor.session_replica(sid) is None  # unpinned, and the replica dropped its state
     assert all(sid not in p["live_sessions"] for p in probe_replicas(engine).values())
     again, _ = zmq_peer.request("live_stop", {"session_id": sid})
     assert again["content"]["code"] == "unknown_session"
@@ -153,16 +153,16 @@ def test_two_sessions_land_on_different_replicas(engine: Engine, zmq_peer) -> No
     for sid in sids:
         assert [w["start_bar"] for w in made[sid]] == [1, 2]
         zmq_peer.request("live_stop", {"session_id": sid})
-    assert engine.backend.running() == {}
+    assert engine.executor.running() == {}
 
 
 def test_live_stop_cancels_the_window_in_flight_on_the_replica(engine: Engine, zmq_peer) -> None:
     before = sorted(engine.paths.output_root.rglob("*.wav"))
     sid = start(zmq_peer, window_bars=48, ahead_bars=48)  # one long window: seconds of decoding
     deadline = time.monotonic() + WAIT_S
-    while f"{sid}#0" not in engine.backend.running() and time.monotonic() < deadline:
+    while f"{sid}#0" not in engine.executor.running() and time.monotonic() < deadline:
         time.sleep(0.02)  # until the replica has started it
-    assert f"{sid}#0" in engine.backend.running()
+    assert f"{sid}#0" in engine.executor.running()
     stop, _ = zmq_peer.request("live_stop", {"session_id": sid})
     assert stop["content"]["status"] == "ok" and stop["content"]["windows"] == 0
     assert sorted(engine.paths.output_root.rglob("*.wav")) == before  # nothing written
@@ -177,7 +177,7 @@ def test_live_stop_cancels_the_window_in_flight_on_the_replica(engine: Engine, z
 def test_a_replica_killed_mid_session_ends_it_with_interrupted(engine: Engine, zmq_peer) -> None:
     sid = start(zmq_peer, ahead_bars=2)
     replica = windows(zmq_peer, sid, 2)[0]["replica"]
-    ray.kill(ray.get_actor(engine.backend.actor_name(replica), namespace="serve"), no_restart=True)
+    ray.kill(ray.get_actor(engine.executor.actor_name(replica), namespace="serve"), no_restart=True)
     zmq_peer.request("transport", {"beat": 4, "bpm": 120, "playing": True, "session_id": sid})  # asks for bar 3
     error = zmq_peer.wait_event(lambda e: e["header"]["msg_type"] == "error"
                                 and e["content"].get("session_id") == sid, timeout=WAIT_S)["content"]

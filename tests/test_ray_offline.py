@@ -10,24 +10,26 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.backends import LocalBackend, open_backend
-from engine.backends.options import RayOptions, serve_backend
-from engine.backends.sessions import SessionTable
-from engine.backends.wire import check_produced, pack_job, unpack_request
-from engine.cli import build_parser
-from engine.engine import Engine, EngineConfig
-from engine.errors import EngineError
-from engine.jobs import Job
-from engine.paths import PathPolicy
-from engine.pipeline import Produced, RenderedTake
-from engine.request import GenerateRequest
+from musicgen_bridge.bridge.cli import build_parser
+from musicgen_bridge.engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.executors import LocalExecutor, open_executor
+from musicgen_bridge.engine.executors.options import RAY_FLAGS, RayOptions, serve_executor
+from musicgen_bridge.engine.executors.sessions import SessionTable
+from musicgen_bridge.engine.executors.wire import check_produced, pack_job, unpack_request
+from musicgen_bridge.engine.jobs.queue import Job
+from musicgen_bridge.engine.paths import PathPolicy
+from musicgen_bridge.engine.produce.context import Produced, RenderedTake
+from musicgen_bridge.engine.request import GenerateRequest
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_engine_bridge_and_cli_never_import_ray() -> None:
-    code = ("import sys, engine.engine, engine.cli, engine.backends, engine.backends.options, "
-            "engine.backends.sessions, engine.backends.wire, bridge.server; "
+    code = ("import sys, musicgen_bridge.engine.engine, musicgen_bridge.bridge.cli, "
+            "musicgen_bridge.engine.executors, musicgen_bridge.engine.executors.options, "
+            "musicgen_bridge.engine.executors.sessions, musicgen_bridge.engine.executors.wire, "
+            "musicgen_bridge.bridge.server; "
             "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     out = subprocess.run([sys.executable, "-c", code], check=False, cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
@@ -44,20 +46,26 @@ def test_options_capacity_and_validation() -> None:
         with pytest.raises(EngineError) as err:
             RayOptions.from_dict(bad)
         assert err.value.code == "invalid_field" and err.value.details["field"] == field
-    with pytest.raises(EngineError, match="unknown ray backend option"):
+    with pytest.raises(EngineError, match="unknown ray executor option"):
         RayOptions.from_dict({"replica": 2})
 
 
-def test_serve_flags_parse_and_need_the_ray_backend() -> None:
-    args = build_parser().parse_args(["serve", "--backend", "ray", "--ray-address", "auto", "--replicas", "2",
-                                      "--gpus-per-replica", "0.5"])
-    assert serve_backend(args) == ("ray", {"address": "auto", "replicas": 2, "gpus_per_replica": 0.5})
-    assert serve_backend(build_parser().parse_args(["serve"])) == ("local", {})
+def _serve_executor(argv: list[str]) -> tuple[str, dict]:
+    args = build_parser().parse_args(["serve", *argv])  # what cmd_serve hands over
+    return serve_executor(args.executor, {flag: getattr(args, flag) for flag in RAY_FLAGS})
+
+
+def test_serve_flags_parse_and_need_the_ray_executor() -> None:
+    assert _serve_executor(["--executor", "ray", "--ray-address", "auto", "--replicas", "2",
+                            "--gpus-per-replica", "0.5"]) == ("ray", {"address": "auto", "replicas": 2,
+                                                                      "gpus_per_replica": 0.5})
+    assert _serve_executor([]) == ("local", {})
+    assert _serve_executor(["--backend", "ray"]) == ("ray", {})  # the 1.x alias of --executor
     with pytest.raises(EngineError) as err:
-        serve_backend(build_parser().parse_args(["serve", "--replicas", "2"]))
-    assert err.value.code == "invalid_field" and "--replicas only apply with --backend ray" in err.value.message
+        _serve_executor(["--replicas", "2"])
+    assert err.value.code == "invalid_field" and "--replicas only apply with --executor ray" in err.value.message
     with pytest.raises(EngineError, match="replicas must be an integer from 1"):
-        serve_backend(build_parser().parse_args(["serve", "--backend", "ray", "--replicas", "0"]))
+        _serve_executor(["--executor", "ray", "--replicas", "0"])
 
 
 def test_sessions_pin_to_the_least_pinned_replica_and_stay() -> None:
@@ -116,7 +124,7 @@ def test_local_backend_is_the_default_and_checks_retry(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     engine = Engine(EngineConfig(default_model="tiny", output_root=tmp_path / "out"))
     try:
-        assert isinstance(engine.backend, LocalBackend) and engine.info()["backend"] == {"name": "local"}
+        assert isinstance(engine.executor, LocalExecutor) and engine.info()["executor"] == {"name": "local"}
         with pytest.raises(EngineError) as err:
             engine.submit("generate", {"bars": 1, "retryable": "yes"})
         assert err.value.code == "invalid_field" and err.value.details["field"] == "retryable"
@@ -128,9 +136,9 @@ def test_local_backend_is_the_default_and_checks_retry(tmp_path: Path) -> None:
 
 def test_unknown_backend_and_missing_ray_are_clear(monkeypatch) -> None:
     with pytest.raises(EngineError) as err:
-        open_backend("spark")
+        open_executor("spark")
     assert err.value.code == "invalid_field"
-    monkeypatch.setitem(sys.modules, "engine.backends.ray_serve", None)  # as if Ray were not installed
+    monkeypatch.setitem(sys.modules, "musicgen_bridge.engine.executors.ray_serve", None)  # as if Ray were not installed
     with pytest.raises(EngineError) as err:
-        open_backend("ray", {"replicas": 1}, config=SimpleNamespace(preload=[]))
+        open_executor("ray", {"replicas": 1}, config=SimpleNamespace(preload=[]))
     assert err.value.code == "unsupported" and "musicgen-bridge[cluster]" in err.value.message

@@ -11,12 +11,12 @@ import numpy as np
 import pedalboard
 import pytest
 
-from engine.errors import EngineError
-from engine.render import fx as fxmod
-from engine.render.fx import BUILTINS, EXTRA_RANGES, NYQUIST, BuiltinFx, FxChain, Vst3Fx, parse_chain
-from engine.render.presets import SHIPPED_PRESETS, list_presets, resolve_chain
-from engine.render.renderer import Renderer, RenderSpec
-from engine.render.vst3 import PluginCache
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.render import fx as fxmod
+from musicgen_bridge.engine.render.fx import BUILTINS, EXTRA_RANGES, NYQUIST, BuiltinFx, FxChain, Vst3Fx, parse_chain
+from musicgen_bridge.engine.render.presets import SHIPPED_PRESETS, list_presets, resolve_chain
+from musicgen_bridge.engine.render.renderer import Renderer, RenderSpec
+from musicgen_bridge.engine.render.vst3 import PluginCache
 
 RNG_SEED = 1234
 

@@ -15,12 +15,12 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import EngineError
-from engine.render import output as outmod
-from engine.render.naming import check_file_name, clip_name, safe_stem, slugify
-from engine.render.output import FORMATS, write_clip, write_sidecar
-from engine.paths import PathPolicy, default_output_root
-from engine.render.playback import preview
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.paths import PathPolicy, default_output_root
+from musicgen_bridge.engine.render import output as outmod
+from musicgen_bridge.engine.render.naming import check_file_name, clip_name, safe_stem, slugify
+from musicgen_bridge.engine.render.output import FORMATS, write_clip, write_sidecar
+from musicgen_bridge.engine.render.playback import preview
 
 
 def code_of(call, *args, **kwargs) -> str:
@@ -237,7 +237,7 @@ def test_preview_without_device_or_portaudio(monkeypatch: pytest.MonkeyPatch) ->
     def broken_import(name: str):
         raise OSError("PortAudio library not found")
 
-    monkeypatch.setattr("engine.render.playback.importlib.import_module", broken_import)
+    monkeypatch.setattr("musicgen_bridge.engine.render.playback.importlib.import_module", broken_import)
     assert preview(sine(), 48000) == "no preview: the PortAudio library is missing (PortAudio library not found)"
 
 
@@ -252,8 +252,8 @@ def test_preview_plays_frames_first(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_package_exports_resolve() -> None:
-    import engine.render as render
+    from musicgen_bridge.engine import render
 
     missing = [name for name in render.__all__ if not hasattr(render, name)]
     assert missing == []
-    assert callable(render.preview) and render.Renderer.__module__ == "engine.render.renderer"
+    assert callable(render.preview) and render.Renderer.__module__ == "musicgen_bridge.engine.render.renderer"

@@ -11,13 +11,13 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from engine.errors import EngineError
-from engine.render import dsp
-from engine.render.output import write_clip
-from engine.paths import PathPolicy
-from engine.render.presets import SHIPPED_PRESETS, resolve_chain
-from engine.render.renderer import Renderer, RenderSpec
-from engine.render.stream import run_chain
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.paths import PathPolicy
+from musicgen_bridge.engine.render import dsp
+from musicgen_bridge.engine.render.output import write_clip
+from musicgen_bridge.engine.render.presets import SHIPPED_PRESETS, resolve_chain
+from musicgen_bridge.engine.render.renderer import Renderer, RenderSpec
+from musicgen_bridge.engine.render.stream import run_chain
 
 MODEL_RATE = 32000
 SEED = 20240501

@@ -1,14 +1,21 @@
 """Exact bar/beat/second/sample conversion under time signatures and tempo maps."""
 
-from fractions import Fraction
 import math
+from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from engine.errors import EngineError
-from engine.timeline import (
-    Grid, TempoMap, TimeSignature, bar_to_beat, beat_to_bar, position_to_beat, span_frames,
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.timing.timeline import (
+    Grid,
+    TempoMap,
+    TimeSignature,
+    bar_to_beat,
+    beat_to_bar,
+    position_to_beat,
+    span_frames,
 )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from engine.models.registry import LoadedModel, get_spec
-from engine.models.tiny import build_tiny, tiny_tokenizer
+from musicgen_bridge.engine.models.registry import LoadedModel, get_spec
+from musicgen_bridge.engine.models.tiny import build_tiny, tiny_tokenizer
 
 
 def tiny_model(max_frames: int | None = None) -> LoadedModel:

@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bridge.client import DEFAULT_ADDRESS, Client
-from bridge.protocol import Message
-from engine.errors import EngineError
+from musicgen_bridge.bridge.client import DEFAULT_ADDRESS, Client
+from musicgen_bridge.bridge.protocol import Message
+from musicgen_bridge.engine.errors import EngineError
 
 RESEND_S = 1.0  # repeat an unchanged transport this often so the engine's view never goes stale
 DRAIN_S = 0.5  # after live_stop, events still in flight arrive within this quiet time
@@ -108,7 +108,7 @@ class Relay:
             if time.monotonic() - self.last_change > self.args.heartbeat:
                 break  # the ReaScript stopped writing: Reaper closed or the script was killed
             self.send_transport()
-            ended = not all([self.handle(msg) for msg in self.client.poll_events(self.args.interval)])
+            ended = not all(self.handle(msg) for msg in self.client.poll_events(self.args.interval))
         try:
             self.client.request("live_stop", {"session_id": self.session_id})
         except EngineError:

@@ -13,7 +13,7 @@ A melody shorter than the window repeats, a longer one is cut. Notes loop every
 "notes' end rounded up to whole bars": a 3.5-beat phrase in 4/4 loops each bar, so the
 repeats stay on the bar grid. Audio melodies loop at their own length in samples.
 
->>> from engine.conditioning.melody import melody_from_notes
+>>> from musicgen_bridge.engine.conditioning.melody import melody_from_notes
 >>> line = melody_from_notes([{"pitch": 64, "start_beats": 0, "duration_beats": 2,
 ...                            "velocity": 100}])
 >>> chroma_for_window(line, bpm=120, num_frames=16).argmax(-1).tolist()
@@ -31,10 +31,17 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from engine.conditioning.melody import (CHROMA_FRAME_RATE, CHROMA_HOP, CHROMA_SAMPLE_RATE,
-                                        NUM_CHROMA, AudioMelody, Melody, MelodySource,
-                                        to_fraction)
-from engine.errors import EngineError
+from ..errors import EngineError
+from .melody import (
+    CHROMA_FRAME_RATE,
+    CHROMA_HOP,
+    CHROMA_SAMPLE_RATE,
+    NUM_CHROMA,
+    AudioMelody,
+    Melody,
+    MelodySource,
+    to_fraction,
+)
 
 Mode = Literal["highest", "lowest", "loudest"]
 MODES: tuple[str, ...] = ("highest", "lowest", "loudest")
@@ -73,7 +80,7 @@ def loop_length_beats(melody: Melody, beats_per_bar: Any = 4) -> Fraction:
 
     ``beats_per_bar`` counts quarter-note beats (4/4 -> 4, 3/4 -> 3, 6/8 -> 3, 7/8 -> 3.5).
 
-    >>> from engine.conditioning.melody import Melody, Note
+    >>> from musicgen_bridge.engine.conditioning.melody import Melody, Note
     >>> loop_length_beats(Melody((Note(60, Fraction(0), Fraction(9, 2), 100),)), 4)
     Fraction(8, 1)
     """

@@ -4,8 +4,8 @@ MusicGen-Melody was trained on chroma of audio with drums and bass removed by De
 separation model ships here, so ``remove_stems`` raises ``EngineError("unsupported")`` unless
 a separator has been plugged in with :func:`set_stem_separator`; it is never ignored.
 
->>> melody = melody_from_audio("song.wav", start_seconds=12.0, end_seconds=20.0)  # doctest: +SKIP
->>> melody.chroma.shape  # doctest: +SKIP
+>>> melody = melody_from_audio("song.wav", start_seconds=12.0, end_seconds=20.0)  # needs an audio file of yours  # doctest: +SKIP
+>>> melody.chroma.shape  # needs an audio file of yours  # doctest: +SKIP
 torch.Size([63, 12])
 """
 
@@ -14,14 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 from pedalboard.io import AudioFile
 
-from engine.conditioning.chroma import audio_chroma
-from engine.conditioning.melody import CHROMA_SAMPLE_RATE, AudioMelody, to_fraction
-from engine.errors import EngineError
+from ..errors import EngineError
+from .chroma import audio_chroma
+from .melody import CHROMA_SAMPLE_RATE, AudioMelody, to_fraction
 
 #: Stem names a separator may be asked to remove (Demucs' four sources).
 KNOWN_STEMS = ("drums", "bass", "vocals", "other")
@@ -74,9 +74,9 @@ def read_audio(source: str | os.PathLike | IO[bytes], start_seconds: Any = 0,
     first = round(start * CHROMA_SAMPLE_RATE)
     limit = round((start + MAX_AUDIO_SECONDS if end is None else end) * CHROMA_SAMPLE_RATE) - first
     is_path = isinstance(source, (str, os.PathLike))
-    name = os.fspath(source) if is_path else "the audio data"
+    name = os.fspath(cast("str | os.PathLike[str]", source)) if is_path else "the audio data"
     try:
-        with AudioFile(name if is_path else source) as raw, \
+        with AudioFile(name if is_path else cast(Any, source)) as raw, \
                 raw.resampled_to(CHROMA_SAMPLE_RATE) as audio:
             channels = audio.num_channels
             blocks = []
@@ -104,7 +104,7 @@ def melody_from_audio(source: str | os.PathLike | IO[bytes], *, start_seconds: A
                       end_seconds: Any = None, remove_stems: Sequence[str] = ()) -> AudioMelody:
     """Chroma melody of an audio range; frame 0 is ``start_seconds``.
 
-    >>> melody_from_audio("mix.wav", remove_stems=["drums", "bass"])  # doctest: +SKIP
+    >>> melody_from_audio("mix.wav", remove_stems=["drums", "bass"])  # needs an audio file of yours  # doctest: +SKIP
     Traceback (most recent call last):
     engine.errors.EngineError: unsupported: remove_stems needs a source-separation model ...
     """

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from transformers.audio_utils import chroma_filter_bank
 
-from engine.conditioning.melody import CHROMA_HOP, CHROMA_N_FFT, CHROMA_SAMPLE_RATE, NUM_CHROMA
+from .melody import CHROMA_HOP, CHROMA_N_FFT, CHROMA_SAMPLE_RATE, NUM_CHROMA
 
 #: eps of the reference's inf-norm: frames quieter than this are scaled by 1/eps, not to 1.
 NORM_EPS = 1e-6

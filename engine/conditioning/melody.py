@@ -15,14 +15,15 @@ at load time and plays at the audio's own speed. Both are resolved into a one-ho
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Mapping, Sequence, Union
+from typing import Any
 
 import torch
 
-from engine import limits
-from engine.errors import EngineError
+from .. import limits
+from ..errors import EngineError
 
 #: The reference chroma recipe (MusicGen-Melody): 32 kHz mono, n_fft 16384, hop 4096, 12 bins.
 CHROMA_SAMPLE_RATE = 32000
@@ -84,7 +85,7 @@ class AudioMelody:
 
 
 #: What a request's melody resolves to before alignment.
-MelodySource = Union[Melody, AudioMelody]
+MelodySource = Melody | AudioMelody
 
 
 def to_fraction(value: Any, field: str, *, minimum: Fraction | None = None,
@@ -124,7 +125,7 @@ def _velocity(value: Any, field: str) -> int:
             or not math.isfinite(value) or not 0 <= value <= 127:
         raise EngineError("invalid_field", f"{field} must be a number 0-127, got {value!r}",
                           field=field)
-    return int(round(value))
+    return round(value)
 
 
 def clip_notes(notes: Sequence[Note], start: Fraction, end: Fraction | None) -> list[Note]:

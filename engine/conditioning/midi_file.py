@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 import mido
 
-from engine.conditioning.melody import MAX_NOTES, Melody, Note, clip_notes, to_fraction
-from engine.conditioning.midi_scan import count_note_ons
-from engine.errors import EngineError
+from ..errors import EngineError
+from .melody import MAX_NOTES, Melody, Note, clip_notes, to_fraction
+from .midi_scan import count_note_ons
 
 #: MIDI files larger than this are refused (a melody file is a few kB; 20,000 notes take about 160 kB).
 MAX_MIDI_BYTES = 2 * 1024 * 1024

@@ -56,7 +56,7 @@ def ensure_snapshot(hf_id: str, cache: Path) -> str:
 
     try:
         return snapshot_download(hf_id, cache_dir=str(cache), local_files_only=True)
-    except Exception:  # noqa: BLE001 - any miss means "not cached"
+    except Exception:  # noqa: BLE001, S110 - any miss means "not cached"
         pass
     if _offline():
         raise unavailable(hf_id, cache, "offline mode is on (HF_HUB_OFFLINE or MGB_OFFLINE)")
@@ -67,14 +67,15 @@ def ensure_snapshot(hf_id: str, cache: Path) -> str:
     return snapshot_download(hf_id, cache_dir=str(cache))
 
 
-def load_pretrained(hf_id: str, melody: bool, cache_dir: Path, device: "torch.device",
-                    dtype: "torch.dtype") -> tuple[Any, Any, str]:
+def load_pretrained(hf_id: str, melody: bool, cache_dir: Path, device: torch.device,
+                    dtype: torch.dtype) -> tuple[Any, Any, str]:
     """Load model and tokenizer; return (model, tokenizer, revision)."""
     from transformers import AutoTokenizer, MusicgenForConditionalGeneration, MusicgenMelodyForConditionalGeneration
 
     snapshot = ensure_snapshot(hf_id, cache_dir)
     cls = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
-    model = cls.from_pretrained(snapshot, dtype=dtype).to(device).eval()
+    model: Any = cls.from_pretrained(snapshot, dtype=dtype)
+    model = model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(snapshot)
     revision = Path(snapshot).name  # the snapshot folder is named by the commit hash
     return model, tokenizer, revision

@@ -101,11 +101,13 @@ class ModelRegistry:
             if name in self._loaded:
                 return self._loaded[name]
             if spec.builtin:
-                model = tiny.build_tiny(melody=spec.melody).to(self.device)
+                model: Any = tiny.build_tiny(melody=spec.melody)
+                model = model.to(self.device)
                 # tiny models stay fp32: their point is exact, portable tests
                 loaded = LoadedModel(spec, model, tiny.tiny_tokenizer(), self.device, torch.float32,
                                      revision=f"builtin-seed{tiny.TINY_SEED}")
             else:
+                assert spec.hf_id is not None  # every non-builtin spec names its checkpoint
                 model, tokenizer, revision = hf.load_pretrained(spec.hf_id, melody=spec.melody,
                                                                 cache_dir=self.cache_dir, device=self.device,
                                                                 dtype=self.dtype)
@@ -127,7 +129,7 @@ class ModelRegistry:
                 "melody": spec.melody,
                 "stereo": spec.stereo,
                 "builtin": spec.builtin,
-                "cached": True if spec.builtin else hf.is_cached(spec.hf_id, self.cache_dir),
+                "cached": spec.builtin or hf.is_cached(spec.hf_id or spec.name, self.cache_dir),
                 "loaded": spec.name in self._loaded,
             })
         return rows

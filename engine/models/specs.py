@@ -55,3 +55,17 @@ def get_spec(name: str) -> ModelSpec:
         raise EngineError("unknown_model", f"unknown model {name!r}; known models: {', '.join(MODEL_SPECS)}",
                           model=name)
     return spec
+
+
+def check_melody_support(name: str, supports_melody: bool) -> None:
+    """Refuse melody conditioning for a model without it (the one check: submit, job, generators).
+
+    >>> check_melody_support("tiny-melody", True)
+    >>> check_melody_support("tiny", False)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    musicgen_bridge.engine.errors.EngineError: no_melody_support: model tiny has no melody conditioning; ...
+    """
+    if not supports_melody:
+        raise EngineError("no_melody_support", f"model {name} has no melody conditioning; "
+                          f"use one of: {', '.join(MELODY_MODELS)}")

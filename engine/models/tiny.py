@@ -15,6 +15,8 @@ therefore scaled up so different prompts or melodies give measurably different t
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from transformers import (
     ByT5Tokenizer,
@@ -42,9 +44,10 @@ def tiny_tokenizer() -> ByT5Tokenizer:
     return ByT5Tokenizer()
 
 
-def _configs(melody: bool):
+def _configs(melody: bool) -> Any:
     text = T5Config(vocab_size=384, d_model=48, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-                    decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)
+                    decoder_start_token_id=0,  # type: ignore[call-arg]  # PretrainedConfig takes it as **kwargs
+                    pad_token_id=0, eos_token_id=1)
     # upsampling 8*5*4*4 = 640 samples per frame at 32 kHz -> 50 frames/s, as the real codec.
     # 1.2 kbps with 6-bit codebooks at 50 frames/s -> exactly 4 quantizers, as the real 2.2 kbps/11 bits.
     codec = EncodecConfig(sampling_rate=32000, audio_channels=1, num_filters=4, hidden_size=16,
@@ -67,7 +70,7 @@ def _generation_config(pad: int) -> GenerationConfig:
                             decoder_start_token_id=pad, pad_token_id=pad, bos_token_id=pad)
 
 
-def _init_codebooks(model: PreTrainedModel) -> None:
+def _init_codebooks(model: Any) -> None:  # a MusicGen model: its submodules are typed loosely
     """Fill EnCodec's codebooks from the encoder's own output on noise, residual by residual.
 
     A fresh EnCodec's codebooks are zero buffers until a checkpoint fills them: every code would

@@ -1,10 +1,11 @@
 """Signal steps of the render stage: channels, resampling, exact length, fades, loudness, peaks.
 
 All functions take and return float32 arrays shaped (channels, frames).
+``resample`` is :func:`.resample.resample` (the one resampler, also used by conform and continue).
 
-    >>> y = resample(x, 32000, 48000)            # streamed, pedalboard's windowed-sinc resampler
-    >>> y = fit_length(convert_channels(y, 2), 96000)
-    >>> true_peak_db(y), integrated_loudness(y, 48000)
+    >>> y = resample(x, 32000, 48000)            # the one resampler (render.resample), re-exported  # x: a model's output  # doctest: +SKIP
+    >>> y = fit_length(convert_channels(y, 2), 96000)  # y: from the line above  # doctest: +SKIP
+    >>> true_peak_db(y), integrated_loudness(y, 48000)  # y: from the line above  # doctest: +SKIP
     (-0.8, -14.2)
 """
 
@@ -14,34 +15,33 @@ import math
 
 import numpy as np
 import pyloudnorm
-from pedalboard import Resample
-from engine.resampling import resample as _resample
 from scipy.signal import resample_poly
 
-RESAMPLE_QUALITY = Resample.Quality.WindowedSinc
-RESAMPLE_BLOCK = 1 << 16  # input frames per resampler call: constant memory for long clips
+from .resample import resample  # re-exported: the one resampler
+
+__all__ = ["apply_fades", "convert_channels", "fit_length", "integrated_loudness", "resample", "true_peak_db"]
+
 TRUE_PEAK_OVERSAMPLING = 4  # ITU-R BS.1770 true-peak: 4x oversampling at 48 kHz
 
 
 def convert_channels(audio: np.ndarray, channels: int) -> np.ndarray:
-    """Mono -> stereo duplicates the channel; stereo -> mono averages the two.
+    """(..., channels, frames) audio with ``channels`` channels (the one channel converter).
 
+    Mono is copied to every channel; more channels are averaged to mono first (stereo -> mono is
+    the mean of the two; stereo -> 6 channels is that mean, copied).
+
+        >>> import numpy as np
         >>> convert_channels(np.ones((1, 4), np.float32), 2).shape
         (2, 4)
+        >>> convert_channels(np.array([[1.0], [0.0]], np.float32), 1).tolist()
+        [[0.5]]
     """
-    have = audio.shape[0]
+    have = audio.shape[-2]
     if have == channels:
         return audio
-    if channels == 2 and have == 1:
-        return np.repeat(audio, 2, axis=0)
-    if channels == 1 and have == 2:
-        return audio.mean(axis=0, keepdims=True, dtype=np.float32)
-    raise ValueError(f"cannot convert {have} channels to {channels}")
-
-
-def resample(audio: np.ndarray, in_rate: int, out_rate: int, *, block_frames: int = RESAMPLE_BLOCK) -> np.ndarray:
-    """High-quality streaming resample (see :func:`engine.resampling.resample`)."""
-    return _resample(audio, in_rate, out_rate, quality=RESAMPLE_QUALITY, block_frames=block_frames)
+    if have != 1:
+        audio = audio.mean(axis=-2, keepdims=True, dtype=np.float32)
+    return np.repeat(audio, channels, axis=-2) if channels > 1 else audio
 
 
 def fit_length(audio: np.ndarray, frames: int) -> np.ndarray:
@@ -60,7 +60,7 @@ def apply_fades(audio: np.ndarray, rate: int, fade_in_s: float = 0.0, fade_out_s
     out = audio.copy()
     total = out.shape[1]
     for seconds, at_start in ((fade_in_s, True), (fade_out_s, False)):
-        n = min(total, int(round(seconds * rate)))
+        n = min(total, round(seconds * rate))
         if n < 2:
             continue
         ramp = (0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, n))).astype(np.float32)

@@ -1,11 +1,11 @@
 """Effect chains as data: JSON lists of pedalboard built-ins and VST3 plugins, checked up front.
 
-    >>> chain = parse_chain([
+    >>> chain = parse_chain([  # needs a Verb.vst3 plugin installed  # doctest: +SKIP
     ...     {"plugin": "HighpassFilter", "cutoff_frequency_hz": 30},
     ...     {"plugin": "Compressor", "threshold_db": -18, "ratio": 4},
     ...     {"vst3": "/usr/lib/vst3/Verb.vst3", "params": {"mix": 0.2}, "preset": "hall.vstpreset"},
     ... ], sample_rate=48000)
-    >>> chain.to_json()[1]
+    >>> chain.to_json()[1]  # chain: from the line above  # doctest: +SKIP
     {'plugin': 'Compressor', 'ratio': 4.0, 'threshold_db': -18.0}
 
 Every problem raises ``EngineError("bad_fx", ...)`` naming the entry, before any audio work:
@@ -23,11 +23,11 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import pedalboard
 
-from engine.errors import EngineError
+from ..errors import EngineError
 
 MAX_PLUGINS = 32
 
@@ -85,7 +85,7 @@ EXTRA_RANGES: dict[tuple[str, str], tuple[float, float | str]] = {
 #: Built-ins that only run at some sample rates (LAME's MPEG-1 rates).
 RATE_LIMITS: dict[str, tuple[int, ...]] = {"MP3Compressor": (32000, 44100, 48000)}
 
-ParamValue = Union[float, str, bool]
+ParamValue = float | str | bool
 
 
 def _bad(message: str, **details: Any) -> EngineError:
@@ -153,7 +153,7 @@ class Vst3Fx:
         return out
 
 
-FxItem = Union[BuiltinFx, Vst3Fx]
+FxItem = BuiltinFx | Vst3Fx
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import re
 import string
 import unicodedata
 
-from engine.errors import EngineError
+from ..errors import EngineError
 
 DEFAULT_PATTERN = "{track}_{prompt}_bar{bar}_take{take}"
 #: Fields a pattern may use. ``date`` is YYYYMMDD and ``time`` HHMMSS (local time).
@@ -95,7 +95,7 @@ def clip_name(
     *,
     track: str = "",
     prompt: str = "",
-    bar: int | None = None,
+    bar: float | None = None,
     take: int | None = None,
     when: _dt.datetime | None = None,
 ) -> str:

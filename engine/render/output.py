@@ -6,9 +6,9 @@ name removed. Where the file system has no hard links, the name is first reserve
 ``O_CREAT | O_EXCL`` and the temp file moved onto the reservation. A failed write leaves
 no temp file behind.
 
-    >>> files = write_clip(audio, 48000, Path("/music/out/take1.wav"), fmt="wav24",
+    >>> files = write_clip(audio, 48000, Path("/music/out/take1.wav"), fmt="wav24",  # writes under /music  # doctest: +SKIP
     ...                    sidecar={"prompt": "dusty drums"})
-    >>> files.audio, files.sidecar
+    >>> files.audio, files.sidecar  # files: from the line above  # doctest: +SKIP
     (PosixPath('/music/out/take1.wav'), PosixPath('/music/out/take1.wav.json'))
 
 Explicit names raise ``EngineError("file_exists")``; with ``auto=True`` (names made from a
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from engine.errors import EngineError
+from ..errors import EngineError
 
 MAX_AUTO_SUFFIX = 9999
 
@@ -84,7 +84,7 @@ def _temp_name(folder: Path, final_name: str) -> Path:
     return folder / f".{final_name}.{secrets.token_hex(6)}.part"
 
 
-def _write_temp(folder: Path, final_name: str, write: Callable[[Path], None]) -> Path:
+def _write_temp(folder: Path, final_name: str, write: Callable[[Path], object]) -> Path:
     """Create a fresh temp file in ``folder``, fill it with ``write(path)``, flush it to disk."""
     tmp = _temp_name(folder, final_name)
     # O_EXCL: never reuse an existing file; mode 0o666 lets the umask decide permissions.
@@ -133,7 +133,7 @@ def _json_bytes(data: Mapping[str, Any]) -> bytes:
 def write_sidecar(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
     """Write ``data`` as JSON to ``path`` the safe way; ``file_exists`` if the name is taken.
 
-        >>> write_sidecar("/music/out/take1.wav.json", {"seed": 7, "bpm": 92})
+        >>> write_sidecar("/music/out/take1.wav.json", {"seed": 7, "bpm": 92})  # writes under /music  # doctest: +SKIP
     """
     final = Path(path)
     payload = _json_bytes(data)

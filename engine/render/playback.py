@@ -1,8 +1,8 @@
 """Audition a rendered clip on the machine's default output, when there is one.
 
-    >>> print(preview(audio, 48000))
+    >>> print(preview(audio, 48000))  # plays on the output device  # doctest: +SKIP
     played 4.00 s on 'pulse'
-    >>> print(preview(audio, 48000))       # on a headless server
+    >>> print(preview(audio, 48000))       # on a headless server  # plays on the output device  # doctest: +SKIP
     no preview: sounddevice is not installed (pip install sounddevice)
 
 :func:`preview` never raises for a missing library or device: it returns a line saying
@@ -36,7 +36,7 @@ def preview(audio: np.ndarray, rate: int, *, blocking: bool = True) -> str:
         return f"no preview: {why}"
     try:
         device = sd.query_devices(kind="output")
-    except Exception as exc:  # sounddevice raises PortAudioError (or ValueError) when there is none
+    except Exception as exc:  # noqa: BLE001 - sounddevice raises PortAudioError (or ValueError) when there is none
         return f"no preview: no audio output device ({exc})"
     if not device:
         return "no preview: no audio output device"
@@ -44,7 +44,7 @@ def preview(audio: np.ndarray, rate: int, *, blocking: bool = True) -> str:
     frames_first = data.T if data.ndim == 2 else data  # sounddevice wants (frames, channels)
     try:
         sd.play(np.ascontiguousarray(frames_first), samplerate=int(rate), blocking=blocking)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a preview that cannot play says why and moves on
         return f"no preview: playback failed ({exc})"
     seconds = frames_first.shape[0] / float(rate)
     name = device.get("name", "default output") if isinstance(device, dict) else "default output"

@@ -2,8 +2,8 @@
 
     >>> spec = RenderSpec.from_dict({"sample_rate": 48000, "fx": "master-lite",
     ...                              "loudness_lufs": -14, "true_peak_dbtp": -1})
-    >>> clip = Renderer(spec).render(audio, 32000, frames=192000)   # exactly 192000 frames
-    >>> clip, report = Renderer(spec).render_with_report(audio, 32000, frames=192000)
+    >>> clip = Renderer(spec).render(audio, 32000, frames=192000)   # exactly 192000 frames  # audio: a model's output  # doctest: +SKIP
+    >>> clip, report = Renderer(spec).render_with_report(audio, 32000, frames=192000)  # audio: a model's output  # doctest: +SKIP
 
 Steps, in order: channels (mono duplicated / stereo averaged) -> resample to the session
 rate (pedalboard's windowed-sinc stream resampler, in blocks) -> exact length ``frames``
@@ -20,18 +20,18 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pedalboard
 
-from engine.errors import EngineError
-from engine.render import dsp
-from engine.render.fx import BuiltinFx, FxChain, Vst3Fx
-from engine.render.output import DEFAULT_FORMAT, FORMATS
-from engine.render.presets import resolve_chain
-from engine.render.stream import CHAIN_BLOCK, MAX_TAIL_S, run_chain
-from engine.render.vst3 import PluginCache
+from ..errors import EngineError
+from . import dsp
+from .fx import BuiltinFx, FxChain, Vst3Fx
+from .output import DEFAULT_FORMAT, FORMATS
+from .presets import resolve_chain
+from .stream import CHAIN_BLOCK, MAX_TAIL_S, run_chain
+from .vst3 import PluginCache
 
 SAMPLE_RATES = (32000, 44100, 48000, 88200, 96000)
 LOUDNESS_RANGE = (-60.0, 0.0)
@@ -185,7 +185,7 @@ class Renderer:
         spec = self.spec
         data = _check_audio(audio, in_rate)
         if frames is None:
-            frames = int(round(data.shape[1] * spec.sample_rate / in_rate))
+            frames = round(data.shape[1] * spec.sample_rate / in_rate)
         if isinstance(frames, bool) or not isinstance(frames, int) or not 0 < frames <= MAX_CLIP_S * spec.sample_rate:
             raise _invalid("frames", f"frames={frames!r} must be a positive integer up to {MAX_CLIP_S} s of audio")
         with ExitStack() as stack:
@@ -198,7 +198,7 @@ class Renderer:
             if board is not None:
                 try:
                     data, tail_frames = run_chain(
-                        board, data, spec.sample_rate, tail=spec.tail, max_tail_s=spec.max_tail_s,
+                        board, data, spec.sample_rate, tail=cast(Literal["cut", "keep"], spec.tail), max_tail_s=spec.max_tail_s,
                         longest_delay_s=spec.fx.longest_delay_s(), chunk_frames=self.chunk_frames,
                         block_frames=CHAIN_BLOCK, cancelled=cancelled,
                     )

@@ -1,7 +1,7 @@
 """Run a pedalboard chain over a clip in fixed blocks, then render its tail from silence.
 
-    >>> board = pedalboard.Pedalboard([pedalboard.Reverb(room_size=0.8)])
-    >>> out, tail = run_chain(board, audio, 48000, tail="keep", max_tail_s=10.0)
+    >>> board = pedalboard.Pedalboard([pedalboard.Reverb(room_size=0.8)])  # an example chain  # doctest: +SKIP
+    >>> out, tail = run_chain(board, audio, 48000, tail="keep", max_tail_s=10.0)  # audio: a model's output  # doctest: +SKIP
 
 The chain always sees blocks of exactly ``block_frames`` frames with its state carried
 across them (``reset=False``), whatever size the caller's chunks are: rendering a clip in
@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine.errors import EngineError
+from ..errors import EngineError
 
 CHAIN_BLOCK = 8192  # pedalboard's own internal block size
 MAX_TAIL_S = 30.0
@@ -38,8 +38,8 @@ ABS_FLOOR = 1e-7  # -140 dBFS: a silent body must not make every denormal count 
 class ChainStream:
     """Feed audio in any chunking; the chain processes fixed blocks with state carried over.
 
-        >>> stream = ChainStream(board, 48000, channels=2)
-        >>> parts = [stream.push(chunk) for chunk in chunks] + [stream.push_silence(48000)]
+        >>> stream = ChainStream(board, 48000, channels=2)  # board: a chain  # doctest: +SKIP
+        >>> parts = [stream.push(chunk) for chunk in chunks] + [stream.push_silence(48000)]  # chunks: a stream's blocks  # doctest: +SKIP
     """
 
     def __init__(self, board: Any, sample_rate: int, channels: int, block_frames: int = CHAIN_BLOCK) -> None:

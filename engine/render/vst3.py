@@ -1,7 +1,7 @@
 """VST3 plugins for the render worker: loaded once, cached, lent to one render at a time.
 
     >>> cache = PluginCache()
-    >>> with cache.lease(Vst3Fx(Path("/usr/lib/vst3/Verb.vst3"), {"mix": 0.3}), index=0) as verb:
+    >>> with cache.lease(Vst3Fx(Path("/usr/lib/vst3/Verb.vst3"), {"mix": 0.3}), index=0) as verb:  # needs a VST3 plugin installed  # doctest: +SKIP
     ...     out = verb.process(audio, 48000, reset=False)
 
 Reset policy: a plugin is loaded (``pedalboard.load_plugin``) and its ``.vstpreset``
@@ -25,8 +25,8 @@ from typing import Any
 
 import pedalboard
 
-from engine.errors import EngineError
-from engine.render.fx import Vst3Fx
+from ..errors import EngineError
+from .fx import Vst3Fx
 
 CacheKey = tuple[str, str | None, str | None]
 
@@ -80,17 +80,18 @@ class PluginCache:
 
     def _load(self, fx: Vst3Fx, index: int, entry: _Entry) -> None:
         where = f"fx[{index}] {fx.path.name}"
+        plugin: Any
         try:
             if fx.plugin_name is not None:
                 plugin = self._loader(str(fx.path), plugin_name=fx.plugin_name)
             else:
                 plugin = self._loader(str(fx.path))
-        except Exception as exc:  # pedalboard raises ImportError/ValueError/RuntimeError here
+        except Exception as exc:  # noqa: BLE001 - pedalboard raises ImportError/ValueError/RuntimeError here
             raise EngineError("bad_fx", f"{where} could not be loaded: {_one_line(exc)}", index=index) from None
         if fx.preset is not None:
             try:
                 plugin.load_preset(str(fx.preset))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure to apply a preset is the user's bad_fx
                 raise EngineError("bad_fx", f"{where}: preset {fx.preset} could not be applied: {_one_line(exc)}",
                                   index=index) from None
         entry.plugin = plugin

@@ -39,7 +39,10 @@ def build() -> mido.MidiFile:
     return midi
 
 
-def main(path: Path = Path(__file__).with_name("c_major_line.mid")) -> None:
+DEFAULT_PATH = Path(__file__).with_name("c_major_line.mid")
+
+
+def main(path: Path = DEFAULT_PATH) -> None:
     # Write to a temp name beside the target, then rename: never leave a half-written file.
     fd, tmp = tempfile.mkstemp(suffix=".mid", dir=path.parent)
     try:

@@ -8,10 +8,11 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ NODE = shutil.which("node")
 
 def cli_command() -> str:
     """This checkout's CLI as a command prefix (the console script may belong to another checkout)."""
-    return f"{sys.executable} -m engine.cli"
+    return f"{sys.executable} -m musicgen_bridge.bridge.cli"
 
 
 def fake_cli_command() -> str:
@@ -45,7 +46,7 @@ def run_reaper(scenario: dict[str, Any], tmp: Path, env: dict[str, str] | None =
     scen.write_text(json.dumps(scenario))
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     proc = subprocess.run([LUA, str(HERE / "run_reaper.lua"), str(scen), str(out)], capture_output=True,
-                          text=True, env=full_env, timeout=timeout, cwd=ROOT)
+                          text=True, env=full_env, timeout=timeout, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr
     snap = json.loads(out.read_text())
     assert snap["errors"] == [], snap["errors"]
@@ -62,7 +63,7 @@ def frames_of(path: str | Path) -> tuple[int, int]:
     return info.frames, info.samplerate
 
 
-def bar_seconds(bars: int, num: int, den: int, bpm: int | float) -> Fraction:
+def bar_seconds(bars: int, num: int, den: int, bpm: float) -> Fraction:
     return Fraction(bars) * Fraction(num * 4, den) * 60 / Fraction(str(bpm))
 
 
@@ -146,8 +147,8 @@ def tiny_engine(output_root: Path, engine: Any = None) -> Iterator[Any]:
     """A BridgeServer around a tiny-model engine on random loopback ports (ZeroMQ and OSC UDP)."""
     import torch
 
-    from bridge.server import BridgeServer
-    from engine.engine import Engine, EngineConfig
+    from musicgen_bridge.bridge.server import BridgeServer
+    from musicgen_bridge.engine.engine import Engine, EngineConfig
 
     torch.set_num_threads(1)
     engine = engine or Engine(EngineConfig(default_model="tiny", output_root=output_root))
@@ -170,7 +171,7 @@ def tiny_engine(output_root: Path, engine: Any = None) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def daw_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One warm tiny-model engine (the real one, recording its requests) for a test module."""
     engine = spy_engine(tmp_path_factory.mktemp("engine") / "out")
     with tiny_engine(engine.paths.output_root, engine=engine) as srv:
@@ -178,7 +179,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture
-def engine(server: Any) -> Any:
+def daw_engine(daw_server: Any) -> Any:
     """That engine, its request record cleared for this test."""
-    server.engine.reset()
-    return server.engine
+    daw_server.engine.reset()
+    return daw_server.engine

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine.engine import Engine, EngineConfig
+from musicgen_bridge.engine.engine import Engine, EngineConfig
 
 
 class SpyEngine(Engine):

@@ -60,7 +60,7 @@ function M.cmd_quote(s)
 end
 
 --- The command words that start the CLI: a path to an existing file stays one word (it may
---  hold spaces); anything else (e.g. "python -m engine.cli") is split on spaces.
+--  hold spaces); anything else (e.g. "python -m musicgen_bridge.bridge.cli") is split on spaces.
 function M.cli_words(cli)
   cli = cli ~= "" and cli or "musicgen-bridge"
   if file_exists(cli) then return {cli} end

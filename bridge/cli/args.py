@@ -1,0 +1,149 @@
+"""CLI arguments -> the protocol's request content: one mapping for every command that sends a request."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ...engine.errors import EngineError
+
+
+def add_request_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompt", default="", help="text description of the music")
+    p.add_argument("--model", default=None, help="model name (see `musicgen-bridge models`)")
+    p.add_argument("--bars", type=int, default=None, help="length in bars (default 4)")
+    p.add_argument("--seconds", type=float, default=None, help="length in seconds when --bars is not given")
+    p.add_argument("--bpm", type=float, default=120.0, help="session tempo in quarter notes per minute")
+    p.add_argument("--time-signature", default="4/4", help="e.g. 4/4, 3/4, 6/8, 7/8")
+    p.add_argument("--start-bar", type=float, default=1, help="bar where the clip lands (1 = session start)")
+    p.add_argument("--sample-rate", type=int, default=48000, help="session sample rate in Hz")
+    p.add_argument("--channels", type=int, default=2, choices=(1, 2))
+    p.add_argument("--format", default="wav24", help="wav16|wav24|wav32f|flac|aiff")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--temperature", type=float, default=None)
+    p.add_argument("--cfg", type=float, default=None, help="classifier-free guidance scale")
+    p.add_argument("--variations", type=int, default=None, help="number of takes, decoded as one batch")
+    p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
+    p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast")
+    p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
+    p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
+    p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
+    p.add_argument("--melody-audio", default=None, help="melody from an audio file (MusicGen-Melody models)")
+    p.add_argument("--melody-start", type=float, default=None, help="start of the melody range in seconds")
+    p.add_argument("--melody-end", type=float, default=None, help="end of the melody range in seconds")
+    p.add_argument("--melody-mode", default=None, help="highest|lowest|loudest note of chords")
+    p.add_argument("--melody", default=None, help="a JSON file holding the protocol's melody object (e.g. notes)")
+    p.add_argument("--fx", default=None, help="effect chain: a preset name (master-lite, lofi, wide-verb) or a JSON file")
+    p.add_argument("--loudness", type=float, default=None, help="integrated loudness target in LUFS")
+    p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling in dBTP (default -1)")
+    p.add_argument("--tail", default=None, help="cut|keep: effect tails cut to the exact length or kept")
+    p.add_argument("--track", default=None, help="track name used in file names")
+    p.add_argument("--preview", action="store_true", help="play the result when an audio device exists")
+    p.add_argument("--out", default=None, help="output file (never overwritten)")
+    p.add_argument("--output-dir", default=None, help="output folder (inside the engine's allowed folders)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--local", action="store_true", help="run in this process instead of through a running engine")
+    p.add_argument("--server", default=None, help="engine address (default tcp://127.0.0.1:5555)")
+    p.add_argument("--client-key", default=None, help="this client's .key_secret (engines started with --keys)")
+    p.add_argument("--server-key", default=None, help="the engine's public server.key (with --client-key)")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the result")
+
+
+def request_content(args: argparse.Namespace) -> dict[str, Any]:
+    """CLI arguments -> the protocol's request content (the engine validates it)."""
+    content: dict[str, Any] = {"prompt": args.prompt, "bpm": args.bpm, "time_signature": args.time_signature,
+                               "start_bar": args.start_bar, "sample_rate": args.sample_rate,
+                               "channels": args.channels, "format": args.format}
+    optional = {"model": args.model, "bars": args.bars, "seconds": args.seconds, "seed": args.seed,
+                "top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature, "cfg": args.cfg,
+                "variations": args.variations, "generator": args.generator, "output_dir": args.output_dir,
+                "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling, "tail": args.tail,
+                "track": args.track}
+    if args.fx is not None:
+        fx_file = Path(args.fx)
+        # a chain file travels as its JSON content, so a remote engine needs no access to it
+        optional["fx"] = _read_json(fx_file, "effect chain", "bad_fx") if fx_file.suffix == ".json" or fx_file.exists() else args.fx
+    content.update({k: v for k, v in optional.items() if v is not None})
+    if args.no_tempo_hint:
+        content["tempo_hint"] = False
+    melody = melody_content(args)
+    if melody is not None:
+        content["melody"] = melody
+    if args.out is not None:
+        out = Path(args.out)
+        content["output_name"] = out.name
+    return content
+
+
+def _read_json(path: Path, what: str, code: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise EngineError(code, f"cannot read the {what} file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise EngineError(code, f"{path} is not valid JSON: {exc}") from None
+
+
+def melody_content(args: argparse.Namespace) -> dict[str, Any] | None:
+    if sum(bool(x) for x in (args.midi, args.melody_audio, args.melody)) > 1:
+        raise EngineError("invalid_field", "give one of --midi, --melody-audio or --melody")
+    melody: dict[str, Any] | None = None
+    if args.melody:
+        melody = _read_json(Path(args.melody), "melody", "invalid_field")
+        if not isinstance(melody, dict):
+            raise EngineError("invalid_field", f"{args.melody} must hold a JSON object (the melody field)")
+    elif args.midi:
+        melody = {"midi_file": {"path": str(Path(args.midi).resolve())}}
+        if args.midi_track is not None:
+            melody["midi_file"]["track"] = args.midi_track
+    elif args.melody_audio:
+        audio: dict[str, Any] = {"path": str(Path(args.melody_audio).resolve())}
+        if args.melody_start is not None:
+            audio["start_seconds"] = args.melody_start
+        if args.melody_end is not None:
+            audio["end_seconds"] = args.melody_end
+        melody = {"audio": audio}
+    if melody is not None and args.melody_mode:
+        melody["mode"] = args.melody_mode
+    return melody
+
+
+def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The {"path": ...} objects of a request's input files (melody, continuation audio)."""
+    found = []
+    melody = content.get("melody") or {}
+    for key in ("midi_file", "audio"):
+        if isinstance(melody.get(key), dict) and "path" in melody[key]:
+            found.append(melody[key])
+    if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
+        found.append(content["audio"])
+    return found
+
+
+
+
+def add_continue_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--audio", required=True, help="the audio item to continue")
+    p.add_argument("--audio-start", type=float, default=None, help="start of the item in the file, seconds")
+    p.add_argument("--audio-end", type=float, default=None, help="end of the item in the file, seconds")
+    p.add_argument("--context-bars", type=int, default=None, help="whole bars of the item used as context")
+    p.add_argument("--item-start-bar", type=float, default=None,
+                   help="bar where the item starts on the timeline (default 1; --start-bar means the same here)")
+
+
+def continue_content(args: argparse.Namespace) -> dict[str, Any]:
+    content = request_content(args)
+    audio: dict[str, Any] = {"path": str(Path(args.audio).resolve())}
+    if args.audio_start is not None:
+        audio["start_seconds"] = args.audio_start
+    if args.audio_end is not None:
+        audio["end_seconds"] = args.audio_end
+    content["audio"] = audio
+    content["item_start_bar"] = args.item_start_bar if args.item_start_bar is not None else content.pop("start_bar")
+    if args.context_bars is not None:
+        content["context_bars"] = args.context_bars
+    return content

@@ -1,0 +1,1 @@
+"""Decoders: model tokens to audio (EnCodec, Multi-Band Diffusion)."""

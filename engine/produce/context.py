@@ -1,0 +1,67 @@
+"""What every producer shares: the engine context, the take/produced records, the generator choice.
+
+A producer is ``produce(ctx, job) -> Produced``: it makes and renders every take of a job but
+writes nothing (an executor may run it on another machine); :mod:`.publish` writes the files.
+
+>>> ctx = EngineContext(registry=ModelRegistry(), paths=PathPolicy(), default_model="tiny")  # needs an engine's context and a request  # doctest: +SKIP
+>>> generate = choose_generator(ctx, request)   # the token loop the request asked for  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import EngineError
+from ..generation.reference import GenerationOutput, generate_reference
+from ..models.registry import ModelRegistry
+from ..paths import PathPolicy
+from ..request import GenerateRequest
+
+#: Share of a job's progress that belongs to token decoding (the rest: decode, render, write).
+DECODE_SHARE = 0.9
+
+
+@dataclass
+class EngineContext:
+    """What a producer needs from the engine: models, path rules, the default model, the generators
+    this build offers beyond the reference one (``{"fast": generate_fast}``)."""
+
+    registry: ModelRegistry
+    paths: PathPolicy
+    default_model: str
+    generators: dict[str, Callable[..., GenerationOutput]] = field(default_factory=dict)
+
+
+def choose_generator(ctx: EngineContext, req: GenerateRequest) -> Callable[..., GenerationOutput]:
+    """The token loop for ``req.generator``: ``reference``, ``fast``, or ``auto`` (fast where built)."""
+    if req.generator == "reference":
+        return generate_reference
+    if req.generator == "fast":
+        if "fast" not in ctx.generators:
+            raise EngineError("unsupported", "the fast generator is not available in this build")
+        return ctx.generators["fast"]
+    return ctx.generators.get("fast", generate_reference)
+
+
+@dataclass
+class RenderedTake:
+    """One take rendered to the session format, not yet on disk."""
+
+    take: int
+    seed: int
+    clip: np.ndarray  # (channels, frames) float32 at the session rate
+    sidecar: dict[str, Any]
+
+
+@dataclass
+class Produced:
+    """What generation + render yield; a remote worker returns this and the front end writes it."""
+
+    takes: list[RenderedTake]
+    model: str
+    timing: dict[str, float]
+    start_bar: Any = None  # 1-based bar where the clip lands (None: the request's start_bar)

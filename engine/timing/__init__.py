@@ -1,0 +1,1 @@
+"""Musical time: the bar/beat grid (timeline) and conforming generated audio to it."""
