@@ -24,7 +24,6 @@ import logging
 import os
 import re
 import shutil
-import time
 import threading
 import uuid
 from collections.abc import Iterable
@@ -252,56 +251,6 @@ class ClientAuth:
         self._monitors = []
 
 
-#: a ZeroMQ client silent this long gives its place to a new client when all places are taken
-IDLE_CLIENT_S = 30.0
-
-
-class ClientGate:
-    """At most ``max_clients`` ZeroMQ connections get requests served; others are answered ``busy``.
-
-    The ROUTER's monitor reports connections (accepted, disconnected) by file descriptor and each
-    request carries its connection's descriptor, so a client keeps its place for as long as it
-    stays connected and frees it when it goes. Only the server thread calls these methods.
-    """
-
-    EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
-
-    def __init__(self, max_clients: int, idle_s: float = IDLE_CLIENT_S) -> None:
-        self.max_clients = max_clients
-        self.idle_s = idle_s
-        self.admitted: dict[int, float] = {}  # descriptor -> when it last sent a request (monotonic)
-        self.refused = 0
-        self.evicted = 0
-
-    def on_event(self, monitor: zmq.Socket) -> None:
-        event = recv_monitor_message(monitor)
-        self.admitted.pop(int(event["value"]), None)  # a new connection, or the end of one, on this descriptor
-
-    def admit(self, frame: zmq.Frame) -> bool:
-        try:
-            fd = int(frame.get(zmq.SRCFD))
-        except (zmq.ZMQError, ValueError, TypeError):
-            return True  # a transport without descriptors (inproc): nothing to count
-        if fd < 0:
-            return True
-        now = time.monotonic()
-        if fd not in self.admitted and len(self.admitted) >= self.max_clients:
-            # full: the longest-idle client, if idle for idle_s, gives its place (it is admitted again,
-            # room permitting, when it next sends)
-            oldest = min(self.admitted, key=self.admitted.__getitem__)
-            if now - self.admitted[oldest] < self.idle_s:
-                self.refused += 1
-                return False
-            del self.admitted[oldest]
-            self.evicted += 1
-        self.admitted[fd] = now
-        return True
-
-    def refusal(self) -> EngineError:
-        return EngineError("busy", f"the engine already serves {self.max_clients} connected clients (serve "
-                           "--max-clients); close an idle client or try again later")
-
-
 class OscAllowlist:
     """Source addresses (or networks) whose OSC datagrams the engine handles; loopback is always in.
 
@@ -378,5 +327,5 @@ def exposure_problem(zmq_addrs: Iterable[str], osc_hosts: Iterable[str], keys: b
     return None
 
 
-__all__ = ["ClientAuth", "ClientGate", "OscAllowlist", "ServerAuth",
+__all__ = ["ClientAuth", "OscAllowlist", "ServerAuth",
            "default_keys_dir", "exposure_problem", "init_keys", "is_loopback", "new_client_keys", "zmq_host"]

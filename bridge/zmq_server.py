@@ -28,7 +28,7 @@ import zmq
 
 from ..engine import limits
 from ..engine.errors import EngineError
-from .auth import ClientGate
+from .client_gate import ClientGate
 from .handlers import RequestHandler
 from .outbox import PeerBacklog
 from .protocol import Message, decode, encode, error_content, new_message, reply_to
