@@ -242,7 +242,7 @@ class RequestHandler:
 
     def _buffer_refs(self, msg: Message) -> list[tuple[tuple[str, ...], int, dict[str, Any], str]]:
         """The buffer references in a request, checked: (keys, buffer index, reference, file suffix)."""
-        refs = []
+        refs: list[tuple[tuple[str, ...], int, dict[str, Any], str]] = []
         content = msg.content
         for keys in BUFFER_FIELDS:
             parent: Any = content

@@ -46,7 +46,7 @@ from ..engine import limits
 from ..engine.errors import EngineError
 from .handlers import RequestHandler
 from .osc_parse import parse_packet
-from .osc_tcp import MAX_TCP_PACKET, OscTcpServer
+from .osc_tcp import OscTcpServer
 from .protocol import REQUEST_TYPES, Message, check_finite, loads, new_header
 
 log = logging.getLogger(__name__)
@@ -218,18 +218,19 @@ class _UdpHandler(socketserver.BaseRequestHandler):
         target = router.reply_target(self.client_address)
         # the direct answers to one datagram are bounded by its size (a spoofed source must not make us
         # an amplifier); job events sent later by the worker are not counted
-        budget = [reply_budget(len(data))]
+        budget: int | None = reply_budget(len(data))
 
         def send(dgram: bytes) -> None:
+            nonlocal budget
             if len(dgram) > SAFE_UDP_BYTES:  # would be dropped or refused (EMSGSIZE): say why instead
                 dgram = _error_dgram("", EngineError(
                     "too_large", f"the reply is {len(dgram)} bytes, over the safe UDP size of {SAFE_UDP_BYTES}; "
                     "ask for less (fetch length <= 4096) or use OSC over TCP or ZeroMQ"))
-            if budget[0] is not None:
-                if len(dgram) > budget[0]:
+            if budget is not None:
+                if len(dgram) > budget:
                     limited.note(self.client_address[0])
                     return
-                budget[0] -= len(dgram)
+                budget -= len(dgram)
             try:
                 sock.sendto(dgram, router.reply_target(self.client_address))
             except OSError as exc:
@@ -247,7 +248,7 @@ class _UdpHandler(socketserver.BaseRequestHandler):
             return
         for address, args in messages:
             router.handle(address, args, self.client_address, send)
-        budget[0] = None
+        budget = None
 
 
 def reply_budget(request_bytes: int) -> int:

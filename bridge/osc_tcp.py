@@ -6,8 +6,8 @@ the selector thread drains when the socket can take more. A client that lets it 
 than ``MAX_QUEUED_FRAMES`` unanswered packets is disconnected. So the job worker, which sends job
 events, never waits for a client, and the engine's threads stay fixed however many connect.
 
->>> server = OscTcpServer(("127.0.0.1", 0), router)            # doctest: +SKIP
->>> threading.Thread(target=server.serve_forever).start()        # doctest: +SKIP
+>>> server = OscTcpServer(("127.0.0.1", 0), router)  # needs an OscRouter on a running engine  # doctest: +SKIP
+>>> threading.Thread(target=server.serve_forever).start()  # needs the server above  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
 
 from ..engine.errors import EngineError
-
 from .osc_parse import parse_packet
 
 log = logging.getLogger(__name__)
@@ -297,7 +296,7 @@ class OscTcpServer:
                 frame = conn.frames.popleft()
             try:
                 self._frame(conn, frame)
-            except Exception:  # noqa: BLE001 - the connection's later packets must still be served
+            except Exception:
                 log.exception("OSC/TCP packet from %s failed", conn.address)
 
     def _frame(self, conn: _Conn, frame: bytes) -> None:

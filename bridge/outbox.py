@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,10 @@ PEER_BACKLOG = 64
 #: dropped peers remembered (so their later requests are ignored); the oldest are forgotten beyond this
 DROPPED_PEERS = 4096
 
+Peer = TypeVar("Peer", bound=Hashable)  # a ZeroMQ identity (bytes) in the server
 
-class PeerBacklog:
+
+class PeerBacklog(Generic[Peer]):
     """Per-peer queues of messages that could not be sent yet, for one socket shared by all peers.
 
     ``offer(peer, item, try_send)`` sends at once when the peer has nothing queued and ``try_send``
@@ -35,17 +38,17 @@ class PeerBacklog:
 
     def __init__(self, limit: int = PEER_BACKLOG) -> None:
         self.limit = limit
-        self._queues: dict[Hashable, deque[Any]] = {}
-        self._dropped: OrderedDict[Hashable, None] = OrderedDict()
+        self._queues: dict[Peer, deque[Any]] = {}
+        self._dropped: OrderedDict[Peer, None] = OrderedDict()
         self.dropped_count = 0
 
-    def is_dropped(self, peer: Hashable) -> bool:
+    def is_dropped(self, peer: Peer) -> bool:
         return peer in self._dropped
 
     def pending(self) -> bool:
         return bool(self._queues)
 
-    def offer(self, peer: Hashable, item: Any, try_send: Callable[[Any], bool]) -> bool:
+    def offer(self, peer: Peer, item: Any, try_send: Callable[[Any], bool]) -> bool:
         """Send or queue ``item``; False when the peer is (now) dropped and the item discarded."""
         if peer in self._dropped:
             return False
@@ -60,7 +63,7 @@ class PeerBacklog:
         queue.append(item)
         return True
 
-    def drop(self, peer: Hashable) -> None:
+    def drop(self, peer: Peer) -> None:
         self._queues.pop(peer, None)
         if peer in self._dropped:
             return
@@ -71,11 +74,11 @@ class PeerBacklog:
         log.warning("a client stopped reading its replies (over %d waiting); it is dropped: its replies and "
                     "further requests are discarded (%d such clients so far)", self.limit, self.dropped_count)
 
-    def forget(self, peer: Hashable) -> None:
+    def forget(self, peer: Peer) -> None:
         """The peer is gone for good (its connection closed): its queue goes."""
         self._queues.pop(peer, None)
 
-    def flush(self, try_send: Callable[[Hashable, Any], bool]) -> None:
+    def flush(self, try_send: Callable[[Peer, Any], bool]) -> None:
         for peer in list(self._queues):
             queue = self._queues[peer]
             while queue and try_send(peer, queue[0]):

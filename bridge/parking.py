@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..engine.errors import EngineError
 
@@ -64,7 +64,7 @@ class StatusParker:
         for _, _, answer in ready:
             try:
                 answer()
-            except Exception:  # noqa: BLE001 - one broken answer must not strand the others
+            except Exception:
                 log.exception("answering a waited status failed")
 
     def close(self) -> None:

@@ -61,7 +61,7 @@ class ZmqServer:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mgb-zmq-server", daemon=True)
         self.unroutable = 0
-        self.backlog = PeerBacklog()
+        self.backlog: PeerBacklog[bytes] = PeerBacklog()
         self.ignored = 0  # requests from dropped clients, not handled
         self._pending = 0  # requests handed to the pool and not finished
         self._pending_lock = threading.Lock()
@@ -144,7 +144,7 @@ class ZmqServer:
                     if sock is monitor:
                         self.gate.on_event(monitor)
                     elif sock is router:
-                        self._on_request(router.recv_multipart(copy=False))
+                        self._on_request(router.recv_multipart(copy=False), router)
                     elif sock is xpub:
                         self._on_subscription(xpub.recv_multipart())
                     else:
@@ -183,7 +183,7 @@ class ZmqServer:
                 log.warning("reply to a client that is gone was dropped (%d so far)", self.unroutable)
         return True
 
-    def _on_request(self, raw: list[zmq.Frame]) -> None:
+    def _on_request(self, raw: list[zmq.Frame], router: zmq.Socket) -> None:
         admitted = self.gate.admit(raw[-1])
         frames = [f.bytes for f in raw]
         identity, rest = frames[0], frames[1:]
@@ -207,7 +207,7 @@ class ZmqServer:
             bad = Message("error", {}, header=_readable_header(data), parent_header={})
             # answered from here, not through the outbox: this thread must never wait on its own inbox
             self._on_outgoing([b"reply", identity, encode(new_message("error", error_content(err), parent=bad))],
-                              self._router, None)
+                              router, None)
             return
         # a request with no JSON frame still gets an answer (decode reports bad_json), never silence
         self._pool.submit(self._handle_counted, identity, data, rest[1:], admitted)

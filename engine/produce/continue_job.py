@@ -11,7 +11,7 @@ import time
 from fractions import Fraction
 
 import numpy as np
-from pedalboard.io import AudioFile
+from pedalboard.io import AudioFile, ReadableAudioFile
 
 from .. import limits
 from ..errors import EngineError
@@ -24,7 +24,7 @@ from .context import DECODE_SHARE, EngineContext, Produced, choose_generator
 from .takes import render_takes, sidecar_meta
 
 
-def _item_range(fh: AudioFile, path: str, start_seconds: float | None, end_seconds: float | None) -> tuple[int, int, int]:
+def _item_range(fh: ReadableAudioFile, path: str, start_seconds: float | None, end_seconds: float | None) -> tuple[int, int, int]:
     """(rate, first frame, end frame) of the item's range, from the file's header alone: a small file
     that claims hours of 192 kHz audio is refused before a sample is decoded."""
     rate = int(fh.samplerate)

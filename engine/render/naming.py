@@ -24,7 +24,7 @@ MAX_STEM = 120
 PROMPT_SLUG_MAX = 40
 
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$", "clock$"} \
-    | {f"{p}{i}" for p in ("com", "lpt") for i in range(0, 10)}
+    | {f"{p}{i}" for p in ("com", "lpt") for i in range(10)}
 #: a format spec a naming pattern may use: fill/align, sign, zero padding, a width of at most two digits,
 #: a precision of one digit and a type ("{take:02d}", "{bar:>3}"); "{take:>1000000000}" is refused
 _SAFE_SPEC = re.compile(r"(?:.?[<>^=])?[+\- ]?0?\d{0,2}(?:\.\d)?[dsxXf]?")
