@@ -12,12 +12,14 @@ send); a client that started a live session and vanished. Loopback only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -142,20 +144,19 @@ class HostileCrowd:
         for t in self._threads:
             t.join(5)
         for s in self._socks:
-            try:
+            with contextlib.suppress(Exception):  # closing what may be closed already
                 s.close(0) if isinstance(s, zmq.Socket) else s.close()
-            except Exception:  # noqa: BLE001 - closing what may be closed already
-                pass
 
 
 def thread_count(pid: int) -> int | None:
     """Threads of a process (Linux /proc; None elsewhere)."""
     try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
+    for line in status.splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
     return None
 
 

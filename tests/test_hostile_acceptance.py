@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ZmqPeer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.hostile import HostileCrowd, thread_count  # noqa: E402
+from bench.hostile import HostileCrowd, thread_count
 
 #: docs/security.md, "Ceilings": threads of the engine process, and RSS growth under the crowd
 MAX_THREADS = 96
@@ -22,7 +21,7 @@ MAX_RSS_GROWTH_MIB = 512
 
 
 def _rss_mib() -> float:
-    for line in open(f"/proc/{os.getpid()}/status"):
+    for line in Path(f"/proc/{os.getpid()}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0

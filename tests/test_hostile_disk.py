@@ -33,7 +33,8 @@ def test_scratch_left_by_a_killed_engine_is_removed_at_start(engine):
     from musicgen_bridge.bridge.handlers import RequestHandler
 
     # a scratch folder whose owner is gone (a process that has exited)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
     stale = Path(tempfile.mkdtemp(prefix="mgb-scratch-"))
     (stale / "owner.pid").write_text(dead.stdout.strip())
     (stale / "in-abc.wav").write_bytes(b"\0" * 1000)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
-
 from conftest import envelope
 
 ONE_BAR = {"prompt": "x", "bars": 1, "bpm": 120}
@@ -152,7 +152,7 @@ def test_the_scan_counts_what_mido_reads():
     from musicgen_bridge.engine.conditioning.midi_scan import count_note_ons
 
     assert count_note_ons(_midi_notes(123, tracks=3)) == 369
-    assert count_note_ons(open("examples/melody/c_major_line.mid", "rb").read()) > 0
+    assert count_note_ons(Path("examples/melody/c_major_line.mid").read_bytes()) > 0
 
 
 def _refusal(peer, fx) -> dict:

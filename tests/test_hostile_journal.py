@@ -11,8 +11,8 @@ import time
 import pytest
 
 from musicgen_bridge.engine.engine import Engine, EngineConfig
-from musicgen_bridge.engine.jobs.queue import Job
 from musicgen_bridge.engine.jobs.journal import Journal
+from musicgen_bridge.engine.jobs.queue import Job
 
 
 def _engine(tmp_path, journal):
@@ -20,7 +20,7 @@ def _engine(tmp_path, journal):
 
 
 def _errors(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("engine")]
+    return [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("musicgen_bridge.engine")]
 
 
 def test_an_unwritable_journal_gives_one_clear_line_and_the_engine_starts(tmp_path, caplog):

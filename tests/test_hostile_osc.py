@@ -10,10 +10,10 @@ import threading
 import time
 
 import pytest
+from conftest import OscPeer, _host_port, slip_encode
 from pythonosc.osc_message_builder import build_msg
 
 from musicgen_bridge.bridge.osc_parse import MAX_MESSAGES, parse_packet
-from conftest import OscPeer, _host_port, slip_encode
 from musicgen_bridge.engine.errors import EngineError
 
 TIMETAG_NOW = struct.pack(">Q", 1)
@@ -68,14 +68,14 @@ def test_a_bundle_of_too_many_messages_is_refused():
 
 def test_minus_four_bundle_over_udp_is_answered_and_the_server_goes_on(server, osc_udp):
     osc_udp.send_raw(MINUS_FOUR)
-    addr, args = osc_udp.expect(lambda a, p: a == "/mgb/error", timeout=5)
+    _addr, args = osc_udp.expect(lambda a, p: a == "/mgb/error", timeout=5)
     assert args[1] == "bad_envelope"
     assert osc_udp.request("ping")["pong"] is True
 
 
 def test_minus_four_bundle_over_tcp_is_answered_and_the_server_goes_on(server, osc_tcp):
     osc_tcp.send_raw(MINUS_FOUR)
-    addr, args = osc_tcp.expect(lambda a, p: a == "/mgb/error", timeout=5)
+    _addr, args = osc_tcp.expect(lambda a, p: a == "/mgb/error", timeout=5)
     assert args[1] == "bad_envelope"
     assert osc_tcp.request("ping")["pong"] is True
 
@@ -105,11 +105,11 @@ def test_malformed_datagrams_log_a_bounded_number_of_lines(server, osc_udp, capl
         if i % 100 == 99:
             time.sleep(0.05)  # let the server keep up so datagrams are not lost in the socket buffer
     errors = 0
-    while (pkt := osc_udp.recv_packet(1.0)) is not None:
+    while osc_udp.recv_packet(1.0) is not None:
         errors += 1  # each malformed datagram is answered with one /mgb/error
     assert errors >= 100  # UDP may drop some under load; those answered are errors
     assert osc_udp.request("ping")["pong"] is True
-    assert len([r for r in caplog.records if r.name.startswith(("bridge", "pythonosc", "root"))]) <= 20
+    assert len([r for r in caplog.records if r.name.startswith(("musicgen_bridge", "pythonosc", "root"))]) <= 20
 
 
 def test_an_osc_tcp_client_that_stops_reading_does_not_block_the_job_worker(server, osc_tcp):

@@ -9,7 +9,6 @@ import json
 import time
 
 import zmq
-
 from conftest import ZmqPeer, envelope
 
 
