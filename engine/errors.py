@@ -22,6 +22,7 @@ ERROR_CODES: dict[str, str] = {
     # resources and state
     "unknown_model": "The model name is not in the registry.",
     "model_unavailable": "The model's weights are not cached and cannot be downloaded here.",
+    "bad_checkpoint": "A checkpoint file is missing, corrupt, or holds a key, shape or setting that cannot be used.",
     "no_melody_support": "The model has no melody conditioning.",
     "unknown_job": "No job with that id is known.",
     "busy": "The job queue is full; try again later.",

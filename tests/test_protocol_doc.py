@@ -55,10 +55,11 @@ def _doc_row(address: str) -> str:
 def test_typed_osc_addresses_have_the_documented_type_tags():
     router = OscRouter(handler=None)  # type: ignore[arg-type] - only its address table is read
     for address, (tags, _build) in router.typed.items():
-        args_cell = _doc_row(address).split("|")[2]
+        args_cell = re.sub(r"`\[[^]]*\]`", "", _doc_row(address).split("|")[2])  # [optional] arguments
         documented = "".join(re.findall(r"\b([sifb]):", args_cell))
         assert documented == tags, f"{address}: doc says {documented!r}, code takes {tags!r}"
-    assert "".join(re.findall(r"\b([sifb]):", _doc_row("/mgb/hello").split("|")[2])) == "i"
+    assert "".join(re.findall(r"\b([sifb]):", _doc_row("/mgb/hello").split("|")[2])) == "is"  # port [client_id]
+    assert "".join(re.findall(r"\b([sifb]):", _doc_row("/mgb/part").split("|")[2])) == "siiss"
 
 
 SAMPLE_EVENT = {"job_id": "j-1", "fraction": 0.5, "path": "/x.wav", "start_bar": 1, "frames": 96000,

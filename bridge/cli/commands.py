@@ -167,6 +167,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return run_keys(args.keys_command, args.dir, name=args.name, authorize=args.authorize)
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from ...engine.conformance.runner import run_conformance
+
+    return run_conformance(args.dir)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
@@ -260,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--dir", default=None, help="key folder (default: <user config dir>/keys)")
     k.add_argument("--authorize", action="store_true", help="client: also let it into this machine's engine")
     k.set_defaults(func=cmd_keys)
+
+    cf = sub.add_parser("conformance", help="check our implementations against reference fixtures")
+    cf.add_argument("suite", choices=("audiocraft",), help="which reference set")
+    cf.add_argument("dir", help="fixture folder (one sub-folder per model family)")
+    cf.set_defaults(func=cmd_conformance)
 
     d = sub.add_parser("demo", help="start an engine, send real requests over the wire, keep the files")
     d.add_argument("--out-dir", default="demo-output")

@@ -188,8 +188,11 @@ class LiveManager:
         return session
 
     def transport(self, beat: Any, bpm: Any, playing: bool, session_id: str | None = None) -> list[str]:
-        with self._lock:
-            targets = [self._sessions[session_id]] if session_id else list(self._sessions.values())
+        # a named session that has ended is unknown_session, as live_stop says (not a KeyError)
+        targets = [self.get(session_id)] if session_id else None
+        if targets is None:
+            with self._lock:
+                targets = list(self._sessions.values())
         for s in targets:
             s.transport(beat, bpm, playing)
         return [s.id for s in targets]
