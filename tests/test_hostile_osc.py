@@ -95,6 +95,32 @@ def test_a_bundle_of_requests_over_udp_draws_a_bounded_answer(server, osc_udp):
     assert osc_udp.request("ping")["pong"] is True
 
 
+def test_answers_routed_to_a_named_client_draw_on_the_same_budget(server, osc_udp):
+    """The m4l registry sends a request that names a ``client_id`` to that client's hello port: a
+    datagram naming someone else's client id must not turn the engine into an amplifier toward it."""
+    from musicgen_bridge.bridge.osc_server import AMPLIFICATION, SAFE_UDP_BYTES
+
+    victim = OscPeer(_host_port(server.addresses["osc_udp"]), hello=False)
+    try:
+        victim.send("/mgb/hello", victim.port, "budget-victim")
+        assert json.loads(victim.reply("hello")[1][1])["client_id"] == "budget-victim"
+        models = build_msg("/mgb/models", [json.dumps({"client_id": "budget-victim"})]).dgram
+        osc_udp.send_raw(models)  # one request: its whole answer reaches the named client
+        one = victim.recv_packet(5.0)
+        assert one is not None and one.startswith(b"/mgb/reply")
+        packet = bundle(*[models] * MAX_MESSAGES)
+        bound = max(AMPLIFICATION * len(packet), SAFE_UDP_BYTES)
+        assert MAX_MESSAGES * len(one) > bound  # unbounded, the bundle would draw more than the budget
+        osc_udp.send_raw(packet)
+        received = 0
+        while (pkt := victim.recv_packet(1.0)) is not None:
+            received += len(pkt)
+        assert 0 < received <= bound, received
+        assert osc_udp.recv_packet(0.2) is None  # nothing went to the sender's port
+    finally:
+        victim.close()
+
+
 def test_malformed_datagrams_log_a_bounded_number_of_lines(server, osc_udp, caplog):
     """Finding 9: 1,000 malformed datagrams each logged a warning (64 MB in 15 s)."""
     import logging
