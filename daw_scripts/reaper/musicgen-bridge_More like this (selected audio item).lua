@@ -31,6 +31,14 @@ local function main()
   local takes = bars and ui.number(values, "takes", "Takes", 1, 8, true)
   if not takes then return end
   local model = values.style_model ~= "" and values.style_model or STYLE_MODEL
+  local length = project.bars_length(span, bars)
+  local change = project.tempo_change(span.position, span.position + length)
+  if change then
+    ui.message("Inside the " .. bars .. " bars this would fill, " .. change .. ". MusicGen writes one steady " ..
+      "tempo, so the clip would drift off the grid.\n\nMove the item, use fewer bars, or remove the change " ..
+      "(for a ramp: untick \"Gradual tempo change\" on the tempo marker).")
+    return
+  end
   local name = (audio.path:match("([^/\\]+)%.%w+$") or "audio")
   local label = values.style_prompt ~= "" and values.style_prompt or ("like " .. name)
 
@@ -40,9 +48,8 @@ local function main()
                    sample_rate = mgb.sample_rate(), format = ui.get("format"), variations = takes,
                    style = {path = audio.path, start_seconds = audio.start_seconds, end_seconds = audio.end_seconds}}
   local base = mgb.unique_base(mgb.media_dir(), mgb.slug(label))
-  content._out = base .. ".wav"
+  content._out = mgb.out_path(base, content.format)
   local source_track = reaper.GetMediaItem_Track(item)
-  local length = project.bars_length(span, bars)
 
   mgb.run_job({title = "More like " .. name .. ": " .. bars .. " bars", kind = "generate", content = content,
                base = base, on_done = function(result)
