@@ -137,3 +137,36 @@ def test_codec_decode_and_bounce_over_osc(osc_udp, engine, tmp_path: Path) -> No
     addr, args = osc_udp.expect(lambda a, p: a in ("/mgb/done", "/mgb/error") and p[0] == job_id)
     assert addr == "/mgb/done", args
     assert args[3] == 16000 and sf.info(args[1]).samplerate == 32000
+
+
+def test_codec_bounce_as_the_first_step_of_an_fx_chain(tmp_path: Path) -> None:
+    from musicgen_bridge.engine.decoders.encodec import shared_codec
+    from musicgen_bridge.engine.render import Renderer, RenderSpec
+
+    audio = (np.random.default_rng(1).standard_normal((2, 24000)) * 0.1).astype(np.float32)
+    chain = [{"codec": "tiny-encodec", "bandwidth": 0.9}, {"plugin": "Gain", "gain_db": -6.0}]
+    spec = RenderSpec.from_dict({"sample_rate": 48000, "channels": 2, "fx": chain, "true_peak_dbtp": None})
+    assert spec.to_dict()["fx"][0] == {"codec": "tiny-encodec", "bandwidth": 0.9}
+    out = Renderer(spec).render(audio, 48000)
+    expected = shared_codec("tiny-encodec").bounce(audio, 48000, 0.9) * np.float32(10 ** (-6 / 20))
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    assert not np.allclose(out, audio * np.float32(10 ** (-6 / 20)), atol=1e-3)  # the codec did change it
+    bad = RenderSpec.from_dict({"sample_rate": 48000, "fx": [{"codec": "tiny-encodec", "bandwidth": 7}]})
+    with pytest.raises(EngineError) as err:
+        Renderer(bad).render(audio, 48000)
+    assert err.value.code == "bad_fx" and "supports 0.9, 1.8" in err.value.message
+    with pytest.raises(EngineError) as err:
+        RenderSpec.from_dict({"sample_rate": 48000, "fx": [{"plugin": "Gain", "gain_db": -1},
+                                                             {"codec": "tiny-encodec", "bandwidth": 0.9}]})
+    assert err.value.code == "bad_fx" and "put them first" in err.value.message
+
+
+def test_generate_with_a_codec_step_in_its_chain(tmp_path: Path) -> None:
+    chain = tmp_path / "lofi-codec.json"
+    chain.write_text(json.dumps([{"codec": "tiny-encodec", "bandwidth": 0.9}]))
+    out = tmp_path / "crushed.wav"
+    assert main(["generate", "--local", "--model", "tiny-audiogen", "--prompt", "door slam", "--seconds", "1",
+                 "--fx", str(chain), "--out", str(out)]) == 0
+    assert (sf.info(out).frames, sf.info(out).samplerate) == (48000, 48000)
+    side = json.loads(out.with_name(out.name + ".json").read_text())
+    assert side["render"]["fx"] == [{"codec": "tiny-encodec", "bandwidth": 0.9}]

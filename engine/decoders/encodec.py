@@ -190,3 +190,15 @@ def load_codec(name: str, cache_dir: str | Path | None = None) -> Codec:
 
     snapshot = ensure_snapshot(name, default_cache(cache_dir))
     return Codec(name, EncodecModel.from_pretrained(snapshot).eval(), Path(snapshot).name)
+
+
+_SHARED: dict[str, Codec] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_codec(name: str, cache_dir: str | Path | None = None) -> Codec:
+    """One loaded codec per name for this process (the fx chain's codec steps share it)."""
+    with _SHARED_LOCK:
+        if name not in _SHARED:
+            _SHARED[name] = load_codec(name, cache_dir)
+        return _SHARED[name]
