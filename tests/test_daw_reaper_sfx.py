@@ -24,19 +24,16 @@ def scenario(tmp: Path, answers: list[Any] | None, cli: str, cursor: float = 0.0
             "steps": [{"script": script("Generate sound effect")}, {"pump": extra.pop("pump", 20)}], **extra}
 
 
-def argv_value(argv: list[str], flag: str) -> str:
-    return argv[argv.index(flag) + 1]
-
-
 def test_seconds_at_the_cursor_with_audiogen_by_default(tmp_path: Path) -> None:
     log = tmp_path / "cli.json"
     snap = run_reaper(scenario(tmp_path, ["door slam, large hall", "1.5 s", "cursor", "", "1"], fake_cli_command(),
                                cursor=7.25), tmp_path, env={"MGB_FAKE_LOG": str(log)})
     assert snap["messages"] == []
-    argv = json.loads(log.read_text())["argv"]
-    assert argv[0] == "generate" and "--bars" not in argv
-    assert (argv_value(argv, "--seconds"), argv_value(argv, "--model")) == ("1.5", "facebook/audiogen-medium")
-    assert argv_value(argv, "--prompt") == "door slam, large hall"
+    sent = json.loads(log.read_text())
+    assert sent["argv"][0] == "generate" and "--request" in sent["argv"]
+    req = sent["request"]
+    assert "bars" not in req and (req["seconds"], req["model"]) == (1.5, "facebook/audiogen-medium")
+    assert req["prompt"] == "door slam, large hall"
     assert [t["name"] for t in snap["tracks"]] == ["Foley", "SFX: door slam, large hall", "Music"]
     (item,) = snap["tracks"][1]["items"]
     assert item["position"] == pytest.approx(7.25, abs=1e-9) and item["length"] == pytest.approx(1.5, abs=1e-9)

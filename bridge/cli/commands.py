@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
-from .args import add_continue_args, add_request_args, continue_content, input_files, request_content
+from .args import (
+    add_continue_args,
+    add_request_args,
+    add_request_file_arg,
+    continue_content,
+    input_files,
+    request_content,
+    request_file_content,
+)
 from .codec import add_codec_parser
 
 EXIT_BAD_REQUEST = 2
@@ -42,11 +50,13 @@ def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    return _submit(args, "generate", request_content(args))
+    content = request_file_content(Path(args.request), args.out) if args.request else request_content(args)
+    return _submit(args, "generate", content)
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
-    return _submit(args, "continue", continue_content(args))
+    content = request_file_content(Path(args.request), args.out) if args.request else continue_content(args)
+    return _submit(args, "continue", content)
 
 
 def _submit(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
@@ -194,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("continue", help="new bars that follow an audio item, starting on its last bar line")
     add_request_args(c)
     add_continue_args(c)
+    for p in (g, c):
+        add_request_file_arg(p)
     c.add_argument("--device", default="auto")
     c.add_argument("--cache-dir", default=None)
     c.set_defaults(func=cmd_continue)

@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Generate sound effect
+-- @version 0.1.0
 -- @about Asks for a sound (a prompt such as "glass shatters, short reverb tail"), a length in bars
 --   ("2") or seconds ("1.5 s") and where to put it ("cursor", "bar 9" or a time such as "12.5 s"),
 --   runs `musicgen-bridge generate` with a sound-effect model (AudioGen) in the background and puts
