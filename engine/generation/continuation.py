@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ..errors import EngineError
+from ..models.families import FamilyModel
 from ..models.registry import LoadedModel
 from ..render.dsp import convert_channels
 from ..render.resample import as_channels_first, resample
@@ -76,6 +77,8 @@ def encode_audio(loaded: LoadedModel, audio: np.ndarray) -> torch.Tensor:
     transformers lays them out; a mono model gets the channel mean.
     """
     audio = as_channels_first(audio)
+    if isinstance(loaded, FamilyModel):
+        return loaded.encode(audio)
     if loaded.audio_channels == 1:
         audio = audio.mean(axis=0, keepdims=True)
     elif audio.shape[0] == 1:

@@ -17,6 +17,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..errors import EngineError
+from ..models.families import FamilyModel
 from ..models.registry import LoadedModel
 from ..models.specs import check_melody_support
 from .sampling import SamplingParams, choose_tokens, guide, make_generators
@@ -98,7 +99,9 @@ def steps_for(frames: int, delays: list[int]) -> int:
 def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, params: SamplingParams,
                        seeds: list[int], on_step: StepCallback | None = None,
                        cancel: threading.Event | None = None) -> GenerationOutput:
-    """Generate with transformers' ``generate`` (the reference path)."""
+    """Generate with transformers' ``generate`` (the reference path); a family model runs its own loop."""
+    if isinstance(loaded, FamilyModel):
+        return loaded.generate(cond, frames, params, seeds, on_step, cancel)
     model = loaded.model
     takes = len(cond.prompts)
     if len(seeds) != takes:
@@ -149,6 +152,8 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
 
 def decode_tokens(loaded: LoadedModel, tokens: torch.Tensor) -> np.ndarray:
     """EnCodec-decode (takes, codebooks, frames) tokens to (takes, channels, samples) float32 audio."""
+    if isinstance(loaded, FamilyModel):
+        return loaded.decode(tokens)
     codec = loaded.model.audio_encoder
     codes = tokens.to(loaded.device)
     with torch.inference_mode():

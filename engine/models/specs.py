@@ -2,6 +2,8 @@
 
 >>> get_spec("tiny").builtin, get_spec("facebook/musicgen-melody").melody
 (True, True)
+>>> get_spec("tiny-audiogen").family, get_spec("tiny-audiogen").musical
+('audiogen', False)
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ class ModelSpec:
     melody: bool = False
     stereo: bool = False
     hf_id: str | None = None  # None: built in code
+    #: which loader builds it (engine/models/families.py); "musicgen" is transformers' MusicGen
+    family: str = "musicgen"
+    #: music with a beat: tempo hint in the prompt and conform by default (False for sound effects)
+    musical: bool = True
+    #: what a DAW user picks it for (the models listing shows it)
+    purpose: str = "music"
 
     @property
     def builtin(self) -> bool:
@@ -43,6 +51,11 @@ MODEL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     _hf("facebook/musicgen-stereo-large", "3.3B", stereo=True),
     _hf("facebook/musicgen-stereo-melody", "1.5B", melody=True, stereo=True),
     _hf("facebook/musicgen-stereo-melody-large", "3.3B", melody=True, stereo=True),
+    # audiocraft-only checkpoints (engine/models/families.py)
+    ModelSpec("tiny-audiogen", "0.2M (random, makes noise)", family="audiogen", musical=False,
+              purpose="sound effects"),
+    ModelSpec("facebook/audiogen-medium", "1.5B", hf_id="facebook/audiogen-medium", family="audiogen",
+              musical=False, purpose="sound effects"),
 ]}
 
 DEFAULT_MODEL = "facebook/musicgen-small"

@@ -55,9 +55,9 @@ def produce_continuation(ctx: EngineContext, job: Job) -> Produced:
     t_load = time.perf_counter()
     cont = continue_audio(loaded, item, rate, grid=grid, end_bar=end_bar, context_bars=req.context_bars,
                           bars=req.bars, prompt=req.prompt, seeds=req.take_seeds(), params=req.sampling,
-                          out_rate=req.sample_rate, add_tempo_hint=req.tempo_hint, window_bars=req.window_bars,
+                          out_rate=req.sample_rate, add_tempo_hint=req.tempo_hint and loaded.spec.musical, window_bars=req.window_bars,
                           on_step=lambda done, total: job.report_progress(DECODE_SHARE * done / total),
-                          cancel=job.cancel_event, generate=choose_generator(ctx, req))
+                          cancel=job.cancel_event, generate=choose_generator(ctx, req, loaded))
     t_gen = time.perf_counter()
     meta = sidecar_meta(loaded, req, item={"path": str(path), "sample_rate": rate, "frames": int(item.shape[1]),
                                            "end_bar": float(end_bar + 1)},

@@ -41,7 +41,8 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
         check_melody_support(loaded.name, loaded.supports_melody)
     job.check_cancelled()
     t_load = time.perf_counter()
-    prompt = tempo_hint(req.prompt, req.bpm, req.tempo_hint)
+    # sound-effect models get the prompt as written: a tempo means nothing to them
+    prompt = tempo_hint(req.prompt, req.bpm, req.tempo_hint and loaded.spec.musical)
     chroma = None
     if req.melody is not None:
         source = req.melody_source or load_melody(req.melody, ctx.paths)  # notes/MIDI were read at submit
@@ -62,7 +63,7 @@ def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel
                    job: Job) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """(takes, channels, samples) at the model rate: one window, or bar-aligned windows when longer,
     then conformed to the session tempo and bar grid when the request is in bars."""
-    generate = choose_generator(ctx, req)
+    generate = choose_generator(ctx, req, loaded)
     on_step = lambda done, total: job.report_progress(DECODE_SHARE * done / total)
     frames_model = model_frames_for(float(req.duration), loaded)
     grid = Grid.constant(req.time_signature, req.bpm)
@@ -78,8 +79,9 @@ def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel
                                       context_bars=req.context_bars, window_bars=req.window_bars,
                                       on_step=on_step, cancel=job.cancel_event, generate=generate)
         audio = stream.span_audio(bars)
-    # the built-in tiny models make noise with no beat to find: conform them only when asked
-    wanted = req.conform if req.conform is not None else not loaded.spec.builtin
+    # the built-in tiny models make noise with no beat to find, sound effects have none to keep:
+    # conform them only when asked
+    wanted = req.conform if req.conform is not None else not loaded.spec.builtin and loaded.spec.musical
     if not (wanted and req.bars is not None):
         return audio, []
     conformed = [conform(take, loaded.sample_rate, grid=grid, bars=bars) for take in audio]
