@@ -30,6 +30,8 @@ from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
 from .produce.context import EngineContext
+from .produce.fixed_window import check_live as check_fixed_live
+from .produce.fixed_window import check_request as check_fixed_window
 from .produce.publish import publish
 from .render import RenderSpec, check_file_name
 from .request import GenerateRequest
@@ -105,6 +107,7 @@ class Engine:
                     raise EngineError("invalid_field", "continue counts its new material in bars", field="bars")
                 self.paths.input_file(request.audio["path"], "audio")
             spec = get_spec(request.model or self.config.default_model)
+            check_fixed_window(spec, request, kind)  # MAGNeT: one window, no continuation
             if request.melody is not None:
                 check_melody_spec(request.melody)
                 check_melody_support(spec.name, spec.melody)
@@ -180,7 +183,8 @@ class Engine:
                               field="ahead_bars")
         if request.start_bar.denominator != 1:
             raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
-        get_spec(request.model or self.config.default_model)
+        spec = get_spec(request.model or self.config.default_model)
+        check_fixed_live(spec, request, content.get("seed_audio") is not None)
         self.paths.folder(request.output_dir)
         request.render = self._render_spec(request)
         seed_codes = None

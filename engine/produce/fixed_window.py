@@ -28,6 +28,9 @@ from fractions import Fraction
 
 from ..errors import EngineError
 from ..generation.magnet import MagnetParams, output_frames
+from ..generation.magnet_options import check_for_model
+from ..models.specs import ModelSpec
+from ..request import GenerateRequest
 from ..timing.timeline import TimeSignature, bars_to_seconds
 
 #: every published MAGNeT (and tiny-magnet): EnCodec at 50 frames/s, spans of 3 frames
@@ -35,6 +38,8 @@ FRAME_RATE = 50
 SPAN_LEN = 3
 #: frames a generation makes beyond the clip (generate_job.model_frames_for)
 MARGIN_FRAMES = 2
+#: codebooks of every MAGNeT (one decoding_steps entry each)
+CODEBOOKS = 4
 
 
 def usable_seconds(window_s: int, span_arrangement: str, frame_rate: int = FRAME_RATE,
@@ -69,3 +74,30 @@ def check_fits(model: str, window_s: int, span_arrangement: str, duration: Fract
                       f"cannot continue it; {asked} is longer: {fits}. Ask for less, or use a MusicGen model "
                       f"for longer clips", field=field or ("bars" if bars is not None else "seconds"),
                       max_bars=most, max_seconds=float(usable))
+
+
+def check_request(spec: ModelSpec, req: GenerateRequest, kind: str = "generate") -> None:
+    """What the engine refuses when a request for a fixed-window model arrives (nothing for others):
+    ``continue`` (``unsupported``), ``decoding_steps`` of the wrong length, a clip longer than the window."""
+    if spec.window_s is None:
+        return
+    if kind == "continue":
+        raise EngineError("unsupported", f"{spec.name} fills a whole window at once and cannot continue audio; "
+                          f"use a MusicGen model to continue", model=spec.name)
+    params = req.sampling.magnet or MagnetParams()
+    check_for_model(params, spec.name, CODEBOOKS)
+    check_fits(spec.name, spec.window_s, params.span_arrangement, req.duration, req.time_signature, req.bpm,
+               req.bars)
+
+
+def check_live(spec: ModelSpec, req: GenerateRequest, seed_audio: bool) -> None:
+    """``live_start`` with a fixed-window model: each window must fit (``window_bars``), no seed audio."""
+    if spec.window_s is None:
+        return
+    if seed_audio:
+        raise EngineError("unsupported", f"{spec.name} cannot continue audio, so a live session with it takes no "
+                          f"seed_audio", field="seed_audio")
+    params = req.sampling.magnet or MagnetParams()
+    check_for_model(params, spec.name, CODEBOOKS)
+    check_fits(spec.name, spec.window_s, params.span_arrangement, req.duration, req.time_signature, req.bpm,
+               req.bars, field="window_bars")
