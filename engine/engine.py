@@ -164,7 +164,7 @@ class Engine:
                 for name in self.registry.loaded_names():
                     loaded = self.registry.load(name)
                     generate = self.context.generators.get("fast")
-                    if generate is not None:
+                    if generate is not None and loaded.spec.family == "musicgen":  # the fast loop is MusicGen's
                         generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
             except Exception:
                 log.exception("warm-up failed")
