@@ -46,9 +46,24 @@ def _number(d: dict[str, Any], name: str) -> float | None:
     value = d.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _bad(name, f"must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+        raise _bad(name, f"must be a finite number, got {str(value)[:40]}")
     return float(value)
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any double
+        return False
+
+
+def _whole(x: Any) -> bool:
+    if isinstance(x, bool):
+        return False
+    if isinstance(x, int):
+        return True
+    return isinstance(x, float) and math.isfinite(x) and x.is_integer()
 
 
 def _steps(value: Any) -> tuple[int, ...] | None:
@@ -56,15 +71,14 @@ def _steps(value: Any) -> tuple[int, ...] | None:
         return None
     if isinstance(value, str):  # the CLI's and OSC clients' "20,10,10,10"
         try:
-            value = [float(x) for x in value.split(",")]
+            value = [float(x) for x in value.split(",")[:65]]
         except ValueError:
-            raise _bad("decoding_steps", f"must be a list of whole numbers, got {value!r}") from None
-    if not isinstance(value, (list, tuple)) or not value or \
-            any(isinstance(x, bool) or not isinstance(x, (int, float)) or not float(x).is_integer() for x in value):
-        raise _bad("decoding_steps", f"must be a list of whole numbers, got {value!r}")
+            raise _bad("decoding_steps", f"must be a list of whole numbers, got {value[:100]!r}") from None
+    if not isinstance(value, (list, tuple)) or not value or len(value) > 64 or not all(_whole(x) for x in value):
+        raise _bad("decoding_steps", f"must be a list of whole numbers, got {str(value)[:100]}")
     steps = tuple(int(x) for x in value)
     if any(not 1 <= n <= MAX_STEPS for n in steps):
-        raise _bad("decoding_steps", f"must be whole numbers from 1 to {MAX_STEPS}, got {list(steps)}")
+        raise _bad("decoding_steps", f"must be whole numbers from 1 to {MAX_STEPS}, got {str(list(steps))[:100]}")
     return steps
 
 
@@ -92,8 +106,8 @@ def magnet_params(d: dict[str, Any]) -> MagnetParams:
         top_k = d["top_k"]
         if isinstance(top_k, float) and top_k.is_integer():
             top_k = int(top_k)
-        if isinstance(top_k, bool) or not isinstance(top_k, int):
-            raise _bad("top_k", f"must be an integer, got {top_k!r}")
+        if not _whole(top_k):
+            raise _bad("top_k", f"must be an integer, got {str(top_k)[:40]}")
         out["top_k"] = top_k
         if d.get("top_p") is None:
             out["top_p"] = 0.0  # asking for top-k means top-k: MAGNeT's top-p default would win over it
