@@ -51,7 +51,7 @@ def _number(d: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
-def _finite(value: int | float) -> bool:
+def _finite(value: float) -> bool:
     try:
         return math.isfinite(value)
     except OverflowError:  # an int beyond any double
