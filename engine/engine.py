@@ -29,6 +29,7 @@ from .live.session import LiveManager
 from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
+from .produce.codec_job import CODEC_KINDS, CodecRequest, check_request, run_codec
 from .produce.context import EngineContext
 from .produce.fixed_window import check_live as check_fixed_live
 from .produce.fixed_window import check_request as check_fixed_window
@@ -119,6 +120,10 @@ class Engine:
             # the whole render chain is validated before any work (bad_fx, invalid_field)
             request.render = self._render_spec(request)
             self.executor.check(request)
+        elif kind in CODEC_KINDS:  # standalone EnCodec: runs here, whatever the executor
+            codec_request = CodecRequest.from_dict(kind, content)
+            check_request(self.context, codec_request)
+            return self.queue.submit(kind, codec_request, listener, job_id=job_id)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener, job_id=job_id)
@@ -248,6 +253,8 @@ class Engine:
             result = publish(self.context, job, produced)
             replica = getattr(produced, "replica", None)  # which remote replica made it
             return result if replica is None else {**result, "replica": replica}
+        if job.kind in CODEC_KINDS:
+            return run_codec(self.context, job)
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
 
 

@@ -122,8 +122,9 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
             found.append(melody[key])
-    if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
-        found.append(content["audio"])
+    for key in ("audio", "tokens"):  # continuation item; codec_* input
+        if isinstance(content.get(key), dict) and "path" in content[key]:
+            found.append(content[key])
     return found
 
 

@@ -31,7 +31,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         p.add_argument(flag)
     for flag in ("--bars", "--context-bars", "--sample-rate", "--seed", "--variations"):
         p.add_argument(flag, type=int)
-    for flag in ("--bpm", "--start-bar", "--item-start-bar", "--temperature", "--audio-start", "--audio-end"):
+    for flag in ("--bpm", "--start-bar", "--item-start-bar", "--temperature", "--audio-start", "--audio-end",
+                 "--seconds"):
         p.add_argument(flag, type=float)
     p.add_argument("--json", action="store_true")
     return p.parse_args(argv)
@@ -70,7 +71,8 @@ def main(argv: list[str]) -> int:
     if args.kind == "continue":  # the item's last bar line (1-based)
         item_s = Fraction(str(args.audio_end)) - Fraction(str(args.audio_start))
         start_bar = math.floor(Fraction(str(args.item_start_bar)) - 1 + item_s / bar_s) + 1
-    frames = round(args.bars * bar_s * args.sample_rate)
+    frames = round(args.bars * bar_s * args.sample_rate) if args.bars is not None else \
+        round(Fraction(str(args.seconds)) * args.sample_rate)
     out = Path(args.out)
     n = args.variations or 1
     takes = []

@@ -94,6 +94,7 @@ function M.cli_args(kind, content, base, settings)
     add("--context-bars", content.context_bars and num(content.context_bars))
   end
   add("--bars", content.bars and num(content.bars))
+  add("--seconds", content.seconds and num(content.seconds))  -- sound effects may be timed in seconds
   add("--bpm", num(content.bpm))
   add("--time-signature", content.time_signature)
   add("--start-bar", content.start_bar and num(content.start_bar))
