@@ -33,6 +33,8 @@ from .models.specs import check_melody_support
 from .paths import PathPolicy
 from .produce.codec_job import CODEC_KINDS, CodecRequest, check_request, run_codec
 from .produce.context import EngineContext
+from .produce.fixed_window import check_live as check_fixed_live
+from .produce.fixed_window import check_request as check_fixed_window
 from .produce.publish import publish
 from .render import RenderSpec, check_file_name
 from .request import GenerateRequest
@@ -116,6 +118,7 @@ class Engine:
                 item = self.paths.input_file(request.audio["path"], "audio")
                 check_item(str(item), request.audio.get("start_seconds"), request.audio.get("end_seconds"))
             spec = get_spec(request.model or self.config.default_model)
+            check_fixed_window(spec, request, kind)  # MAGNeT: one window, no continuation
             if request.melody is not None:
                 check_melody_spec(request.melody)
                 check_melody_support(spec.name, spec.melody)
@@ -181,7 +184,7 @@ class Engine:
                 for name in self.registry.loaded_names():
                     loaded = self.registry.load(name)
                     generate = self.context.generators.get("fast")
-                    if generate is not None:
+                    if generate is not None and loaded.spec.family == "musicgen":  # the fast loop is MusicGen's
                         generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
             except Exception:
                 log.exception("warm-up failed")
@@ -200,7 +203,8 @@ class Engine:
                               field="ahead_bars")
         if request.start_bar.denominator != 1:
             raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
-        get_spec(request.model or self.config.default_model)
+        spec = get_spec(request.model or self.config.default_model)
+        check_fixed_live(spec, request, content.get("seed_audio") is not None)
         self.paths.folder(request.output_dir)
         request.render = self._render_spec(request)
         seed_codes = None

@@ -27,6 +27,11 @@ function defaults() {
           sfx_model: "facebook/audiogen-medium", sfx_seconds: 2.0, sfx_place: "slots", sfx_bar: 1};
 }
 
+// MAGNeT models (facebook/magnet-*, facebook/audio-magnet-*, tiny-magnet) fill one fixed window
+function isMagnet(model) {
+  return String(model).toLowerCase().indexOf("magnet") >= 0;
+}
+
 function tidy(x) {
   return Math.round(x * 1e6) / 1e6;
 }
@@ -135,8 +140,9 @@ function createDevice(env) {
   }
 
   function base(s) {
-    var c = {prompt: params.prompt, model: params.model, bpm: s.tempo, time_signature: s.num + "/" + s.den,
-             temperature: params.temperature};
+    var c = {prompt: params.prompt, model: params.model, bpm: s.tempo, time_signature: s.num + "/" + s.den};
+    // MAGNeT has its own temperature (3, lowered pass by pass): the dial at its default leaves it be
+    if (!(isMagnet(params.model) && params.temperature === 1.0)) c.temperature = params.temperature;
     if (SUPPORTED_RATES[params.samplerate]) c.sample_rate = params.samplerate;
     return c;
   }

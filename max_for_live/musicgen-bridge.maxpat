@@ -324,7 +324,19 @@
       ",",
       "facebook/musicgen-stereo-small",
       ",",
-      "facebook/musicgen-stereo-melody"
+      "facebook/musicgen-stereo-melody",
+      ",",
+      "facebook/magnet-small-10secs",
+      ",",
+      "facebook/magnet-medium-10secs",
+      ",",
+      "facebook/magnet-small-30secs",
+      ",",
+      "facebook/magnet-medium-30secs",
+      ",",
+      "facebook/audio-magnet-small",
+      ",",
+      "facebook/audio-magnet-medium"
      ],
      "parameter_enable": 1,
      "saved_attribute_attributes": {
@@ -333,7 +345,7 @@
        "parameter_shortname": "Model",
        "parameter_type": 2,
        "parameter_mmin": 0,
-       "parameter_mmax": 5,
+       "parameter_mmax": 11,
        "parameter_initial": [
         0
        ],
