@@ -32,7 +32,10 @@ from .live.session import LiveManager
 from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
+from .produce.codec_job import CODEC_KINDS, CodecRequest, check_request, run_codec
 from .produce.context import EngineContext
+from .produce.fixed_window import check_live as check_fixed_live
+from .produce.fixed_window import check_request as check_fixed_window
 from .produce.publish import publish
 from .render import RenderSpec, check_file_name
 from .request import GenerateRequest
@@ -118,6 +121,7 @@ class Engine:
             spec = get_spec(request.model or self.config.default_model)
             if request.style is not None:  # before melody: a style with a melody is a style question
                 check_style_request(spec, request, self.paths)
+            check_fixed_window(spec, request, kind)  # MAGNeT: one window, no continuation
             if request.melody is not None:
                 check_melody_spec(request.melody)
                 check_melody_support(spec.name, spec.melody)
@@ -129,6 +133,10 @@ class Engine:
             # the whole render chain is validated before any work (bad_fx, invalid_field)
             request.render = self._render_spec(request)
             self.executor.check(request)
+        elif kind in CODEC_KINDS:  # standalone EnCodec: runs here, whatever the executor
+            codec_request = CodecRequest.from_dict(kind, content)
+            check_request(self.context, codec_request)
+            return self.queue.submit(kind, codec_request, listener, job_id=job_id)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener, job_id=job_id)
@@ -179,7 +187,7 @@ class Engine:
                 for name in self.registry.loaded_names():
                     loaded = self.registry.load(name)
                     generate = self.context.generators.get("fast")
-                    if generate is not None:
+                    if generate is not None and loaded.spec.family == "musicgen":  # the fast loop is MusicGen's
                         generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
             except Exception:
                 log.exception("warm-up failed")
@@ -201,6 +209,7 @@ class Engine:
         spec = get_spec(request.model or self.config.default_model)
         if request.style is not None:
             check_style_request(spec, request, self.paths)
+        check_fixed_live(spec, request, content.get("seed_audio") is not None)
         self.paths.folder(request.output_dir)
         request.render = self._render_spec(request)
         seed_codes = None
@@ -267,6 +276,8 @@ class Engine:
             result = publish(self.context, job, produced)
             replica = getattr(produced, "replica", None)  # which remote replica made it
             return result if replica is None else {**result, "replica": replica}
+        if job.kind in CODEC_KINDS:
+            return run_codec(self.context, job)
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
 
 

@@ -33,6 +33,7 @@ ERROR_CODES: dict[str, str] = {
     # inputs
     "bad_midi": "The MIDI input is corrupt, truncated, or has no notes in range.",
     "bad_audio": "The audio input cannot be read or is empty in the range.",
+    "bad_tokens": "A tokens file is not one, is truncated, or its header does not add up.",
     "path_not_allowed": "A path lies outside the engine's output root and allowed folders.",
     "file_exists": "The output file exists; files are never overwritten.",
     "bad_fx": "The effect chain is invalid (unknown plugin, parameter, value or file).",

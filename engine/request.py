@@ -20,6 +20,7 @@ from typing import Any, cast, overload
 from . import limits
 from .conditioning.style_input import check_style_spec
 from .errors import EngineError
+from .generation.magnet_options import magnet_params, sent_fields
 from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN, check_pattern
 from .timing.timeline import (
@@ -101,6 +102,13 @@ def _generator(d: dict) -> str:
     return _choice({"generator": d.get("generator", d.get("backend", "auto"))}, "generator", "auto", GENERATORS)
 
 
+def _sampling_sent(d: dict, sampling: SamplingParams) -> dict[str, Any]:
+    sent = sent_fields(d)
+    if "decoding_steps" in sent and sampling.magnet is not None:
+        sent["decoding_steps"] = list(sampling.magnet.decoding_steps)  # "20,10,10,10" -> [20, 10, 10, 10]
+    return sent
+
+
 def _bar(d: dict, name: str) -> Fraction:
     value = exact(d.get(name, 1), name)
     if not 1 <= value <= 100000:
@@ -165,6 +173,8 @@ class GenerateRequest:
     render_fields: dict[str, Any] = field(default_factory=dict)  # fx, loudness_lufs, ... (RenderSpec)
     render: Any = None  # the validated RenderSpec, set by the engine at submit time
     melody_source: Any = None  # the parsed note list or MIDI melody, set by the engine at submit time
+    #: the sampling fields (shared and MAGNeT's) as sent: MAGNeT keeps its own defaults for the rest
+    sampling_sent: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # KEPT_EXTRA fields (unknown ones are dropped)
 
     @classmethod
@@ -201,6 +211,7 @@ class GenerateRequest:
             temperature=_float(d, "temperature", 1.0),
             cfg=_float(d, "cfg", 3.0),
             greedy=bool(_bool(d, "greedy", False)),
+            magnet=magnet_params(d),
         )
         melody = d.get("melody")
         if melody is not None and not isinstance(melody, dict):
@@ -228,6 +239,7 @@ class GenerateRequest:
             name_pattern=check_pattern(_str(d, "name_pattern", DEFAULT_PATTERN, limits.MAX_NAME_CHARS)
                                        or DEFAULT_PATTERN),
             render_fields=render_fields,
+            sampling_sent=_sampling_sent(d, sampling),
             # unknown fields are accepted (newer clients) but not kept: they would be stored in the journal
             # and every sidecar; only the recovery flag travels on
             extra={k: d[k] for k in KEPT_EXTRA if k in d},
@@ -268,10 +280,11 @@ class GenerateRequest:
         out.pop("render")
         out.pop("render_fields")
         out.pop("melody_source")
+        out.pop("sampling_sent")
         out.update(self.render.to_dict() if self.render is not None else self.render_fields)
         for key in ("sample_rate", "channels", "format"):
             out[key] = getattr(self, key)
-        out.update(asdict(self.sampling))
+        out.update(self.sampling_sent)  # as sent: an unsent one keeps each model family's default
         out.update(self.extra)
         out["bpm"] = float(self.bpm) if self.bpm.denominator != 1 else int(self.bpm)
         out["time_signature"] = str(self.time_signature)

@@ -96,9 +96,9 @@ def test_the_patch_wires_the_button_to_the_script_and_offers_the_style_model() -
     assert "facebook/musicgen-style" in boxes["obj-model"]["items"]
     items = [i for i in boxes["obj-model"]["items"] if i != ","]
     assert boxes["obj-model"]["saved_attribute_attributes"]["valueof"]["parameter_mmax"] == len(items) - 1
-    # on the device's face: under the three action buttons, above the progress bar, inside 450 x 169
+    # on the device's face: under the three action buttons, above the progress bar, inside the device
     x, y, w, h = boxes["obj-button-style"]["presentation_rect"]
-    assert y >= 72 + 20 and y + h <= boxes["obj-progress"]["presentation_rect"][1] and x + w <= 450
+    assert y >= 72 + 20 and y + h <= boxes["obj-progress"]["presentation_rect"][1] and x + w <= patch["devicewidth"]
     assert boxes["obj-status"]["presentation_rect"][1] + boxes["obj-status"]["presentation_rect"][3] <= 169
 
 

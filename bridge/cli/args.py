@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
+from .magnet_args import add_magnet_args, magnet_content
 
 
 def add_request_args(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,7 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variations", type=int, default=None, help="number of takes, decoded as one batch")
     p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
     p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast")
+    add_magnet_args(p)
     p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
     p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
     p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
@@ -69,6 +71,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
         # a chain file travels as its JSON content, so a remote engine needs no access to it
         optional["fx"] = _read_json(fx_file, "effect chain", "bad_fx") if fx_file.suffix == ".json" or fx_file.exists() else args.fx
     content.update({k: v for k, v in optional.items() if v is not None})
+    content.update(magnet_content(args))
     if args.no_tempo_hint:
         content["tempo_hint"] = False
     melody = melody_content(args)
@@ -123,7 +126,7 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
             found.append(melody[key])
-    for key in ("audio", "style"):
+    for key in ("audio", "tokens", "style"):  # continuation item; codec_* input; style reference
         if isinstance(content.get(key), dict) and "path" in content[key]:
             found.append(content[key])
     return found

@@ -90,6 +90,10 @@ def make_window(state: WindowState, win: LiveWindow, req: GenerateRequest,
 
     Runs where the state lives: in the engine (local executor) or on the session's replica.
     """
+    if getattr(state.loaded.spec, "window_s", None) is not None:  # MAGNeT: no token stream to continue
+        from .fixed_window import make_fresh_window
+
+        return make_fresh_window(state, win, req, cancel)
     cancel = cancel or CancelToken()
     started = time.perf_counter()
     loaded = state.loaded

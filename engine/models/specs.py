@@ -4,6 +4,8 @@
 (True, True)
 >>> get_spec("tiny-audiogen").family, get_spec("tiny-audiogen").musical
 ('audiogen', False)
+>>> get_spec("facebook/magnet-small-30secs").family, get_spec("facebook/magnet-small-30secs").window_s
+('magnet', 30)
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class ModelSpec:
     purpose: str = "music"
     #: codebooks of its style conditioner (MusicGen-Style's ``eval_q`` range); 0: it has none
     style_codebooks: int = 0
+    #: a fixed trained window in seconds (MAGNeT): a clip is cut from one generation, nothing
+    #: continues it (engine/produce/fixed_window.py); None: windows continue each other
+    window_s: int | None = None
 
     @property
     def style(self) -> bool:
@@ -43,6 +48,12 @@ class ModelSpec:
 
 def _hf(name: str, params: str, melody: bool = False, stereo: bool = False) -> ModelSpec:
     return ModelSpec(name=name, params=params, melody=melody, stereo=stereo, hf_id=name)
+
+
+def _magnet(size: str, params: str, seconds: int) -> ModelSpec:
+    name = f"facebook/magnet-{size}-{seconds}secs"
+    return ModelSpec(name=name, params=params, hf_id=name, family="magnet", purpose="music, fast drafts",
+                     window_s=seconds)
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
@@ -68,6 +79,13 @@ MODEL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               purpose="music like a clip"),
     ModelSpec("facebook/musicgen-style", "1.5B", hf_id="facebook/musicgen-style", family="musicgen_style",
               style_codebooks=6, purpose="music like a clip"),
+    # MAGNeT: a whole window in a few dozen parallel passes (engine/models/audiocraft/magnet_loaded.py)
+    ModelSpec("tiny-magnet", "0.1M (random, makes noise)", family="magnet", purpose="fast drafts", window_s=10),
+    *(_magnet(size, params, seconds) for size, params in (("small", "300M"), ("medium", "1.5B"))
+      for seconds in (10, 30)),
+    *(ModelSpec(f"facebook/audio-magnet-{size}", params, hf_id=f"facebook/audio-magnet-{size}", family="magnet",
+                musical=False, purpose="sound effects, fast", window_s=10)
+      for size, params in (("small", "300M"), ("medium", "1.5B"))),
 ]}
 
 DEFAULT_MODEL = "facebook/musicgen-small"

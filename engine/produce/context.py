@@ -35,6 +35,7 @@ class EngineContext:
     paths: PathPolicy
     default_model: str
     generators: dict[str, Callable[..., GenerationOutput]] = field(default_factory=dict)
+    codecs: dict[str, Any] = field(default_factory=dict)  # standalone EnCodecs by name (codec_job)
 
 
 def choose_generator(ctx: EngineContext, req: GenerateRequest,

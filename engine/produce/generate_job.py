@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -50,13 +51,20 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
     cond = Conditioning(prompts=[prompt] * req.variations, melody_chroma=chroma)
     audio, conform_report = generate_audio(ctx, req, loaded, cond, job)
     t_gen = time.perf_counter()
-    meta = sidecar_meta(loaded, req, prompt_sent=prompt, conform=conform_report)
+    meta = sidecar_meta(loaded, req, prompt_sent=prompt, conform=conform_report, **family_meta(loaded, req))
     takes = render_takes(req, audio, loaded.sample_rate, meta, job.cancel_event)
     t_end = time.perf_counter()
     timing = {"load_s": round(t_load - t0, 4), "generate_s": round(t_gen - t_load, 4),
               "render_s": round(t_end - t_gen, 4),
               "rtf": round(float(req.duration) * req.variations / max(t_gen - t_load, 1e-9), 3)}
     return Produced(takes=takes, model=loaded.name, timing=timing)
+
+
+def family_meta(loaded: LoadedModel, req: GenerateRequest) -> dict[str, Any]:
+    """Sidecar fields of a family's own settings: MAGNeT's as they ran (defaults filled in)."""
+    if loaded.spec.family == "magnet" and req.sampling.magnet is not None:
+        return {"magnet": asdict(req.sampling.magnet)}
+    return {}
 
 
 def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel, cond: Conditioning,
