@@ -144,7 +144,7 @@ class _ModelWorker:
     def _admit(self) -> list[_Ticket]:
         """Waiting sequences that fit, best rank first (at least one when nothing runs)."""
         rows = sum(t.seq.takes * (2 if t.seq.guided else 1) for t in self._running)
-        admitted = []
+        admitted: list[_Ticket] = []
         for ticket in sorted(self._waiting, key=lambda t: t.rank(self.step_s)):
             need = ticket.seq.takes * (2 if ticket.seq.guided else 1)
             if rows + need > self.max_rows and (rows or admitted):
