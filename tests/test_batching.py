@@ -125,7 +125,7 @@ def _threaded(batcher: DecodeBatcher, loaded, calls: list[dict]) -> list:
         try:
             with decode_priority(**call.pop("priority")) if "priority" in call else _null():
                 results[i] = batcher.generate(loaded, **call)
-        except EngineError as exc:
+        except Exception as exc:  # noqa: BLE001 - each caller's own outcome is what the tests check
             results[i] = exc
 
     threads = [threading.Thread(target=run, args=(i, dict(c))) for i, c in enumerate(calls)]
@@ -259,3 +259,20 @@ def test_bad_batch_settings_are_refused(tmp_path: Path) -> None:
     with pytest.raises(EngineError) as err:
         Engine(EngineConfig(default_model="tiny", output_root=tmp_path, batch_rows=1))
     assert err.value.code == "invalid_field"
+
+
+def test_a_failing_progress_callback_fails_only_its_own_generation(loaded, w, floor) -> None:
+    batcher = DecodeBatcher(max_rows=16)
+
+    def broken(done: int, total: int) -> None:
+        if done == 4:
+            raise RuntimeError("client went away")
+
+    try:
+        out = _threaded(batcher, loaded, [
+            {"cond": Conditioning(["a"]), "frames": 20, "params": TOP_K, "seeds": [1]},
+            {"cond": Conditioning(["b"]), "frames": 20, "params": TOP_K, "seeds": [2], "on_step": broken}])
+    finally:
+        batcher.close()
+    assert torch.equal(out[0].tokens, _solo(loaded, w, floor, "a", 20, TOP_K, [1]))
+    assert isinstance(out[1], RuntimeError)  # it reached its own caller, not the neighbour

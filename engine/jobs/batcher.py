@@ -202,7 +202,9 @@ class _ModelWorker:
         self.steps += 1
         self.widest = max(self.widest, len(group))
         for ticket in group:
-            if ticket.seq.finished:
+            if ticket.seq.error is not None:
+                self._finish(ticket, ticket.seq.error)
+            elif ticket.seq.finished:
                 self._finish(ticket, None)
 
     def _finish(self, ticket: _Ticket, error: BaseException | None) -> None:

@@ -68,6 +68,7 @@ class Sequence:
         self.rows = 0
         self.cache: KVCache | None = None
         self.cross: CrossKV | None = None
+        self.error: BaseException | None = None  # set when its own step work (sampling, on_step) failed
 
     @property
     def finished(self) -> bool:
@@ -173,7 +174,10 @@ def batched_step(w: DecoderWeights, seqs: list[Sequence], floor: int) -> None:
     logits = logits_last(w, h)
     k_books = w.num_codebooks
     for seq, a, b in spans:
-        seq.accept(logits[a * k_books:b * k_books])
+        try:  # one generation's failure (its callback, its sampling) is its own
+            seq.accept(logits[a * k_books:b * k_books])
+        except Exception as exc:  # noqa: BLE001 - the scheduler hands it to that generation's caller
+            seq.error = exc
 
 
 def _longest_table(seqs: list[Sequence]) -> torch.Tensor:
