@@ -30,7 +30,8 @@ EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
 BAD_REQUEST_CODES = {"invalid_field", "missing_field", "too_large", "unknown_model", "bad_envelope", "bad_json",
                      "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support",
-                     "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version"}
+                     "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version",
+                     "unsupported_decoder"}
 
 
 def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
