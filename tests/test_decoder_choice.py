@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from musicgen_bridge.engine.decoders.choice import check_live, choose_decoder, mbd_takes
-from musicgen_bridge.engine.decoders.encodec import decode_encodec
+from musicgen_bridge.engine.decoders.encodec_decoder import decode_encodec
 from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.generation.reference import decode_tokens
 from musicgen_bridge.engine.generation.sampling import SamplingParams

@@ -4,7 +4,7 @@ Generate, continuation and long-form all decode through the :class:`DecoderChoic
 ``decode(loaded, tokens)`` takes (takes, codebooks, frames) tokens and gives (takes, channels,
 samples) float32 audio at the model rate.
 
-* ``encodec``: the model's own codec (:func:`.encodec.decode_encodec`).
+* ``encodec``: the model's own codec (:func:`.encodec_decoder.decode_encodec`).
 * ``mbd``: Multi-Band Diffusion (:mod:`.mbd`) with the weights that fit the model's codec
   (:mod:`..models.mbd_weights`). Each take is decoded in its own call with the take's seed: the
   re-EQ takes its statistics over the whole batch, so batched takes would colour each other, and
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from ..errors import EngineError
-from .encodec import decode_encodec
+from .encodec_decoder import decode_encodec
 
 if TYPE_CHECKING:
     from ..models.mbd_weights import LoadedMBD

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-from ..decoders.encodec import decode_encodec
+from ..decoders.encodec_decoder import decode_encodec
 from ..errors import EngineError
 from ..models.registry import LoadedModel
 from ..models.specs import check_melody_support
@@ -150,5 +150,5 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
 
 def decode_tokens(loaded: LoadedModel, tokens: torch.Tensor) -> np.ndarray:
     """EnCodec-decode (takes, codebooks, frames) tokens to (takes, channels, samples) float32 audio
-    (the ``encodec`` decoder, :mod:`..decoders.encodec`; :mod:`..decoders.choice` picks per request)."""
+    (the ``encodec`` decoder, :mod:`..decoders.encodec_decoder`; :mod:`..decoders.choice` picks per request)."""
     return decode_encodec(loaded, tokens)
