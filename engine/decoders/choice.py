@@ -14,7 +14,7 @@ samples) float32 audio at the model rate.
   decode (AudioGen's 16 kHz, any codec without published weights) is refused with
   ``unsupported_decoder`` and the reason, before any token is generated.
 
-Live mode refuses ``mbd`` (:func:`check_live`): at the published size it decodes ~190x slower
+Live mode refuses ``mbd`` (:func:`check_live`): at the published size it decoded 187x slower
 than EnCodec on CPU (docs/benchmarks.md), far behind the playhead.
 
 >>> from musicgen_bridge.engine.models.registry import ModelRegistry
@@ -85,6 +85,6 @@ def check_live(req: GenerateRequest) -> None:
     """Live windows must keep ahead of the playhead: refuse a decoder that cannot."""
     if req.decoder == "mbd":
         raise EngineError("unsupported_decoder", "decoder mbd is too slow for live mode: at the published size "
-                          "it decodes about 190x slower than EnCodec on CPU (docs/benchmarks.md), far behind "
+                          "it decoded 187x slower than EnCodec on CPU in bench/mbd.py (docs/benchmarks.md), far behind "
                           "real time; use decoder encodec live and mbd for the final render",
                           field="decoder", decoder="mbd")
