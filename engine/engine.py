@@ -13,6 +13,8 @@ generation.
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -30,7 +32,10 @@ from .live.session import LiveManager
 from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
+from .produce.codec_job import CODEC_KINDS, CodecRequest, check_request, run_codec
 from .produce.context import EngineContext
+from .produce.fixed_window import check_live as check_fixed_live
+from .produce.fixed_window import check_request as check_fixed_window
 from .produce.publish import publish
 from .render import RenderSpec, check_file_name
 from .request import GenerateRequest
@@ -89,7 +94,12 @@ class Engine:
                               journal=self.journal)
         self.live = LiveManager(self.context, self.executor)  # Ray: windows on a pinned replica
         if self.journal is not None:
-            recover(self.journal, self.submit, self.paths)
+            try:
+                recover(self.journal, self.submit, self.paths)
+            except (OSError, sqlite3.Error) as exc:  # a full disk must not stop a restart
+                log.error("journal %s: recovering the last run's jobs failed (%s); serving anyway: unfinished jobs "
+                          "of the last run keep their old state until the journal can be written", self.journal.path,
+                          exc)
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None,
@@ -104,8 +114,12 @@ class Engine:
                                       field="audio")
                 if request.bars is None:
                     raise EngineError("invalid_field", "continue counts its new material in bars", field="bars")
-                self.paths.input_file(request.audio["path"], "audio")
+                from .produce.continue_job import check_item  # here, as below: continue_job imports the pipeline
+
+                item = self.paths.input_file(request.audio["path"], "audio")
+                check_item(str(item), request.audio.get("start_seconds"), request.audio.get("end_seconds"))
             spec = get_spec(request.model or self.config.default_model)
+            check_fixed_window(spec, request, kind)  # MAGNeT: one window, no continuation
             if request.melody is not None:
                 check_melody_spec(request.melody)
                 check_melody_support(spec.name, spec.melody)
@@ -117,6 +131,10 @@ class Engine:
             # the whole render chain is validated before any work (bad_fx, invalid_field)
             request.render = self._render_spec(request)
             self.executor.check(request)
+        elif kind in CODEC_KINDS:  # standalone EnCodec: runs here, whatever the executor
+            codec_request = CodecRequest.from_dict(kind, content)
+            check_request(self.context, codec_request)
+            return self.queue.submit(kind, codec_request, listener, job_id=job_id)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener, job_id=job_id)
@@ -145,7 +163,12 @@ class Engine:
 
     def _render_spec(self, request: GenerateRequest) -> RenderSpec:
         """The request's render stage, validated before any work (bad_fx, invalid_field)."""
-        return RenderSpec.from_dict({**request.render_fields, "sample_rate": request.sample_rate,
+        fields = dict(request.render_fields)
+        fx = fields.get("fx")
+        if isinstance(fx, str) and ("/" in fx or os.sep in fx or fx.lower().endswith(".json")):
+            # a chain file named by a client: inside the roots, checked before the file is touched
+            fields["fx"] = str(self.paths.input_file(fx, "fx"))
+        return RenderSpec.from_dict({**fields, "sample_rate": request.sample_rate,
                                      "channels": request.channels, "format": request.format},
                                     vst3_dirs=self.config.vst3_dirs)
 
@@ -162,7 +185,7 @@ class Engine:
                 for name in self.registry.loaded_names():
                     loaded = self.registry.load(name)
                     generate = self.context.generators.get("fast")
-                    if generate is not None:
+                    if generate is not None and loaded.spec.family == "musicgen":  # the fast loop is MusicGen's
                         generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
             except Exception:
                 log.exception("warm-up failed")
@@ -182,7 +205,8 @@ class Engine:
                               field="ahead_bars")
         if request.start_bar.denominator != 1:
             raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
-        get_spec(request.model or self.config.default_model)
+        spec = get_spec(request.model or self.config.default_model)
+        check_fixed_live(spec, request, content.get("seed_audio") is not None)
         self.paths.folder(request.output_dir)
         request.render = self._render_spec(request)
         seed_codes = None
@@ -221,7 +245,10 @@ class Engine:
         session_id = content.get("session_id")
         if session_id is not None and not isinstance(session_id, str):
             raise EngineError("invalid_field", "session_id must be a string", field="session_id")
-        sessions = self.live.transport(content["beat"], content["bpm"], bool(content.get("playing", True)),
+        playing = content.get("playing", True)
+        if not isinstance(playing, bool):
+            raise EngineError("invalid_field", "playing must be true or false", field="playing")
+        sessions = self.live.transport(content["beat"], content["bpm"], playing,
                                        session_id)
         return {"sessions": sessions}
 
@@ -246,6 +273,8 @@ class Engine:
             result = publish(self.context, job, produced)
             replica = getattr(produced, "replica", None)  # which remote replica made it
             return result if replica is None else {**result, "replica": replica}
+        if job.kind in CODEC_KINDS:
+            return run_codec(self.context, job)
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
 
 

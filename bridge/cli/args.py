@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
+from .magnet_args import add_magnet_args, magnet_content
 
 
 def add_request_args(p: argparse.ArgumentParser) -> None:
@@ -31,6 +32,7 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast")
     p.add_argument("--decoder", default=None, help="tokens to audio: encodec (default) or mbd "
                    "(Multi-Band Diffusion: cleaner, far slower; not in live mode)")
+    add_magnet_args(p)
     p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
     p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
     p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
@@ -70,6 +72,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
         # a chain file travels as its JSON content, so a remote engine needs no access to it
         optional["fx"] = _read_json(fx_file, "effect chain", "bad_fx") if fx_file.suffix == ".json" or fx_file.exists() else args.fx
     content.update({k: v for k, v in optional.items() if v is not None})
+    content.update(magnet_content(args))
     if args.no_tempo_hint:
         content["tempo_hint"] = False
     melody = melody_content(args)
@@ -121,8 +124,9 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
             found.append(melody[key])
-    if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
-        found.append(content["audio"])
+    for key in ("audio", "tokens"):  # continuation item; codec_* input
+        if isinstance(content.get(key), dict) and "path" in content[key]:
+            found.append(content[key])
     return found
 
 

@@ -25,13 +25,14 @@ from .args import (
     request_content,
     request_file_content,
 )
+from .codec import add_codec_parser
 
 EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
 BAD_REQUEST_CODES = {"invalid_field", "missing_field", "too_large", "unknown_model", "bad_envelope", "bad_json",
                      "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support",
                      "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version",
-                     "unsupported_decoder"}
+                     "unsupported_decoder", "bad_tokens"}
 
 
 def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
@@ -284,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("suite", choices=("audiocraft",), help="which reference set")
     cf.add_argument("dir", help="fixture folder (one sub-folder per model family)")
     cf.set_defaults(func=cmd_conformance)
+
+    add_codec_parser(sub)
 
     d = sub.add_parser("demo", help="start an engine, send real requests over the wire, keep the files")
     d.add_argument("--out-dir", default="demo-output")

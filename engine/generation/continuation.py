@@ -32,6 +32,7 @@ import torch
 
 from ..decoders.choice import TokenDecoder
 from ..errors import EngineError
+from ..models.families import FamilyModel
 from ..models.registry import LoadedModel
 from ..render.dsp import convert_channels
 from ..render.resample import as_channels_first, resample
@@ -77,6 +78,8 @@ def encode_audio(loaded: LoadedModel, audio: np.ndarray) -> torch.Tensor:
     transformers lays them out; a mono model gets the channel mean.
     """
     audio = as_channels_first(audio)
+    if isinstance(loaded, FamilyModel):
+        return loaded.encode(audio)
     if loaded.audio_channels == 1:
         audio = audio.mean(axis=0, keepdims=True)
     elif audio.shape[0] == 1:

@@ -18,6 +18,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from ..decoders.encodec_decoder import decode_encodec
 from ..errors import EngineError
+from ..models.families import FamilyModel
 from ..models.registry import LoadedModel
 from ..models.specs import check_melody_support
 from .sampling import SamplingParams, choose_tokens, guide, make_generators
@@ -99,7 +100,9 @@ def steps_for(frames: int, delays: list[int]) -> int:
 def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, params: SamplingParams,
                        seeds: list[int], on_step: StepCallback | None = None,
                        cancel: threading.Event | None = None) -> GenerationOutput:
-    """Generate with transformers' ``generate`` (the reference path)."""
+    """Generate with transformers' ``generate`` (the reference path); a family model runs its own loop."""
+    if isinstance(loaded, FamilyModel):
+        return loaded.generate(cond, frames, params, seeds, on_step, cancel)
     model = loaded.model
     takes = len(cond.prompts)
     if len(seeds) != takes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -52,6 +53,7 @@ class LiveSession:
         self._lock = threading.Condition()
         self._stop = CancelToken()
         self._reported_underruns = 0
+        self.last_heard = time.monotonic()  # the last transport: a session nobody drives expires
         self.windows_done = 0
         self.error: dict[str, Any] | None = None
         self._thread = threading.Thread(target=self._run, name=f"mgb-{self.id}", daemon=True)
@@ -68,6 +70,7 @@ class LiveSession:
 
     def transport(self, beat: Any, bpm: Any, playing: bool) -> None:
         with self._lock:
+            self.last_heard = time.monotonic()
             self.sched.transport(beat, bpm, playing)
             self._report_underruns()
             self._lock.notify_all()
@@ -106,6 +109,13 @@ class LiveSession:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if time.monotonic() - self.last_heard > limits.LIVE_IDLE_S:
+                # its client vanished (or forgot to send transport): free the slot for others
+                self.error = EngineError("cancelled", f"live session {self.id} expired: no transport for "
+                                         f"{limits.LIVE_IDLE_S:g} s").to_dict()
+                log.info("live session %s expired (no transport for %g s)", self.id, limits.LIVE_IDLE_S)
+                self._emit("error", self.error)
+                return
             with self._lock:
                 win = self.sched.next_window()
                 if win is None:
@@ -136,6 +146,10 @@ class LiveSession:
         spec = render_spec(self.req)
         name = clip_name(self.req.name_pattern, track=self.req.track or "live", prompt=self.req.prompt,
                          bar=win.start_bar + 1, take=win.index + 1)
+        # checked again for every window: a folder swapped for a link (or moved) since the start is refused
+        if self.ctx.paths.folder(self.req.output_dir) != self.folder:
+            raise EngineError("path_not_allowed", "the live session's folder was replaced since the session "
+                              "started; it is no longer written", path=str(self.req.output_dir))
         files = write_clip(made.clip, spec.sample_rate, self.folder / name, fmt=spec.format, auto=True,
                            sidecar=made.sidecar)
         seconds = float(exact(win.bars) * self.req.time_signature.quarters_per_bar * 60 / win.bpm)

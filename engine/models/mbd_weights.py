@@ -72,13 +72,18 @@ def refused(loaded: LoadedModel, reason: str) -> EngineError:
 
 
 def latent_codec(loaded: LoadedModel) -> Any:
-    """The model's codec with ``decode`` and ``decode_latent`` (audiocraft families have their own)."""
-    require = getattr(loaded.model, "require_codec", None)
-    if callable(require):
-        return require()
+    """The model's codec with ``decode`` and ``decode_latent``: an audiocraft family's own (AudioGen's
+    model, MAGNeT's ``base``), else a transformers MusicGen's EnCodec; ``unsupported_decoder`` if none."""
+    for holder in (loaded.model, getattr(loaded.model, "base", None)):
+        require = getattr(holder, "require_codec", None)
+        if callable(require):
+            return require()
+    encoder = getattr(loaded.model, "audio_encoder", None)
+    if encoder is None:
+        raise refused(loaded, "its codec cannot be reached for a Multi-Band Diffusion decode")
     from .audiocraft.codec import HFEncodecCodec
 
-    return HFEncodecCodec(loaded.model.audio_encoder, loaded.name)
+    return HFEncodecCodec(encoder, loaded.name)
 
 
 def _published(loaded: LoadedModel, codec: Any, cache: Path) -> tuple[Any, dict[str, Any]]:

@@ -101,7 +101,12 @@ class ModelRegistry:
         with self._lock:
             if name in self._loaded:
                 return self._loaded[name]
-            if spec.builtin:
+            loaded: LoadedModel
+            if spec.family != "musicgen":  # audiocraft families: engine/models/families.py
+                from .families import load_family
+
+                loaded = load_family(spec, self.device, self.cache_dir)
+            elif spec.builtin:
                 model: Any = tiny.build_tiny(melody=spec.melody)
                 model = model.to(self.device)
                 # tiny models stay fp32: their point is exact, portable tests
@@ -140,7 +145,16 @@ class ModelRegistry:
                 "melody": spec.melody,
                 "stereo": spec.stereo,
                 "builtin": spec.builtin,
-                "cached": spec.builtin or hf.is_cached(spec.hf_id or spec.name, self.cache_dir),
+                "family": spec.family,
+                "purpose": spec.purpose,
+                "cached": spec.builtin or hf.is_cached(spec.hf_id or spec.name, self.cache_dir,
+                                                       _probe_file(spec.family)),
                 "loaded": spec.name in self._loaded,
             })
         return rows
+
+
+def _probe_file(family: str) -> str:
+    from .families import PROBE_FILES
+
+    return PROBE_FILES.get(family, "config.json")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,8 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
     decoder = choose_decoder(ctx.registry, loaded, req.decoder, req.take_seeds())
     job.check_cancelled()
     t_load = time.perf_counter()
-    prompt = tempo_hint(req.prompt, req.bpm, req.tempo_hint)
+    # sound-effect models get the prompt as written: a tempo means nothing to them
+    prompt = tempo_hint(req.prompt, req.bpm, req.tempo_hint and loaded.spec.musical)
     chroma = None
     if req.melody is not None:
         source = req.melody_source or load_melody(req.melody, ctx.paths)  # notes/MIDI were read at submit
@@ -52,7 +54,8 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
     cond = Conditioning(prompts=[prompt] * req.variations, melody_chroma=chroma)
     audio, conform_report = generate_audio(ctx, req, loaded, cond, job, decoder)
     t_gen = time.perf_counter()
-    meta = sidecar_meta(loaded, req, prompt_sent=prompt, conform=conform_report, decoder=decoder.record)
+    meta = sidecar_meta(loaded, req, prompt_sent=prompt, conform=conform_report, decoder=decoder.record,
+                        **family_meta(loaded, req))
     takes = render_takes(req, audio, loaded.sample_rate, meta, job.cancel_event)
     t_end = time.perf_counter()
     timing = {"load_s": round(t_load - t0, 4), "generate_s": round(t_gen - t_load, 4),
@@ -61,12 +64,19 @@ def produce(ctx: EngineContext, job: Job) -> Produced:
     return Produced(takes=takes, model=loaded.name, timing=timing)
 
 
+def family_meta(loaded: LoadedModel, req: GenerateRequest) -> dict[str, Any]:
+    """Sidecar fields of a family's own settings: MAGNeT's as they ran (defaults filled in)."""
+    if loaded.spec.family == "magnet" and req.sampling.magnet is not None:
+        return {"magnet": asdict(req.sampling.magnet)}
+    return {}
+
+
 def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel, cond: Conditioning,
                    job: Job, decoder: DecoderChoice | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """(takes, channels, samples) at the model rate: one window, or bar-aligned windows when longer,
     then conformed to the session tempo and bar grid when the request is in bars. ``decoder`` turns
     tokens into audio (None: the generator's own EnCodec decode)."""
-    generate = choose_generator(ctx, req)
+    generate = choose_generator(ctx, req, loaded)
     on_step = lambda done, total: job.report_progress(DECODE_SHARE * done / total)
     frames_model = model_frames_for(float(req.duration), loaded)
     grid = Grid.constant(req.time_signature, req.bpm)
@@ -85,8 +95,9 @@ def generate_audio(ctx: EngineContext, req: GenerateRequest, loaded: LoadedModel
                                       on_step=on_step, cancel=job.cancel_event, generate=generate,
                                       decoder=None if decoder is None else decoder.decode)
         audio = stream.span_audio(bars)
-    # the built-in tiny models make noise with no beat to find: conform them only when asked
-    wanted = req.conform if req.conform is not None else not loaded.spec.builtin
+    # the built-in tiny models make noise with no beat to find, sound effects have none to keep:
+    # conform them only when asked
+    wanted = req.conform if req.conform is not None else not loaded.spec.builtin and loaded.spec.musical
     if not (wanted and req.bars is not None):
         return audio, []
     conformed = [conform(take, loaded.sample_rate, grid=grid, bars=bars) for take in audio]
