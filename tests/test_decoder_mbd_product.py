@@ -91,3 +91,20 @@ def test_mbd_over_osc_and_refused_live(osc_udp, engine) -> None:
     osc_udp.send("/mgb/live/start", json.dumps({"prompt": "x", "model": "tiny", "decoder": "mbd"}))
     addr, args = osc_udp.reply("live_start")
     assert addr == "/mgb/error" and args[1] == "unsupported_decoder", args
+
+
+def test_decoder_mbd_with_an_audiogen_model_is_refused_with_a_clear_code(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "slam.wav"
+    assert main(["generate", "--local", "--model", "tiny-audiogen", "--prompt", "door slam", "--seconds", "1",
+                 "--decoder", "mbd", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "unsupported_decoder" in err and "the codec runs at 16000 Hz, this MBD at 32000 Hz" in err
+    assert not out.exists()
+
+
+def test_a_magnet_take_decodes_with_mbd(tmp_path: Path) -> None:
+    out = tmp_path / "m.wav"
+    assert main(["generate", "--local", "--model", "tiny-magnet", "--prompt", "x", "--bars", "1", "--bpm", "240",
+                 "--decoder", "mbd", "--seed", "7", "--out", str(out)]) == 0
+    assert sf.info(out).frames == ONE_BAR_240_48K
+    assert json.loads(Path(str(out) + ".json").read_text())["decoder"]["weights"] == "tiny-mbd"
