@@ -23,6 +23,7 @@ from typing import Any
 
 from . import limits
 from .conditioning.melody_input import check_melody_spec, load_melody
+from .decoders.choice import check_live as check_live_decoder
 from .errors import EngineError
 from .executors import Executor, open_executor
 from .jobs.journal import check_retryable, open_journal, recover
@@ -205,6 +206,7 @@ class Engine:
             raise EngineError("invalid_field", "live_start content must be an object")
         window_bars = content.get("window_bars", 4)
         request = GenerateRequest.from_dict({**content, "bars": window_bars})
+        check_live_decoder(request)
         ahead = content.get("ahead_bars", 8)
         if isinstance(ahead, bool) or not isinstance(ahead, int) or not 1 <= ahead <= limits.MAX_AHEAD_BARS:
             raise EngineError("invalid_field", f"ahead_bars must be an integer 1..{limits.MAX_AHEAD_BARS}",

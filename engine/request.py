@@ -37,6 +37,7 @@ FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
 
 GENERATORS = ("auto", "reference", "fast")  # which token loop runs (engine/generation)
+DECODERS = ("encodec", "mbd")  # tokens -> audio (engine/decoders)
 #: fields outside the dataclass that a request keeps (engine.jobs.journal reads ``retryable``)
 KEPT_EXTRA = ("retryable",)
 
@@ -160,6 +161,7 @@ class GenerateRequest:
     variations: int = 1
     tempo_hint: bool = True
     generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
+    decoder: str = "encodec"  # tokens -> audio: encodec | mbd (engine/decoders/choice.py)
     melody: dict[str, Any] | None = None
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
@@ -226,6 +228,7 @@ class GenerateRequest:
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
             tempo_hint=bool(_bool(d, "tempo_hint", True)),
             generator=_generator(d),
+            decoder=_choice(d, "decoder", "encodec", DECODERS),
             melody=melody,
             conform=_bool(d, "conform", None),
             context_bars=_int(d, "context_bars", 2, 1, 64),
