@@ -24,6 +24,7 @@ from typing import Any
 from . import limits
 from .conditioning.melody_input import check_melody_spec, load_melody
 from .conditioning.style_input import check_style_request
+from .decoders.choice import check_live as check_live_decoder
 from .errors import EngineError
 from .executors import Executor, open_executor
 from .jobs.journal import check_retryable, open_journal, recover
@@ -66,6 +67,10 @@ class EngineConfig:
     journal: str | Path | None = None  # job journal (SQLite); None: none kept. serve: journal.default_path()
     executor: str = "local"  # where generate+render run: "local" (this process) or "ray" (engine/executors)
     executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. RayOptions fields for "ray"
+    # continuous batching of the fast generator (engine/jobs/batcher.py); False: each job decodes alone
+    batching: bool = True
+    batch_rows: int = 16  # decoder rows per batched step (a guided take is 2)
+    batch_jobs: int = 8  # jobs the local executor runs at once while batching (their decoding is shared)
 
 
 class Engine:
@@ -84,13 +89,17 @@ class Engine:
         get_spec(self.config.default_model)
         self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
         self.paths = PathPolicy(_absolute(self.config.output_root), [Path(d).expanduser().resolve() for d in self.config.allowed_dirs])
-        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _generators())
+        self.batcher = _batcher(self.config)
+        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _generators(self.batcher))
         self.executor: Executor = open_executor(self.config.executor, self.config.executor_options,
                                              registry=self.registry, config=self.config)
         # a remote executor keeps every job it can hold in flight; the queue answers busy beyond that
         max_queue = min(self.config.max_queue, self.executor.capacity or self.config.max_queue)
         self.journal = open_journal(self.config.journal)  # None when off or held by another engine
-        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(self.executor.workers, max_queue),
+        workers = self.executor.workers
+        if self.batcher is not None and self.executor.name == "local":
+            workers = max(workers, self.config.batch_jobs)  # concurrent jobs decode as one batch
+        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(workers, max_queue),
                               journal=self.journal)
         self.live = LiveManager(self.context, self.executor)  # Ray: windows on a pinned replica
         if self.journal is not None:
@@ -200,6 +209,7 @@ class Engine:
             raise EngineError("invalid_field", "live_start content must be an object")
         window_bars = content.get("window_bars", 4)
         request = GenerateRequest.from_dict({**content, "bars": window_bars})
+        check_live_decoder(request)
         ahead = content.get("ahead_bars", 8)
         if isinstance(ahead, bool) or not isinstance(ahead, int) or not 1 <= ahead <= limits.MAX_AHEAD_BARS:
             raise EngineError("invalid_field", f"ahead_bars must be an integer 1..{limits.MAX_AHEAD_BARS}",
@@ -265,6 +275,8 @@ class Engine:
     def close(self) -> None:
         self.live.stop_all()
         self.queue.shutdown()
+        if self.batcher is not None:
+            self.batcher.close()
         self.executor.close()
         if self.journal is not None:
             self.journal.close()
@@ -285,9 +297,25 @@ def _absolute(path: str | Path | None) -> Path | None:
     return None if path is None else Path(path).expanduser().resolve()
 
 
-def _generators() -> dict[str, Any]:
+def _batcher(config: EngineConfig) -> Any:
+    """The decode scheduler the fast generator runs through, or None when batching is off."""
+    if not config.batching:
+        return None
+    if isinstance(config.batch_rows, bool) or not isinstance(config.batch_rows, int) or config.batch_rows < 2:
+        raise EngineError("invalid_field", "batch_rows must be an integer >= 2", field="batch_rows")
+    if isinstance(config.batch_jobs, bool) or not isinstance(config.batch_jobs, int) or config.batch_jobs < 1:
+        raise EngineError("invalid_field", "batch_jobs must be an integer >= 1", field="batch_jobs")
+    try:
+        from .jobs.batcher import DecodeBatcher
+    except ImportError:
+        return None
+    return DecodeBatcher(max_rows=config.batch_rows)
+
+
+def _generators(batcher: Any = None) -> dict[str, Any]:
+    """The fast generator: through the decode scheduler when batching, else ``generate_fast`` alone."""
     try:
         from .generation.fast.decoder import generate_fast
     except ImportError:
         return {}
-    return {"fast": generate_fast}
+    return {"fast": batcher.generate if batcher is not None else generate_fast}

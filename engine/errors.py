@@ -39,6 +39,8 @@ ERROR_CODES: dict[str, str] = {
     "bad_fx": "The effect chain is invalid (unknown plugin, parameter, value or file).",
     "unsupported": "The feature needs something this machine lacks (named in the message).",
     "no_space": "The disk for the output (or the journal) is full or over its quota.",
+    "unsupported_decoder": "The chosen decoder cannot decode this model's tokens, or cannot run in this mode "
+                           "(the message says why).",
     # live mode
     "unknown_session": "No live session with that id is running.",
     "too_many_sessions": "The live-session limit is reached.",

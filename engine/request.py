@@ -38,6 +38,7 @@ FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
 
 GENERATORS = ("auto", "reference", "fast")  # which token loop runs (engine/generation)
+DECODERS = ("encodec", "mbd")  # tokens -> audio (engine/decoders)
 #: fields outside the dataclass that a request keeps (engine.jobs.journal reads ``retryable``)
 KEPT_EXTRA = ("retryable",)
 
@@ -161,6 +162,7 @@ class GenerateRequest:
     variations: int = 1
     tempo_hint: bool = True
     generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
+    decoder: str = "encodec"  # tokens -> audio: encodec | mbd (engine/decoders/choice.py)
     melody: dict[str, Any] | None = None
     style: dict[str, Any] | None = None  # MusicGen-Style's reference audio (conditioning/style_input.py)
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
@@ -228,6 +230,7 @@ class GenerateRequest:
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
             tempo_hint=bool(_bool(d, "tempo_hint", True)),
             generator=_generator(d),
+            decoder=_choice(d, "decoder", "encodec", DECODERS),
             melody=melody,
             style=None if d.get("style") is None else check_style_spec(d["style"]),
             conform=_bool(d, "conform", None),

@@ -94,6 +94,7 @@ class ModelRegistry:
         self.cache_dir = hf.cache_dir(cache_dir)
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
+        self._mbd: dict[str, Any] = {}  # model name -> LoadedMBD (engine/models/mbd_weights.py)
 
     def load(self, name: str) -> LoadedModel:
         spec = get_spec(name)
@@ -119,6 +120,16 @@ class ModelRegistry:
                 loaded = LoadedModel(spec, model, tokenizer, self.device, self.dtype, revision)
             self._loaded[name] = loaded
             return loaded
+
+    def load_mbd(self, loaded: LoadedModel) -> Any:
+        """The Multi-Band Diffusion decoder (``facebook/multiband-diffusion``, or the built-in tiny MBD for
+        built-in models) bound to ``loaded``'s codec, loaded once; ``unsupported_decoder`` when none fits."""
+        from .mbd_weights import load_mbd
+
+        with self._lock:
+            if loaded.name not in self._mbd:
+                self._mbd[loaded.name] = load_mbd(loaded, self.cache_dir)
+            return self._mbd[loaded.name]
 
     def loaded_names(self) -> list[str]:
         with self._lock:
