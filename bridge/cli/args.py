@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
+from .outputs import output_target
 
 
 def add_request_args(p: argparse.ArgumentParser) -> None:
@@ -20,7 +21,8 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start-bar", type=float, default=1, help="bar where the clip lands (1 = session start)")
     p.add_argument("--sample-rate", type=int, default=48000, help="session sample rate in Hz")
     p.add_argument("--channels", type=int, default=2, choices=(1, 2))
-    p.add_argument("--format", default="wav24", help="wav16|wav24|wav32f|flac|aiff")
+    p.add_argument("--format", default=None, help="wav16|wav24|wav32f|flac|aiff (default: from --out's extension, "
+                   "else wav24)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
@@ -55,9 +57,11 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
 
 def request_content(args: argparse.Namespace) -> dict[str, Any]:
     """CLI arguments -> the protocol's request content (the engine validates it)."""
+    out, fmt = output_target(getattr(args, "out", None), args.format)
+    args.out = None if out is None else str(out)  # every output name carries its format's extension
     content: dict[str, Any] = {"prompt": args.prompt, "bpm": args.bpm, "time_signature": args.time_signature,
                                "start_bar": args.start_bar, "sample_rate": args.sample_rate,
-                               "channels": args.channels, "format": args.format}
+                               "channels": args.channels, "format": fmt}
     optional = {"model": args.model, "bars": args.bars, "seconds": args.seconds, "seed": args.seed,
                 "top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature, "cfg": args.cfg,
                 "variations": args.variations, "generator": args.generator, "output_dir": args.output_dir,
@@ -82,6 +86,8 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
 def _read_json(path: Path, what: str, code: str) -> Any:
     try:
         return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise EngineError("not_found", f"the {what} file {path} does not exist", path=str(path)) from None
     except OSError as exc:
         raise EngineError(code, f"cannot read the {what} file {path}: {exc.strerror}") from None
     except ValueError as exc:
@@ -112,16 +118,30 @@ def melody_content(args: argparse.Namespace) -> dict[str, Any] | None:
     return melody
 
 
-def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
-    """The {"path": ...} objects of a request's input files (melody, continuation audio)."""
+def check_input_files(content: dict[str, Any]) -> None:
+    """Every input file the user named exists (``not_found`` names it as typed, before any work)."""
+    for kind, ref in input_file_kinds(content):
+        path = Path(ref["path"])
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise EngineError("not_found", f"the {kind} {path} {what}", path=str(path))
+
+
+def input_file_kinds(content: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(kind, {"path": ...}) for each input file of a request: melody MIDI/audio, the continued item."""
     found = []
     melody = content.get("melody") or {}
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
-            found.append(melody[key])
+            found.append(("MIDI file" if key == "midi_file" else "melody audio file", melody[key]))
     if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
-        found.append(content["audio"])
+        found.append(("audio item", content["audio"]))
     return found
+
+
+def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The {"path": ...} objects of a request's input files (melody, continuation audio)."""
+    return [ref for _, ref in input_file_kinds(content)]
 
 
 

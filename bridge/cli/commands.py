@@ -16,21 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
-from .args import add_continue_args, add_request_args, continue_content, input_files, request_content
-
-EXIT_BAD_REQUEST = 2
-EXIT_FAILED = 1
-BAD_REQUEST_CODES = {"invalid_field", "missing_field", "too_large", "unknown_model", "bad_envelope", "bad_json",
-                     "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support",
-                     "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version"}
+from .args import add_continue_args, add_request_args, check_input_files, continue_content, input_files, request_content
+from .exits import EXIT_CANCELLED, EXIT_INTERRUPTED, exit_code, report_error
+from .progress import Progress
 
 
-def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
+def _print_result(args: argparse.Namespace, result: dict[str, Any], kind: str = "generate") -> None:
     if args.json:
         print(json.dumps(result))
     else:
         for take in result.get("takes", [result]):
-            print(f"{take['path']}  {take['frames']} frames @ {result['sample_rate']} Hz")
+            print(result_line(result, take, kind))
     if getattr(args, "preview", False):
         import soundfile as sf
 
@@ -38,6 +34,24 @@ def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
         data, rate = sf.read(result["path"], dtype="float32", always_2d=True)
         print(preview(data.T, rate), file=sys.stderr)
+
+
+def result_line(result: dict[str, Any], take: dict[str, Any], kind: str = "generate") -> str:
+    """One take as a line: path first, then its length three ways, seed, and where a continuation goes.
+
+    >>> result_line({"sample_rate": 48000, "bars": 2, "seconds": 4.0, "start_bar": 5},
+    ...             {"path": "/m/next.wav", "frames": 192000, "seed": 7}, "continue")
+    '/m/next.wav  2 bars, 4.000 s, 192000 frames @ 48000 Hz  seed 7  place at bar 5'
+    """
+    bars = f"{result['bars']} bars, " if result.get("bars") is not None else ""
+    line = f"{take['path']}  {bars}{float(result.get('seconds', 0)):.3f} s, {take['frames']} frames @ " \
+           f"{result['sample_rate']} Hz"
+    seed = take.get("seed", result.get("seed"))
+    if seed is not None:
+        line += f"  seed {seed}"
+    if kind == "continue" and result.get("start_bar") is not None:
+        line += f"  place at bar {result['start_bar']}"
+    return line
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -53,14 +67,35 @@ def _submit(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int
         return _run_local(args, kind, content)
     from .remote import run_remote
 
-    _print_result(args, run_remote(args, kind, content))
+    _print_result(args, run_remote(args, kind, content), kind)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """A job's state; the exit status says how it ended (0 done or still going, else its error's)."""
     from . import remote
 
-    print(json.dumps(remote.status(args)))
+    status = remote.status(args)
+    if args.json:
+        print(json.dumps(status))
+    else:
+        line = f"{status['job_id']}  {status['state']}  {status.get('progress', 0):.0%}"
+        if status.get("error"):
+            line += f"  {status['error']['code']}: {status['error']['message']}"
+        print(line)
+        if status.get("result"):
+            for take in status["result"].get("takes") or [status["result"]]:
+                print(f"  {take['path']}  {take['frames']} frames")
+    return job_exit(status)
+
+
+def job_exit(status: dict[str, Any]) -> int:
+    """The exit status a job's status implies: failed, cancelled or interrupted jobs are not 0."""
+    state = status.get("state")
+    if state in ("cancelled", "interrupted"):
+        return EXIT_CANCELLED
+    if state == "error":
+        return exit_code((status.get("error") or {}).get("code", "internal"))
     return 0
 
 
@@ -100,6 +135,7 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
         hf.ensure_snapshot(spec.hf_id, hf.cache_dir(getattr(args, "cache_dir", None)))
     from ...engine.engine import Engine, EngineConfig
 
+    check_input_files(content)
     out_dir = Path(args.out).expanduser().resolve().parent if args.out else Path.cwd()
     if args.out:
         content["output_dir"] = str(out_dir)
@@ -112,13 +148,17 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
                           cache_dir=getattr(args, "cache_dir", None))
     engine = Engine(config)
     try:
-        submitted = engine.submit(kind, content)
-        job = engine.wait(submitted.id, timeout=args.timeout)
+        with Progress(args.json) as progress:
+            submitted = engine.submit(kind, content, listener=progress.event)
+            job = engine.wait(submitted.id, timeout=args.timeout)
+        if job is not None and job.state in ("queued", "running"):
+            raise EngineError("timeout", f"job {job.id} did not finish within {args.timeout:g} s; with --local it "
+                              "runs in this process and stops with it (a running engine keeps jobs going)")
         if job is None or job.state != "done" or job.result is None:
             state = job.state if job is not None else "unknown"
             err = (job.error if job is not None else None) or {"code": "internal", "message": f"job ended as {state}"}
             raise EngineError(err["code"], err["message"])
-        _print_result(args, job.result)
+        _print_result(args, job.result, kind)
         return 0
     finally:
         engine.close()
@@ -215,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("job_id")
     st.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for the job to end")
     st.add_argument("--server", default=None)
+    st.add_argument("--json", action="store_true", help="print the status as one JSON object")
     st.set_defaults(func=cmd_status)
     ca = sub.add_parser("cancel", help="cancel a job between decoding steps")
     ca.add_argument("job_id")
@@ -277,11 +318,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except EngineError as exc:
-        print(f"musicgen-bridge: {exc.code}: {exc.message}", file=sys.stderr)
-        return EXIT_BAD_REQUEST if exc.code in BAD_REQUEST_CODES else EXIT_FAILED
+        return report_error(exc, bool(getattr(args, "json", False)))
     except KeyboardInterrupt:
         print("musicgen-bridge: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _quiet_libraries() -> None:

@@ -26,10 +26,14 @@ from ..jobs.queue import Listener
 from ..produce.context import EngineContext
 from ..produce.takes import render_spec
 from ..render import clip_name, write_clip
+from ..render.naming import DEFAULT_PATTERN
 from ..request import GenerateRequest
 from ..timing.timeline import exact
 from .schedule import LiveScheduler, LiveWindow
 from .window import LocalWindows
+
+#: live windows' file names: the bar each lands on, zero-padded so they sort in timeline order
+LIVE_PATTERN = "{track}_{prompt}_bar{bar:04d}"
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +138,10 @@ class LiveSession:
     def _window(self, win: LiveWindow) -> None:
         made = self.windows.make(win, self._stop)
         spec = render_spec(self.req)
-        name = clip_name(self.req.name_pattern, track=self.req.track or "live", prompt=self.req.prompt,
-                         bar=win.start_bar + 1, take=win.index + 1)
+        # windows are named by where they land (bar0005), not by their order: a gap skips numbers
+        pattern = LIVE_PATTERN if self.req.name_pattern == DEFAULT_PATTERN else self.req.name_pattern
+        name = clip_name(pattern, track=self.req.track or "live", prompt=self.req.prompt,
+                         bar=win.start_bar + 1, take=None)
         files = write_clip(made.clip, spec.sample_rate, self.folder / name, fmt=spec.format, auto=True,
                            sidecar=made.sidecar)
         seconds = float(exact(win.bars) * self.req.time_signature.quarters_per_bar * 60 / win.bpm)
