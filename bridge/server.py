@@ -116,12 +116,13 @@ def check_addresses_free(zmq_addr: str, pub_addr: str, osc_udp: tuple[str, int] 
     """
     wanted: list[tuple[str, str, int, int]] = []
     for addr in (zmq_addr, pub_addr):
-        head, _, port = addr.rpartition(":")
-        if addr.startswith("tcp://") and port.isdigit():
-            wanted.append((addr, head[len("tcp://"):].strip("[]"), int(port), socket.SOCK_STREAM))
-    for addr_pair, kind in ((osc_udp, socket.SOCK_DGRAM), (osc_tcp, socket.SOCK_STREAM)):
-        if addr_pair is not None and addr_pair[1]:
-            wanted.append((f"{addr_pair[0]}:{addr_pair[1]}", addr_pair[0], addr_pair[1], kind))
+        head, _, digits = addr.rpartition(":")
+        if addr.startswith("tcp://") and digits.isdigit():
+            wanted.append((addr, head[len("tcp://"):].strip("[]"), int(digits), socket.SOCK_STREAM))
+    osc: list[tuple[tuple[str, int] | None, int]] = [(osc_udp, socket.SOCK_DGRAM), (osc_tcp, socket.SOCK_STREAM)]
+    for pair, sock_kind in osc:
+        if pair is not None and pair[1]:
+            wanted.append((f"{pair[0]}:{pair[1]}", pair[0], pair[1], sock_kind))
     for shown, host, port, kind in wanted:
         if host in ("*", ""):
             host = "0.0.0.0"

@@ -11,62 +11,19 @@ from ...engine.errors import EngineError
 from .outputs import output_target
 
 
-def add_request_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompt", default="", help="text description of the music")
-    p.add_argument("--model", default=None, help="model name (see `musicgen-bridge models`)")
-    p.add_argument("--bars", type=int, default=None, help="length in bars (default 4)")
-    p.add_argument("--seconds", type=float, default=None, help="length in seconds when --bars is not given")
-    p.add_argument("--bpm", type=float, default=120.0, help="session tempo in quarter notes per minute")
-    p.add_argument("--time-signature", default="4/4", help="e.g. 4/4, 3/4, 6/8, 7/8")
-    p.add_argument("--start-bar", type=float, default=1, help="bar where the clip lands (1 = session start)")
-    p.add_argument("--sample-rate", type=int, default=48000, help="session sample rate in Hz")
-    p.add_argument("--channels", type=int, default=2, choices=(1, 2))
-    p.add_argument("--format", default=None, help="wav16|wav24|wav32f|flac|aiff (default: from --out's extension, "
-                   "else wav24)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--top-k", type=int, default=None)
-    p.add_argument("--top-p", type=float, default=None)
-    p.add_argument("--temperature", type=float, default=None)
-    p.add_argument("--cfg", type=float, default=None, help="classifier-free guidance scale")
-    p.add_argument("--variations", type=int, default=None, help="number of takes, decoded as one batch")
-    p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
-    p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast")
-    p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
-    p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
-    p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
-    p.add_argument("--melody-audio", default=None, help="melody from an audio file (MusicGen-Melody models)")
-    p.add_argument("--melody-start", type=float, default=None, help="start of the melody range in seconds")
-    p.add_argument("--melody-end", type=float, default=None, help="end of the melody range in seconds")
-    p.add_argument("--melody-mode", default=None, help="highest|lowest|loudest note of chords")
-    p.add_argument("--melody", default=None, help="a JSON file holding the protocol's melody object (e.g. notes)")
-    p.add_argument("--fx", default=None, help="effect chain: a preset name (master-lite, lofi, wide-verb) or a JSON file")
-    p.add_argument("--loudness", type=float, default=None, help="integrated loudness target in LUFS")
-    p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling in dBTP (default -1)")
-    p.add_argument("--tail", default=None, help="cut|keep: effect tails cut to the exact length or kept")
-    p.add_argument("--track", default=None, help="track name used in file names")
-    p.add_argument("--preview", action="store_true", help="play the result when an audio device exists")
-    p.add_argument("--out", default=None, help="output file (never overwritten)")
-    p.add_argument("--output-dir", default=None, help="output folder (inside the engine's allowed folders)")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    p.add_argument("--local", action="store_true", help="run in this process instead of through a running engine")
-    p.add_argument("--server", default=None, help="engine address (default tcp://127.0.0.1:5555)")
-    p.add_argument("--client-key", default=None, help="this client's .key_secret (engines started with --keys)")
-    p.add_argument("--server-key", default=None, help="the engine's public server.key (with --client-key)")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the result")
-
-
 def request_content(args: argparse.Namespace) -> dict[str, Any]:
-    """CLI arguments -> the protocol's request content (the engine validates it)."""
+    """CLI arguments -> the protocol's request content (the engine validates it). A command that
+    lacks an option (``live start`` has no ``--out``) leaves its field out."""
     out, fmt = output_target(getattr(args, "out", None), args.format)
     args.out = None if out is None else str(out)  # every output name carries its format's extension
     content: dict[str, Any] = {"prompt": args.prompt, "bpm": args.bpm, "time_signature": args.time_signature,
-                               "start_bar": args.start_bar, "sample_rate": args.sample_rate,
-                               "channels": args.channels, "format": fmt}
-    optional = {"model": args.model, "bars": args.bars, "seconds": args.seconds, "seed": args.seed,
-                "top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature, "cfg": args.cfg,
-                "variations": args.variations, "generator": args.generator, "output_dir": args.output_dir,
-                "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling, "tail": args.tail,
-                "track": args.track}
+                               "sample_rate": args.sample_rate, "channels": args.channels, "format": fmt}
+    optional = {"model": args.model, "seed": args.seed, "top_k": args.top_k, "top_p": args.top_p,
+                "temperature": args.temperature, "cfg": args.cfg, "generator": args.generator,
+                "output_dir": args.output_dir, "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling,
+                "tail": args.tail, "track": args.track}
+    for key in ("bars", "seconds", "variations", "start_bar"):
+        optional[key] = getattr(args, key, None)
     if args.fx is not None:
         fx_file = Path(args.fx)
         # a chain file travels as its JSON content, so a remote engine needs no access to it
@@ -74,12 +31,21 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
     content.update({k: v for k, v in optional.items() if v is not None})
     if args.no_tempo_hint:
         content["tempo_hint"] = False
-    melody = melody_content(args)
-    if melody is not None:
-        content["melody"] = melody
+    if hasattr(args, "midi"):
+        melody = melody_content(args)
+        if melody is not None:
+            content["melody"] = melody
     if args.out is not None:
-        out = Path(args.out)
-        content["output_name"] = out.name
+        content["output_name"] = Path(args.out).name
+    return content
+
+
+def live_content(args: argparse.Namespace) -> dict[str, Any]:
+    """``live start`` arguments -> ``live_start`` content."""
+    content = request_content(args)
+    for key in ("window_bars", "ahead_bars", "context_bars"):
+        if getattr(args, key) is not None:
+            content[key] = getattr(args, key)
     return content
 
 
@@ -144,17 +110,6 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
     return [ref for _, ref in input_file_kinds(content)]
 
 
-
-
-def add_continue_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--audio", required=True, help="the audio item to continue")
-    p.add_argument("--audio-start", type=float, default=None, help="start of the item in the file, seconds")
-    p.add_argument("--audio-end", type=float, default=None, help="end of the item in the file, seconds")
-    p.add_argument("--context-bars", type=int, default=None, help="whole bars of the item used as context")
-    p.add_argument("--item-start-bar", type=float, default=None,
-                   help="bar where the item starts on the timeline (default 1; --start-bar means the same here)")
-
-
 def continue_content(args: argparse.Namespace) -> dict[str, Any]:
     content = request_content(args)
     audio: dict[str, Any] = {"path": str(Path(args.audio).resolve())}
@@ -163,7 +118,7 @@ def continue_content(args: argparse.Namespace) -> dict[str, Any]:
     if args.audio_end is not None:
         audio["end_seconds"] = args.audio_end
     content["audio"] = audio
-    content["item_start_bar"] = args.item_start_bar if args.item_start_bar is not None else content.pop("start_bar")
+    content["item_start_bar"] = args.item_start_bar
     if args.context_bars is not None:
         content["context_bars"] = args.context_bars
     return content

@@ -11,13 +11,15 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
-from .args import add_continue_args, add_request_args, check_input_files, continue_content, input_files, request_content
+from .args import check_input_files, continue_content, input_files, live_content, request_content
 from .exits import EXIT_CANCELLED, EXIT_INTERRUPTED, exit_code, report_error
+from .listing import cmd_jobs, cmd_live_list, cmd_models
+from .parser import UsageError, build_parser, load_settings
 from .progress import Progress
 
 
@@ -75,6 +77,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     """A job's state; the exit status says how it ended (0 done or still going, else its error's)."""
     from . import remote
 
+    if args.job_id is None:
+        return cmd_jobs(args)
     status = remote.status(args)
     if args.json:
         print(json.dumps(status))
@@ -102,26 +106,57 @@ def job_exit(status: dict[str, Any]) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     from . import remote
 
-    print(json.dumps(remote.cancel(args)))
+    status = remote.cancel(args)
+    if args.json:
+        print(json.dumps(status))
+    else:
+        print(f"{status['job_id']}  {status['state']}  (cancelling: a running job stops at its next step)"
+              if status["state"] in ("queued", "running") else f"{status['job_id']}  {status['state']}")
     return 0
 
 
 def cmd_live(args: argparse.Namespace) -> int:
     from . import remote
 
+    if args.live_command == "list":
+        return cmd_live_list(args)
     if args.live_command == "stop":
         print(json.dumps(remote.live_stop(args)))
     elif args.live_command == "transport":
         print(json.dumps(remote.live_transport(args)))
     else:
-        content = request_content(args)
-        content.pop("output_name", None)
-        content.pop("bars", None)
-        for key in ("window_bars", "ahead_bars", "context_bars"):
-            if getattr(args, key) is not None:
-                content[key] = getattr(args, key)
-        for event in remote.live_start(args, content):
+        for event in remote.live_start(args, live_content(args)):
             print(json.dumps(event), flush=True)
+    return 0
+
+
+def cmd_models_pull(args: argparse.Namespace) -> int:
+    from .pull import pull
+
+    return pull(args.name, args.cache_dir, args.revision)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_doctor
+
+    return run_doctor(args)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from .config import KEYS
+
+    settings = args.settings
+    if args.config_command == "path":
+        print(settings.path)
+        return 0
+    if args.json:
+        print(json.dumps({"path": str(settings.path), "exists": settings.path.is_file(),
+                          "settings": {k: {"value": settings.value(k), "source": settings.source(k)} for k in KEYS}}))
+        return 0
+    print(f"config file: {settings.path}" + ("" if settings.path.is_file() else " (none yet)"))
+    width = max(map(len, KEYS))
+    for key in KEYS:
+        print(f"{key:{width}}  {settings.value(key)!s:30}  {settings.source(key)}")
     return 0
 
 
@@ -164,20 +199,6 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
         engine.close()
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    from ...engine.models.registry import ModelRegistry
-
-    rows = ModelRegistry(device="cpu", cache_dir=args.cache_dir).describe()
-    if args.json:
-        print(json.dumps(rows))
-        return 0
-    print(f"{'name':40} {'size':28} {'melody':7} {'stereo':7} cached")
-    for r in rows:
-        print(f"{r['name']:40} {r['params']:28} {'yes' if r['melody'] else '-':7} {'yes' if r['stereo'] else '-':7} "
-              f"{'yes' if r['cached'] else 'no'}")
-    return 0
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from ...engine.engine import EngineConfig
     from ...engine.executors.options import RAY_FLAGS, serve_executor
@@ -186,8 +207,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ..server import ServeSettings, serve_forever
 
     models = args.model or []
+    default = models[0] if models else args.settings.value("model") or DEFAULT_MODEL
+    if not models:
+        warn_if_not_cached(default, args.cache_dir)
     config = EngineConfig(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir,
-                          default_model=models[0] if models else DEFAULT_MODEL, preload=list(models),
+                          default_model=default, preload=list(models),
                           output_root=args.output_root, allowed_dirs=list(args.allow_dir),
                           journal=None if args.journal == "off" else (args.journal or journal_default()))
     if args.max_queue:
@@ -197,6 +221,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve_forever(ServeSettings(config=config, zmq=args.zmq, zmq_events=args.zmq_events, osc=args.osc,
                                        osc_tcp=args.osc_tcp, osc_allow=list(args.osc_allow), keys=args.keys,
                                        max_clients=args.max_clients, ready_file=args.ready_file))
+
+
+def warn_if_not_cached(name: str, cache_dir: str | None) -> None:
+    """``serve`` without ``--model``: say now, not at the first request, that the default model is missing."""
+    from ...engine.models import hf
+    from ...engine.models.specs import get_spec
+
+    spec = get_spec(name)
+    if spec.hf_id is None:
+        return
+    cache = hf.cache_dir(cache_dir)
+    if not hf.is_cached(spec.hf_id, cache):
+        print(f"musicgen-bridge: warning: the default model {name} is not in the cache at {cache}; requests that "
+              f"name no model will fail with model_unavailable. Fetch it with `musicgen-bridge models pull {name}`"
+              " (or start with --model tiny to try without weights)", file=sys.stderr, flush=True)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -213,110 +252,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.out_dir, args.model, args.cache_dir)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="musicgen-bridge", description="MusicGen inside your DAW.")
-    parser.add_argument("--log-level", default=os.environ.get("MGB_LOG_LEVEL", "WARNING"))
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    g = sub.add_parser("generate", help="text (and melody) to a bar-exact clip")
-    add_request_args(g)
-    g.add_argument("--device", default="auto")
-    g.add_argument("--cache-dir", default=None)
-    g.set_defaults(func=cmd_generate)
-
-    c = sub.add_parser("continue", help="new bars that follow an audio item, starting on its last bar line")
-    add_request_args(c)
-    add_continue_args(c)
-    c.add_argument("--device", default="auto")
-    c.add_argument("--cache-dir", default=None)
-    c.set_defaults(func=cmd_continue)
-
-    lv = sub.add_parser("live", help="live mode: start a session, report transport, stop")
-    lsub = lv.add_subparsers(dest="live_command", required=True)
-    ls = lsub.add_parser("start", help="start a session (prints its id; --follow prints its windows)")
-    add_request_args(ls)
-    ls.add_argument("--window-bars", type=int, default=None, help="bars per window (default 4)")
-    ls.add_argument("--ahead-bars", type=int, default=None, help="bars kept ready ahead of the playhead (default 8)")
-    ls.add_argument("--context-bars", type=int, default=None, help="bars of context for each window (default 2)")
-    ls.add_argument("--follow", action="store_true", help="print events as JSON lines; stop the session on exit")
-    ls.add_argument("--simulate", action="store_true", help="with --follow: play a transport in real time")
-    ls.add_argument("--windows", type=int, default=None, help="with --follow: stop after this many windows")
-    lt = lsub.add_parser("transport", help="report the DAW transport to every live session")
-    lt.add_argument("--beat", type=float, required=True, help="song position in quarter-note beats (0 = bar 1)")
-    lt.add_argument("--bpm", type=float, required=True)
-    lt.add_argument("--playing", type=int, default=1)
-    lp = lsub.add_parser("stop", help="stop a live session")
-    lp.add_argument("session_id")
-    for p in (lt, lp):
-        p.add_argument("--server", default=None)
-    lv.set_defaults(func=cmd_live)
-
-    st = sub.add_parser("status", help="a job's state, progress and result")
-    st.add_argument("job_id")
-    st.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for the job to end")
-    st.add_argument("--server", default=None)
-    st.add_argument("--json", action="store_true", help="print the status as one JSON object")
-    st.set_defaults(func=cmd_status)
-    ca = sub.add_parser("cancel", help="cancel a job between decoding steps")
-    ca.add_argument("job_id")
-    ca.add_argument("--server", default=None)
-    ca.set_defaults(func=cmd_cancel)
-
-    m = sub.add_parser("models", help="list known models and what is cached")
-    m.add_argument("--cache-dir", default=None)
-    m.add_argument("--json", action="store_true")
-    m.set_defaults(func=cmd_models)
-
-    s = sub.add_parser("serve", help="run the engine: ZeroMQ and OSC on loopback")
-    s.add_argument("--model", action="append", default=None, help="model to preload (repeatable); first is default")
-    s.add_argument("--zmq", default="tcp://127.0.0.1:5555", help="ROUTER address; events on port+1")
-    s.add_argument("--zmq-events", default=None, help="PUB address (default: the ROUTER port + 1)")
-    s.add_argument("--osc", default="127.0.0.1:9000", help="OSC UDP host:port ('off' to disable)")
-    s.add_argument("--osc-tcp", default=None, help="OSC TCP (SLIP) host:port")
-    s.add_argument("--device", default="auto")
-    s.add_argument("--dtype", default=None)
-    s.add_argument("--cache-dir", default=None)
-    s.add_argument("--output-root", default=None)
-    s.add_argument("--allow-dir", action="append", default=[])
-    s.add_argument("--max-queue", type=int, default=None)
-    s.add_argument("--ready-file", default=None, help="write the bound addresses here once serving")
-    s.add_argument("--keys", default=None, help="key folder (`keys init`): ZeroMQ with CURVE; needed beyond loopback")
-    s.add_argument("--osc-allow", action="append", default=[], help="address or network allowed to send OSC "
-                   "(repeatable); needed to serve OSC beyond loopback")
-    s.add_argument("--max-clients", type=int, default=None, help="ZeroMQ clients connected at once")
-    s.add_argument("--journal", default=None, help="job journal (SQLite) path, or 'off' (default: in the data folder)")
-    s.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="where generation runs: this process, or Ray Serve replicas (docs/scale-out.md)")
-    s.add_argument("--backend", dest="executor", choices=("local", "ray"), help=argparse.SUPPRESS)  # 1.x alias
-    s.add_argument("--ray-address", default=None, help="Ray cluster to join: auto | HOST:PORT | ray://HOST:10001 "
-                   "(default: start Ray on this machine)")
-    s.add_argument("--replicas", type=int, default=None, help="generation replicas, each keeps its models warm")
-    s.add_argument("--gpus-per-replica", type=float, default=None, help="GPUs reserved per replica (0.5: two share one)")
-    s.add_argument("--cpus-per-replica", type=float, default=None, help="CPUs reserved per replica")
-    s.set_defaults(func=cmd_serve)
-
-    k = sub.add_parser("keys", help="make CURVE keys for remote access (docs/security.md)")
-    k.add_argument("keys_command", choices=("init", "client"), help="init: the engine's keys; client: a client's")
-    k.add_argument("name", nargs="?", default=None, help="client name (keys client NAME)")
-    k.add_argument("--dir", default=None, help="key folder (default: <user config dir>/keys)")
-    k.add_argument("--authorize", action="store_true", help="client: also let it into this machine's engine")
-    k.set_defaults(func=cmd_keys)
-
-    d = sub.add_parser("demo", help="start an engine, send real requests over the wire, keep the files")
-    d.add_argument("--out-dir", default="demo-output")
-    d.add_argument("--model", default=None)
-    d.add_argument("--cache-dir", default=None)
-    d.set_defaults(func=cmd_demo)
-    return parser
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "generate": cmd_generate, "continue": cmd_continue, "live": cmd_live, "status": cmd_status, "jobs": cmd_jobs,
+    "cancel": cmd_cancel, "models": cmd_models, "models_pull": cmd_models_pull, "serve": cmd_serve,
+    "keys": cmd_keys, "demo": cmd_demo, "doctor": cmd_doctor, "config": cmd_config}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command line; returns its exit status (docs/cli.md)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    try:
+        settings = load_settings()
+        args = build_parser(settings).parse_args(argv)
+    except EngineError as exc:  # a broken config file or environment variable
+        return report_error(exc, as_json)
+    except UsageError as exc:
+        code = "missing_field" if "required" in exc.message else "invalid_field"
+        return report_error(EngineError(code, f"{exc.message} (see `{exc.prog} --help`)"), as_json)
+    args.settings = settings
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     _quiet_libraries()
     try:
-        return args.func(args)
+        return COMMANDS[args.func](args)
     except EngineError as exc:
         return report_error(exc, bool(getattr(args, "json", False)))
     except KeyboardInterrupt:

@@ -84,12 +84,12 @@ class _Interruptible:
             signal.signal(sig, handler)
 
 
-def connect(args: argparse.Namespace) -> Client:
+def connect(args: argparse.Namespace, ping_timeout: float = PING_TIMEOUT_S) -> Client:
     from .keys import client_auth
 
     client = Client(getattr(args, "server", None) or DEFAULT_ADDRESS, timeout=10.0,
                     auth=client_auth(getattr(args, "client_key", None), getattr(args, "server_key", None)))
-    client.request("ping", timeout=PING_TIMEOUT_S, retries=0)  # fail fast when no engine runs
+    client.request("ping", timeout=ping_timeout, retries=0)  # fail fast when no engine runs
     return client
 
 

@@ -194,6 +194,12 @@ class LiveManager:
             self._sessions.pop(session_id, None)
         return status
 
+    def list(self) -> list[dict[str, Any]]:
+        """The status of every session, oldest first."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+        return [s.status() for s in sessions]
+
     def stop_all(self) -> None:
         with self._lock:
             sessions = list(self._sessions.values())

@@ -24,6 +24,8 @@ local M = {
   place = dofile(dir .. "place.lua"),
 }
 
+-- the musicgen-bridge release these scripts come with (`musicgen-bridge doctor` compares installed copies)
+M.VERSION = "0.1.0"
 M.SAMPLE_RATES = {[32000] = true, [44100] = true, [48000] = true, [88200] = true, [96000] = true}
 M.POLL_INTERVAL_S = 0.2
 M.CANCEL_GRACE_S = 15  -- how long a cancelled CLI may take to tell the engine and end
