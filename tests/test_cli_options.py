@@ -67,8 +67,8 @@ def test_argparse_errors_are_one_line_with_a_hint(capsys) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip().splitlines() == [
-        "musicgen-bridge: invalid_field: argument --bars: invalid int value: 'four' (see `musicgen-bridge "
-        "generate --help`)"]
+        ("musicgen-bridge: invalid_field: argument --bars: invalid int value: 'four' (see `musicgen-bridge "
+         "generate --help`)")]
     assert main(["continue", "--bars", "2", "--json"]) == 2
     err = json.loads(capsys.readouterr().out)
     assert err["code"] == "missing_field" and "--audio" in err["message"]

@@ -1,5 +1,6 @@
 """``musicgen-bridge models pull NAME``: a model's weights into the Hugging Face cache, with
-huggingface_hub's progress bars; an interrupted pull resumes where it stopped.
+huggingface_hub's progress bars. A dropped connection resumes where it stopped (an HTTP range
+request); a pull run again keeps the files it already has.
 
 >>> pull("tiny", None)                     # built in: prints that there is nothing to fetch  # doctest: +SKIP
 0
@@ -32,7 +33,7 @@ def pull(name: str, cache_dir: str | None, revision: str | None = None) -> int:
         raise EngineError("model_unavailable", f"cannot download {spec.hf_id}: offline mode is on (HF_HUB_OFFLINE or "
                           "MGB_OFFLINE); unset it, or copy the model's cache folder from a machine that has it",
                           model=spec.hf_id, cache_dir=str(cache))
-    print(f"musicgen-bridge: pulling {spec.hf_id} into {cache} (an interrupted pull resumes)", file=sys.stderr,
+    print(f"musicgen-bridge: pulling {spec.hf_id} into {cache} (a dropped connection resumes)", file=sys.stderr,
           flush=True)
     try:
         folder = snapshot_download(spec.hf_id, cache_dir=str(cache), revision=revision, allow_patterns=PATTERNS,
@@ -41,7 +42,7 @@ def pull(name: str, cache_dir: str | None, revision: str | None = None) -> int:
         detail = str(exc).splitlines()[0][:300] if str(exc) else ""
         raise EngineError("model_unavailable", f"could not download {spec.hf_id} into {cache}: "
                           f"{type(exc).__name__}: {detail}. Check the network (and HF_ENDPOINT, HF_TOKEN), then run "
-                          "the same command again: what arrived is kept and the pull resumes",
+                          "the same command again: the files already downloaded are kept",
                           model=spec.hf_id, cache_dir=str(cache)) from None
     print(f"{spec.hf_id}  {folder}")
     return 0
