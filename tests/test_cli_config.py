@@ -89,3 +89,11 @@ def test_serve_without_model_warns_when_the_default_model_is_not_cached(tmp_path
     assert "warning: the default model facebook/musicgen-small is not in the cache at " + str(tmp_path / "empty-cache") \
         in err
     assert "musicgen-bridge models pull facebook/musicgen-small" in err
+
+
+def test_docs_list_every_setting() -> None:
+    from musicgen_bridge.bridge.cli.config import KEYS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
+    for key in KEYS:
+        assert f"| `{key}` | `MUSICGEN_BRIDGE_{key.upper()}` |" in doc, key
