@@ -41,11 +41,11 @@ def exit_table() -> dict[str, int]:
 
 
 def report_error(exc: EngineError, as_json: bool) -> int:
-    """Print one error: a JSON object on stdout (``--json``) or one line on stderr; return the exit status."""
+    """Print one error line on stderr and, with ``--json``, the error as the one JSON object on stdout
+    (the line stays for readers of stderr, such as the ReaScripts); return the exit status."""
     status = exit_code(exc.code)
     if as_json:
         out: dict[str, Any] = {"status": "error", **exc.to_dict(), "exit_code": status}
         print(json.dumps(out), flush=True)
-    else:
-        print(f"musicgen-bridge: {exc.code}: {exc.message}", file=sys.stderr, flush=True)
+    print(f"musicgen-bridge: {exc.code}: {exc.message}", file=sys.stderr, flush=True)
     return status
