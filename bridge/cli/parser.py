@@ -134,6 +134,8 @@ def _requests(sub: Any, s: Settings) -> None:
     c.add_argument("--audio-end", type=float, default=None, help="end of the item in the file, seconds "
                    "(default: the file's end)")
     c.add_argument("--item-start-bar", type=float, default=1, help="bar where the item starts on the timeline")
+    c.add_argument("--start-bar", dest="item_start_bar", type=float, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # its pre-1.0 spelling here, kept through 1.x
     c.add_argument("--context-bars", type=int, default=None, help="whole bars of the item used as context (default 2)")
     c.add_argument("--bars", type=int, default=None, help="new bars to make (default 4)")
     _job(c, s)

@@ -43,7 +43,7 @@ local function main()
                    audio = {path = audio.path, start_seconds = audio.start_seconds, end_seconds = audio.end_seconds}}
   local stem = values.prompt ~= "" and values.prompt or (audio.path:match("([^/\\]+)%.%w+$") or "audio") .. "-cont"
   local base = mgb.unique_base(mgb.media_dir(), mgb.slug(stem))
-  content._out = base .. ".wav"
+  content._out = mgb.out_path(base, content.format)
   local track = reaper.GetMediaItem_Track(item)
 
   mgb.run_job({title = "Continuing for " .. bars .. " bars", kind = "continue", content = content, base = base,

@@ -44,7 +44,7 @@ local function main()
     content.melody = melody
   end
   local base = mgb.unique_base(mgb.media_dir(), mgb.slug(values.prompt))
-  content._out = base .. ".wav"
+  content._out = mgb.out_path(base, content.format)
   local source_track = reaper.GetMediaItem_Track(item)
   local length = project.bars_length(span, bars)
 

@@ -26,6 +26,11 @@ local M = {
 
 -- the musicgen-bridge release these scripts come with (`musicgen-bridge doctor` compares installed copies)
 M.VERSION = "0.1.0"
+-- the file extension of each output format: the CLI refuses an --out whose extension disagrees
+M.EXTENSIONS = {wav16 = ".wav", wav24 = ".wav", wav32f = ".wav", flac = ".flac", aiff = ".aiff"}
+function M.out_path(base, format)
+  return base .. (M.EXTENSIONS[format or "wav24"] or ".wav")
+end
 M.SAMPLE_RATES = {[32000] = true, [44100] = true, [48000] = true, [88200] = true, [96000] = true}
 M.POLL_INTERVAL_S = 0.2
 M.CANCEL_GRACE_S = 15  -- how long a cancelled CLI may take to tell the engine and end
