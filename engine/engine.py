@@ -13,6 +13,8 @@ generation.
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -88,7 +90,12 @@ class Engine:
                               journal=self.journal)
         self.live = LiveManager(self.context, self.executor)  # Ray: windows on a pinned replica
         if self.journal is not None:
-            recover(self.journal, self.submit, self.paths)
+            try:
+                recover(self.journal, self.submit, self.paths)
+            except (OSError, sqlite3.Error) as exc:  # a full disk must not stop a restart
+                log.error("journal %s: recovering the last run's jobs failed (%s); serving anyway: unfinished jobs "
+                          "of the last run keep their old state until the journal can be written", self.journal.path,
+                          exc)
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None,
@@ -103,7 +110,10 @@ class Engine:
                                       field="audio")
                 if request.bars is None:
                     raise EngineError("invalid_field", "continue counts its new material in bars", field="bars")
-                self.paths.input_file(request.audio["path"], "audio")
+                from .produce.continue_job import check_item  # here, as below: continue_job imports the pipeline
+
+                item = self.paths.input_file(request.audio["path"], "audio")
+                check_item(str(item), request.audio.get("start_seconds"), request.audio.get("end_seconds"))
             spec = get_spec(request.model or self.config.default_model)
             if request.melody is not None:
                 check_melody_spec(request.melody)
@@ -152,7 +162,12 @@ class Engine:
 
     def _render_spec(self, request: GenerateRequest) -> RenderSpec:
         """The request's render stage, validated before any work (bad_fx, invalid_field)."""
-        return RenderSpec.from_dict({**request.render_fields, "sample_rate": request.sample_rate,
+        fields = dict(request.render_fields)
+        fx = fields.get("fx")
+        if isinstance(fx, str) and ("/" in fx or os.sep in fx or fx.lower().endswith(".json")):
+            # a chain file named by a client: inside the roots, checked before the file is touched
+            fields["fx"] = str(self.paths.input_file(fx, "fx"))
+        return RenderSpec.from_dict({**fields, "sample_rate": request.sample_rate,
                                      "channels": request.channels, "format": request.format},
                                     vst3_dirs=self.config.vst3_dirs)
 
@@ -227,7 +242,10 @@ class Engine:
         session_id = content.get("session_id")
         if session_id is not None and not isinstance(session_id, str):
             raise EngineError("invalid_field", "session_id must be a string", field="session_id")
-        sessions = self.live.transport(content["beat"], content["bpm"], bool(content.get("playing", True)),
+        playing = content.get("playing", True)
+        if not isinstance(playing, bool):
+            raise EngineError("invalid_field", "playing must be true or false", field="playing")
+        sessions = self.live.transport(content["beat"], content["bpm"], playing,
                                        session_id)
         return {"sessions": sessions}
 

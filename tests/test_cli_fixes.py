@@ -7,6 +7,7 @@ import json
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 from serve_process import cli, free_port
@@ -65,10 +66,11 @@ def test_status_json_and_exit_statuses(server, engine, tmp_path: Path, capsys) -
     done = engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120, "sample_rate": 32000})
     assert main(["status", done.id, "--wait", "20", "--json", "--server", addr]) == 0
     assert json.loads(capsys.readouterr().out)["state"] == "done"
-    # a job that fails in the engine: an unreadable continuation item inside the output root
-    junk = Path(engine.paths.output_root) / "junk.wav"
-    junk.write_bytes(b"not audio at all" * 10)
-    failed = engine.submit("continue", {"audio": {"path": str(junk)}, "bars": 1, "bpm": 120})
+    # a job that fails in the engine: a silent continuation item (its header is fine, so submit takes
+    # it; the job finds no audio to continue from)
+    silent = Path(engine.paths.output_root) / "silent.wav"
+    sf.write(silent, np.zeros((96000, 2), dtype="float32"), 48000)
+    failed = engine.submit("continue", {"audio": {"path": str(silent)}, "bars": 1, "bpm": 120})
     engine.wait(failed.id, timeout=20)
     assert main(["status", failed.id, "--json", "--server", addr]) == 2  # bad_audio: a bad request
     assert json.loads(capsys.readouterr().out)["error"]["code"] == "bad_audio"

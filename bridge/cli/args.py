@@ -110,7 +110,32 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
     return [ref for _, ref in input_file_kinds(content)]
 
 
+def request_file_content(path: Path, out: str | None = None) -> dict[str, Any]:
+    """``--request FILE.json``: the whole request content from one UTF-8 JSON object, so a DAW
+    script passes no free text (prompts, project paths) on a command line it would have to quote.
+    A relative ``audio.path`` is taken relative to the file; ``out`` (``--out``) names the output.
+
+        musicgen-bridge generate --request take.request.json --json --out take.wav
+    """
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EngineError("invalid_field", f"cannot read the request file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise EngineError("bad_json", f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(content, dict):
+        raise EngineError("invalid_field", f"{path} must hold a JSON object (the request content)")
+    audio = content.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get("path"), str):
+        audio["path"] = str((path.parent / audio["path"]).resolve())
+    if out:
+        content["output_name"] = Path(out).name
+    return content
+
+
 def continue_content(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.audio:
+        raise EngineError("missing_field", "continue needs --audio FILE (the audio item to continue)", field="audio")
     content = request_content(args)
     audio: dict[str, Any] = {"path": str(Path(args.audio).resolve())}
     if args.audio_start is not None:

@@ -16,9 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
-from .args import check_input_files, continue_content, input_files, live_content, request_content
+from .args import (
+    check_input_files,
+    continue_content,
+    input_files,
+    live_content,
+    request_content,
+    request_file_content,
+)
 from .exits import EXIT_CANCELLED, EXIT_INTERRUPTED, exit_code, report_error
 from .listing import cmd_jobs, cmd_live_list, cmd_models
+from .outputs import EXTENSIONS, output_target
 from .parser import UsageError, build_parser, load_settings
 from .progress import Progress
 
@@ -57,11 +65,26 @@ def result_line(result: dict[str, Any], take: dict[str, Any], kind: str = "gener
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    return _submit(args, "generate", request_content(args))
+    return _submit(args, "generate", _file_request(args) if args.request else request_content(args))
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
-    return _submit(args, "continue", continue_content(args))
+    return _submit(args, "continue", _file_request(args) if args.request else continue_content(args))
+
+
+def _file_request(args: argparse.Namespace) -> dict[str, Any]:
+    """``--request FILE``: the content from the file; ``--out``'s extension picks the format when the
+    file names none, and must agree with the one it names (as with ``--format``)."""
+    content = request_file_content(Path(args.request))
+    if args.out is not None:
+        fmt = content.get("format")
+        known = fmt if isinstance(fmt, str) and fmt in EXTENSIONS else None  # anything else: the engine's validation names it
+        out, implied = output_target(args.out, known)
+        if fmt is None or known is not None:
+            content["format"] = implied
+        args.out = str(out)
+        content["output_name"] = Path(args.out).name
+    return content
 
 
 def _submit(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
@@ -246,6 +269,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return run_keys(args.keys_command, args.dir, name=args.name, authorize=args.authorize)
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from ...engine.conformance.runner import run_conformance
+
+    return run_conformance(args.dir)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
@@ -255,7 +284,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate, "continue": cmd_continue, "live": cmd_live, "status": cmd_status, "jobs": cmd_jobs,
     "cancel": cmd_cancel, "models": cmd_models, "models_pull": cmd_models_pull, "serve": cmd_serve,
-    "keys": cmd_keys, "demo": cmd_demo, "doctor": cmd_doctor, "config": cmd_config}
+    "keys": cmd_keys, "conformance": cmd_conformance, "demo": cmd_demo, "doctor": cmd_doctor, "config": cmd_config}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

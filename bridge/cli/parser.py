@@ -99,6 +99,8 @@ def _job(p: argparse.ArgumentParser, s: Settings) -> None:
                    "(default: the engine names it in its output folder)")
     p.add_argument("--preview", action="store_true", help="play the result when an audio device exists")
     p.add_argument("--json", action="store_true", help="print the result (or the error) as one JSON object")
+    p.add_argument("--request", default=None, help="a JSON file holding the whole request content, so a script "
+                   "quotes no free text (the other request options are then ignored; --out still names the file)")
     p.add_argument("--timeout", type=float, default=s.value("timeout"), help="seconds to wait for the result; "
                    "the job goes on in the engine after that")
     p.add_argument("--local", action="store_true", help="run in this process instead of through a running engine")
@@ -129,7 +131,7 @@ def _requests(sub: Any, s: Settings) -> None:
 
     c = _sub(sub, "continue", "new bars that follow an audio item, starting on its last bar line", "continue")
     _sound(c, s)
-    c.add_argument("--audio", required=True, help="the audio item to continue")
+    c.add_argument("--audio", default=None, help="the audio item to continue (required unless --request)")
     c.add_argument("--audio-start", type=float, default=None, help="start of the item in the file, seconds (default 0)")
     c.add_argument("--audio-end", type=float, default=None, help="end of the item in the file, seconds "
                    "(default: the file's end)")
@@ -242,6 +244,10 @@ def _tools(sub: Any, s: Settings) -> None:
     k.add_argument("name", nargs="?", default=None, help="client name (keys client NAME)")
     k.add_argument("--dir", default=None, help="key folder (default: <user config dir>/keys)")
     k.add_argument("--authorize", action="store_true", help="client: also let it into this machine's engine")
+
+    cf = _sub(sub, "conformance", "check our implementations against reference fixtures", "conformance")
+    cf.add_argument("suite", choices=("audiocraft",), help="which reference set")
+    cf.add_argument("dir", help="fixture folder (one sub-folder per model family)")
 
     d = _sub(sub, "demo", "start an engine, send real requests over the wire, keep the files", "demo")
     d.add_argument("--out-dir", default="demo-output", help="where the demo's files go")

@@ -45,8 +45,10 @@ def attach_input_files(content: dict[str, Any]) -> tuple[list[bytes], list[str]]
     return buffers, names
 
 
-#: the engine's copy of a sent input file (bridge/handlers.py: mgb-scratch-*/in-*.SUFFIX)
-_SCRATCH_COPY = re.compile(r"[^\s'\"]*mgb-scratch-[^/\\\s]*[/\\]in-[^\s'\":,;()]+")
+#: the engine's copy of a sent input file (bridge/handlers.py: mgb-scratch-*/in-*.SUFFIX), or that
+#: copy as the engine's errors write it (``<buffer>/in-*.SUFFIX``, or ``<buffer>`` before it is written)
+_SCRATCH_COPY = re.compile(r"[^\s'\"]*mgb-scratch-[^/\\\s]*[/\\]in-[^\s'\":,;()]+"
+                           r"|<buffer>(?:[/\\]in-[^\s'\":,;()]+)?")
 
 
 @contextmanager

@@ -11,8 +11,9 @@ import time
 from fractions import Fraction
 
 import numpy as np
-from pedalboard.io import AudioFile
+from pedalboard.io import AudioFile, ReadableAudioFile
 
+from .. import limits
 from ..errors import EngineError
 from ..generation.continuation import continue_audio
 from ..jobs.queue import Job
@@ -23,17 +24,40 @@ from .context import DECODE_SHARE, EngineContext, Produced, choose_generator
 from .takes import render_takes, sidecar_meta
 
 
+def _item_range(fh: ReadableAudioFile, path: str, start_seconds: float | None, end_seconds: float | None) -> tuple[int, int, int]:
+    """(rate, first frame, end frame) of the item's range, from the file's header alone: a small file
+    that claims hours of 192 kHz audio is refused before a sample is decoded."""
+    rate = int(fh.samplerate)
+    start = round(exact(start_seconds or 0, "audio.start_seconds") * rate)
+    end = fh.frames if end_seconds is None else min(fh.frames, round(exact(end_seconds, "audio.end_seconds") * rate))
+    if end - start > MAX_SECONDS * rate:
+        raise EngineError("too_large", f"the item range is longer than {MAX_SECONDS} s", field="audio")
+    decoded = (end - start) * int(fh.num_channels) * 4
+    if decoded > limits.MAX_DECODED_AUDIO_BYTES:
+        raise EngineError("too_large", f"the item range decodes to {decoded // 2**20} MiB ({fh.num_channels} channels "
+                          f"at {rate} Hz); the limit is {limits.MAX_DECODED_AUDIO_BYTES // 2**20} MiB: send a "
+                          "shorter range (start_seconds/end_seconds)", field="audio")
+    if end <= start:
+        raise EngineError("bad_audio", f"the range {start_seconds}..{end_seconds} s of {path} holds no audio")
+    return rate, start, end
+
+
+def check_item(path: str, start_seconds: float | None, end_seconds: float | None) -> None:
+    """Refuse at submit an item whose header says it is unreadable or too large to decode."""
+    try:
+        with AudioFile(path) as fh:
+            _item_range(fh, path, start_seconds, end_seconds)
+    except EngineError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pedalboard raises several types for unreadable files
+        raise EngineError("bad_audio", f"cannot read the audio item {path}: {exc}") from None
+
+
 def read_item(path: str, start_seconds: float | None, end_seconds: float | None) -> tuple[np.ndarray, int, int]:
     """(channels, frames) float32 of the item's range, its sample rate, and the range's first frame."""
     try:
         with AudioFile(path) as fh:
-            rate = int(fh.samplerate)
-            start = round(exact(start_seconds or 0, "audio.start_seconds") * rate)
-            end = fh.frames if end_seconds is None else min(fh.frames, round(exact(end_seconds, "audio.end_seconds") * rate))
-            if end - start > MAX_SECONDS * rate:
-                raise EngineError("too_large", f"the item range is longer than {MAX_SECONDS} s", field="audio")
-            if end <= start:
-                raise EngineError("bad_audio", f"the range {start_seconds}..{end_seconds} s of {path} holds no audio")
+            rate, start, end = _item_range(fh, path, start_seconds, end_seconds)
             fh.seek(start)
             return fh.read(end - start), rate, start
     except EngineError:

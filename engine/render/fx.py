@@ -269,15 +269,22 @@ def _parse_builtin(index: int, entry: Mapping[str, Any], sample_rate: int | None
     return BuiltinFx(plugin, params)
 
 
-def _resolve_file(raw: Any, what: str, index: int, bases: Iterable[Path]) -> Path:
-    if not isinstance(raw, str) or not raw:
+def _resolve_file(raw: Any, what: str, index: int, bases: Iterable[Path], roots: Iterable[Path] | None = None) -> Path:
+    """The real path of ``raw`` (absolute, or relative to one of ``bases``) inside ``roots`` (default:
+    ``bases``). Outside the roots nothing is probed, and missing and outside get one and the same
+    error, so a refusal reveals nothing about files elsewhere."""
+    if not isinstance(raw, str) or not raw or "\x00" in raw:
         raise _bad(f"fx[{index}] {what} must be a non-empty path string", index=index)
+    bases = list(bases)
+    real_roots = [Path(r).expanduser().resolve() for r in (bases if roots is None else roots)]
     path = Path(raw).expanduser()
     candidates = [path] if path.is_absolute() else [b / path for b in bases]
     for candidate in candidates:
-        if candidate.exists():
-            return candidate.resolve()
-    raise _bad(f"fx[{index}] {what} not found: {raw}", index=index, path=raw)
+        real = candidate.resolve()
+        if any(real.is_relative_to(r) and real != r for r in real_roots) and real.exists():
+            return real
+    raise _bad(f"fx[{index}] {what} {raw} is not available: it must be in the allowed folders "
+               f"({', '.join(map(str, real_roots)) or 'none'})", index=index, path=raw)
 
 
 def _parse_vst3(
@@ -288,13 +295,9 @@ def _parse_vst3(
     if extra:
         raise _bad(f"fx[{index}] VST3 entry has unknown key {extra[0]!r}; keys are {', '.join(sorted(allowed))}",
                    index=index)
-    path = _resolve_file(entry["vst3"], "VST3 plugin", index, vst3_dirs)
+    path = _resolve_file(entry["vst3"], "VST3 plugin", index, vst3_dirs)  # inside the VST3 folders only
     if path.suffix.lower() != ".vst3":
         raise _bad(f"fx[{index}] {path} is not a .vst3 plugin", index=index)
-    roots = [d.expanduser().resolve() for d in vst3_dirs]
-    if not any(path.is_relative_to(r) for r in roots):
-        raise _bad(f"fx[{index}] {path} lies outside the VST3 folders ({', '.join(map(str, roots))}); "
-                   "install it there or add its folder to the engine's VST3 folders", index=index)
     params = entry.get("params", {})
     if not isinstance(params, Mapping):
         raise _bad(f"fx[{index}] params must be an object of name: value", index=index)
@@ -306,7 +309,7 @@ def _parse_vst3(
     preset = None
     if entry.get("preset") is not None:
         bases = [base_dir] if base_dir is not None else []
-        preset = _resolve_file(entry["preset"], "preset file", index, bases)
+        preset = _resolve_file(entry["preset"], "preset file", index, bases, roots=[*bases, *vst3_dirs])
     name = entry.get("plugin_name")
     if name is not None and not isinstance(name, str):
         raise _bad(f"fx[{index}] plugin_name must be a string", index=index)
