@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,52 @@ def test_continue_keeps_its_old_start_bar_spelling_hidden() -> None:
     args = parser.parse_args(["continue", "--audio", "a.wav", "--start-bar", "5"])
     assert args.item_start_bar == 5
     assert parser.parse_args(["continue", "--audio", "a.wav"]).item_start_bar == 1
+
+
+def _help_of(parser: argparse.ArgumentParser, option: str) -> str:
+    action = next(a for a in parser._actions if option in a.option_strings)
+    return parser._get_formatter()._expand_help(action)
+
+
+def test_decoder_magnet_codec_and_batching_options_have_help_with_defaults() -> None:
+    parsers = dict(_parsers(build_parser(load_settings(environ={}))))
+    wanted = {("generate",): ["--decoder", "--decoding-steps", "--span-arrangement", "--span-scoring", "--max-cfg",
+                              "--min-cfg"],
+              ("continue",): ["--decoder"],
+              ("live", "start"): ["--decoder", "--decoding-steps", "--max-cfg"],
+              ("codec", "decode"): ["--sample-rate", "--format", "--out", "--timeout", "--server"],
+              ("codec", "bounce"): ["--bpm", "--start", "--end", "--bars", "--channels", "--device"]}
+    for path, options in wanted.items():
+        parser = parsers[" ".join(("musicgen-bridge", *path))]
+        for option in options:
+            assert "default" in _help_of(parser, option), (path, option)
+    assert "--decoding-steps" not in _options("continue")  # MAGNeT cannot continue audio
+    assert "--no-anneal-temperature" in _options("live", "start")
+    assert "--no-batching" in _options("serve") and "--bandwidth" in _options("codec", "encode")
+
+
+def test_decoder_and_magnet_flags_reach_the_request() -> None:
+    from musicgen_bridge.bridge.cli.args import continue_content, live_content, request_content
+
+    parser = build_parser(load_settings(environ={}))
+    content = request_content(parser.parse_args(["generate", "--decoder", "mbd", "--decoding-steps", "6,3,3,3",
+                                                 "--min-cfg", "2", "--no-anneal-temperature"]))
+    assert (content["decoder"], content["decoding_steps"], content["min_cfg"], content["anneal_temperature"]) == \
+        ("mbd", "6,3,3,3", 2.0, False)
+    live = live_content(parser.parse_args(["live", "start", "--span-scoring", "prod", "--window-bars", "2"]))
+    assert (live["span_scoring"], live["window_bars"]) == ("prod", 2) and "decoder" not in live
+    cont = continue_content(parser.parse_args(["continue", "--audio", "a.wav", "--decoder", "encodec"]))
+    assert cont["decoder"] == "encodec" and "decoding_steps" not in cont
+
+
+def test_codec_output_format_follows_the_out_extension(tmp_path) -> None:
+    from musicgen_bridge.bridge.cli.codec import codec_content
+
+    parser = build_parser(load_settings(environ={}))
+    decode = codec_content(parser.parse_args(["codec", "decode", "k.mgbcodes", "--out", str(tmp_path / "k.flac")]))
+    assert (decode["format"], decode["output_name"], decode["tokens"]["path"]) == \
+        ("flac", "k.flac", str(Path("k.mgbcodes").resolve()))
+    bounce = codec_content(parser.parse_args(["codec", "bounce", "a.wav", "--bandwidth", "1.5", "--out", "b"]))
+    assert (bounce["format"], bounce["output_name"], bounce["bandwidth"]) == ("wav24", "b.wav", 1.5)
+    encode = codec_content(parser.parse_args(["codec", "encode", "a.wav", "--bandwidth", "3", "--out", "a.mgbcodes"]))
+    assert "format" not in encode and encode["output_name"] == "a.mgbcodes"

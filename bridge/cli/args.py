@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
+from .magnet_args import magnet_content
 from .outputs import output_target
 
 
@@ -19,7 +20,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
     content: dict[str, Any] = {"prompt": args.prompt, "bpm": args.bpm, "time_signature": args.time_signature,
                                "sample_rate": args.sample_rate, "channels": args.channels, "format": fmt}
     optional = {"model": args.model, "seed": args.seed, "top_k": args.top_k, "top_p": args.top_p,
-                "temperature": args.temperature, "cfg": args.cfg, "generator": args.generator,
+                "temperature": args.temperature, "cfg": args.cfg, "generator": args.generator, "decoder": args.decoder,
                 "output_dir": args.output_dir, "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling,
                 "tail": args.tail, "track": args.track}
     for key in ("bars", "seconds", "variations", "start_bar"):
@@ -29,6 +30,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
         # a chain file travels as its JSON content, so a remote engine needs no access to it
         optional["fx"] = _read_json(fx_file, "effect chain", "bad_fx") if fx_file.suffix == ".json" or fx_file.exists() else args.fx
     content.update({k: v for k, v in optional.items() if v is not None})
+    content.update(magnet_content(args))
     if args.no_tempo_hint:
         content["tempo_hint"] = False
     if hasattr(args, "midi"):
@@ -94,14 +96,16 @@ def check_input_files(content: dict[str, Any]) -> None:
 
 
 def input_file_kinds(content: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(kind, {"path": ...}) for each input file of a request: melody MIDI/audio, the continued item."""
+    """(kind, {"path": ...}) for each input file of a request: melody MIDI/audio, the continued item,
+    a codec request's audio or tokens file."""
     found = []
     melody = content.get("melody") or {}
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
             found.append(("MIDI file" if key == "midi_file" else "melody audio file", melody[key]))
-    if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
-        found.append(("audio item", content["audio"]))
+    for key, kind in (("audio", "audio item"), ("tokens", "tokens file")):  # continuation item; codec_* input
+        if isinstance(content.get(key), dict) and "path" in content[key]:
+            found.append((kind, content[key]))
     return found
 
 

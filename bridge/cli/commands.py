@@ -24,6 +24,7 @@ from .args import (
     request_content,
     request_file_content,
 )
+from .codec import cmd_codec
 from .exits import EXIT_CANCELLED, EXIT_INTERRUPTED, exit_code, report_error
 from .listing import cmd_jobs, cmd_live_list, cmd_models
 from .outputs import EXTENSIONS, output_target
@@ -204,6 +205,7 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
     config = EngineConfig(default_model=spec.name,
                           output_root=out_dir, allowed_dirs=allowed, device=getattr(args, "device", "auto"),
                           cache_dir=getattr(args, "cache_dir", None))
+    config.batching = False  # one job: nothing to batch with, and on a CPU the padded rows only cost
     engine = Engine(config)
     try:
         with Progress(args.json) as progress:
@@ -239,6 +241,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           journal=None if args.journal == "off" else (args.journal or journal_default()))
     if args.max_queue:
         config.max_queue = args.max_queue
+    config.batching = not args.no_batching
     config.executor, config.executor_options = serve_executor(
         args.executor, {flag: getattr(args, flag) for flag in RAY_FLAGS})
     return serve_forever(ServeSettings(config=config, zmq=args.zmq, zmq_events=args.zmq_events, osc=args.osc,
@@ -284,7 +287,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate, "continue": cmd_continue, "live": cmd_live, "status": cmd_status, "jobs": cmd_jobs,
     "cancel": cmd_cancel, "models": cmd_models, "models_pull": cmd_models_pull, "serve": cmd_serve,
-    "keys": cmd_keys, "conformance": cmd_conformance, "demo": cmd_demo, "doctor": cmd_doctor, "config": cmd_config}
+    "keys": cmd_keys, "conformance": cmd_conformance, "demo": cmd_demo, "doctor": cmd_doctor, "config": cmd_config,
+    "codec": cmd_codec}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

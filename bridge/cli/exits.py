@@ -23,7 +23,8 @@ EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM in the CLI itself (the job is cancell
 BAD_REQUEST_CODES = frozenset({
     "invalid_field", "missing_field", "too_large", "unknown_model", "bad_envelope", "bad_json",
     "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support", "unknown_job",
-    "unknown_session", "unknown_msg_type", "unsupported_version", "not_found"})
+    "unknown_session", "unknown_msg_type", "unsupported_version", "not_found", "bad_tokens", "unsupported_decoder",
+    "no_style_support"})
 _SPECIAL = {"unreachable": EXIT_UNREACHABLE, "unauthorized": EXIT_UNREACHABLE, "timeout": EXIT_TIMEOUT,
             "cancelled": EXIT_CANCELLED, "interrupted": EXIT_CANCELLED}
 

@@ -16,6 +16,7 @@ from ... import __version__
 from ...engine import limits
 from ..protocol import PROTOCOL_VERSION
 from .config import Settings, load_settings
+from .magnet_args import add_magnet_args
 
 __all__ = ["UsageError", "build_parser", "load_settings"]
 
@@ -82,6 +83,8 @@ def _sound(p: argparse.ArgumentParser, s: Settings) -> None:
     p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
     p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast (default auto)")
     p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
+    p.add_argument("--decoder", default=None, help="tokens to audio: encodec or mbd (Multi-Band Diffusion: "
+                   "cleaner, far slower; not in live mode) (default encodec)")
     p.add_argument("--fx", default=None, help="effect chain: a preset name (master-lite, lofi, wide-verb) or a JSON file")
     p.add_argument("--loudness", type=float, default=None, help="integrated loudness target in LUFS (default: none)")
     p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling in dBTP (default -1)")
@@ -126,6 +129,7 @@ def _requests(sub: Any, s: Settings) -> None:
     g.add_argument("--bars", type=int, default=None, help="length in bars (default 4)")
     g.add_argument("--seconds", type=float, default=None, help="length in seconds when --bars is not given")
     g.add_argument("--start-bar", type=float, default=1, help="bar where the clip lands (1 = session start)")
+    add_magnet_args(g)  # not on continue: MAGNeT cannot continue audio
     _melody(g)
     _job(g, s)
 
@@ -149,6 +153,7 @@ def _live(sub: Any, s: Settings) -> None:
     lsub = lv.add_subparsers(dest="live_command", required=True, metavar="{start,list,transport,stop}")
     ls = _sub(lsub, "start", "start a session (prints its id; --follow prints its windows)", "live")
     _sound(ls, s)
+    add_magnet_args(ls)
     ls.add_argument("--start-bar", type=int, default=1, help="bar where the first window lands")
     ls.add_argument("--window-bars", type=int, default=None, help="bars per window (default 4)")
     ls.add_argument("--ahead-bars", type=int, default=None, help="bars kept ready ahead of the playhead (default 8)")
@@ -219,6 +224,8 @@ def _serve(sub: Any, s: Settings) -> None:
                    "and write to, e.g. a DAW project folder (repeatable)")
     p.add_argument("--max-queue", type=int, default=None, help=f"jobs queued at once before `busy` "
                    f"(default {limits.MAX_QUEUE})")
+    p.add_argument("--no-batching", action="store_true", help="decode each job alone (default: concurrent jobs "
+                   "and live windows on one model decode as one batch)")
     p.add_argument("--ready-file", default=None, help="write the bound addresses here once serving")
     p.add_argument("--keys", default=None, help="key folder (`keys init`): ZeroMQ with CURVE; needed beyond loopback")
     p.add_argument("--osc-allow", action="append", default=[], help="address or network allowed to send OSC "
@@ -249,6 +256,8 @@ def _tools(sub: Any, s: Settings) -> None:
     cf.add_argument("suite", choices=("audiocraft",), help="which reference set")
     cf.add_argument("dir", help="fixture folder (one sub-folder per model family)")
 
+    _codec(sub, s)
+
     d = _sub(sub, "demo", "start an engine, send real requests over the wire, keep the files", "demo")
     d.add_argument("--out-dir", default="demo-output", help="where the demo's files go")
     d.add_argument("--model", default=None, help="model to use (default: musicgen-small when cached, else tiny)")
@@ -264,6 +273,47 @@ def _tools(sub: Any, s: Settings) -> None:
     cfg.add_argument("config_command", choices=("show", "path"), nargs="?", default="show",
                      help="show: every setting, its value and where it came from; path: the config file")
     cfg.add_argument("--json", action="store_true", help="print the settings as one JSON object")
+
+
+def _codec(sub: Any, s: Settings) -> None:
+    cd = sub.add_parser("codec", help="EnCodec on its own: encode audio to tokens, decode, bounce",
+                        formatter_class=_Help)
+    actions = cd.add_subparsers(dest="codec_command", required=True, metavar="{encode,decode,bounce}")
+    for name, what in (("encode", "audio file to a tokens file (.mgbcodes)"),
+                       ("decode", "tokens file to audio at the session rate"),
+                       ("bounce", "audio to codes at a bandwidth and back to audio (the codec's sound)")):
+        p = _sub(actions, name, what, "codec")
+        p.add_argument("input", help="the tokens file" if name == "decode" else "the audio file")
+        p.add_argument("--model", default=None, help="tiny-encodec|facebook/encodec_24khz|_32khz|_48khz "
+                       + ("(default: the codec the file names)" if name == "decode" else "(default: the engine's)"))
+        if name != "decode":
+            p.add_argument("--bandwidth", type=float, required=True, help="kbps, one of the model's bandwidths")
+            p.add_argument("--start", type=float, default=None, help="start of the range in the file, seconds "
+                           "(default 0)")
+            p.add_argument("--end", type=float, default=None, help="end of the range in the file, seconds "
+                           "(default: the file's end)")
+            p.add_argument("--bars", type=int, default=None, help="the audio is this many bars, for bar-exact "
+                           "lengths (default: the range as it is)")
+            p.add_argument("--bpm", type=float, default=s.value("bpm"), help="tempo for --bars, quarter notes per "
+                           "minute")
+            p.add_argument("--time-signature", default="4/4", help="time signature for --bars")
+        if name != "encode":
+            p.add_argument("--sample-rate", type=int, default=s.value("sample_rate"), help="session sample rate in Hz")
+            p.add_argument("--channels", type=int, default=None, choices=(1, 2), help="1 (mono) or 2 (stereo) "
+                           "(default: the codec's)")
+            p.add_argument("--format", default=s.value("format"), help="wav16|wav24|wav32f|flac|aiff (default: "
+                           "from --out's extension, else wav24)")
+        p.add_argument("--out", default=None, help="output file, never overwritten (default: the engine names it "
+                       "in its output folder)")
+        p.add_argument("--output-dir", default=s.value("output_dir"), help="the engine's output folder for the "
+                       "file (inside its allowed folders; default: its output root)")
+        p.add_argument("--json", action="store_true", help="print the result (or the error) as one JSON object")
+        p.add_argument("--local", action="store_true", help="run in this process instead of through an engine")
+        p.add_argument("--device", default=s.value("device"), help="with --local: auto|cpu|cuda|cuda:N|mps")
+        p.add_argument("--cache-dir", default=s.value("cache_dir"), help="with --local: Hugging Face cache folder "
+                       "(default: HF_HUB_CACHE or its usual place)")
+        p.add_argument("--timeout", type=float, default=s.value("timeout"), help="seconds to wait for the result")
+        _connection(p, s)
 
 
 def build_parser(settings: Settings | None = None) -> argparse.ArgumentParser:
