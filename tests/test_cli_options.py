@@ -105,6 +105,12 @@ def test_decoder_magnet_codec_and_batching_options_have_help_with_defaults() -> 
     assert "--decoding-steps" not in _options("continue")  # MAGNeT cannot continue audio
     assert "--no-anneal-temperature" in _options("live", "start")
     assert "--no-batching" in _options("serve") and "--bandwidth" in _options("codec", "encode")
+    style = {"--style", "--style-start", "--style-start-bar", "--style-seconds", "--style-bars", "--style-file-start",
+             "--style-file-end", "--style-eval-q", "--cfg-beta"}
+    for path in (("generate",), ("continue",), ("live", "start")):
+        assert style <= _options(*path), path
+        parser = parsers[" ".join(("musicgen-bridge", *path))]
+        assert all("default" in _help_of(parser, option) for option in style), path
 
 
 def test_decoder_and_magnet_flags_reach_the_request() -> None:
@@ -119,6 +125,10 @@ def test_decoder_and_magnet_flags_reach_the_request() -> None:
     assert (live["span_scoring"], live["window_bars"]) == ("prod", 2) and "decoder" not in live
     cont = continue_content(parser.parse_args(["continue", "--audio", "a.wav", "--decoder", "encodec"]))
     assert cont["decoder"] == "encodec" and "decoding_steps" not in cont
+    styled = live_content(parser.parse_args(["live", "start", "--style", "ref.wav", "--style-eval-q", "2"]))
+    assert styled["style"] == {"path": str(Path("ref.wav").resolve()), "eval_q": 2}
+    cont = continue_content(parser.parse_args(["continue", "--audio", "a.wav", "--style", "ref.wav", "--cfg-beta", "4"]))
+    assert cont["style"] == {"path": str(Path("ref.wav").resolve()), "cfg_coef_beta": 4.0}
 
 
 def test_codec_output_format_follows_the_out_extension(tmp_path) -> None:

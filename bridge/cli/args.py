@@ -10,6 +10,7 @@ from typing import Any
 from ...engine.errors import EngineError
 from .magnet_args import magnet_content
 from .outputs import output_target
+from .style_args import style_content
 
 
 def request_content(args: argparse.Namespace) -> dict[str, Any]:
@@ -37,6 +38,9 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
         melody = melody_content(args)
         if melody is not None:
             content["melody"] = melody
+    style = style_content(args)
+    if style is not None:
+        content["style"] = style
     if args.out is not None:
         content["output_name"] = Path(args.out).name
     return content
@@ -103,7 +107,8 @@ def input_file_kinds(content: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
             found.append(("MIDI file" if key == "midi_file" else "melody audio file", melody[key]))
-    for key, kind in (("audio", "audio item"), ("tokens", "tokens file")):  # continuation item; codec_* input
+    # continuation item; codec_* input; style reference
+    for key, kind in (("audio", "audio item"), ("tokens", "tokens file"), ("style", "style audio file")):
         if isinstance(content.get(key), dict) and "path" in content[key]:
             found.append((kind, content[key]))
     return found
@@ -117,7 +122,7 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
 def request_file_content(path: Path, out: str | None = None) -> dict[str, Any]:
     """``--request FILE.json``: the whole request content from one UTF-8 JSON object, so a DAW
     script passes no free text (prompts, project paths) on a command line it would have to quote.
-    A relative ``audio.path`` is taken relative to the file; ``out`` (``--out``) names the output.
+    A relative ``audio.path`` or ``style.path`` is taken relative to the file; ``out`` (``--out``) names the output.
 
         musicgen-bridge generate --request take.request.json --json --out take.wav
     """
@@ -129,9 +134,10 @@ def request_file_content(path: Path, out: str | None = None) -> dict[str, Any]:
         raise EngineError("bad_json", f"{path} is not valid JSON: {exc}") from None
     if not isinstance(content, dict):
         raise EngineError("invalid_field", f"{path} must hold a JSON object (the request content)")
-    audio = content.get("audio")
-    if isinstance(audio, dict) and isinstance(audio.get("path"), str):
-        audio["path"] = str((path.parent / audio["path"]).resolve())
+    for key in ("audio", "style"):
+        ref = content.get(key)
+        if isinstance(ref, dict) and isinstance(ref.get("path"), str):
+            ref["path"] = str((path.parent / ref["path"]).resolve())
     if out:
         content["output_name"] = Path(out).name
     return content

@@ -17,6 +17,7 @@ from ...engine import limits
 from ..protocol import PROTOCOL_VERSION
 from .config import Settings, load_settings
 from .magnet_args import add_magnet_args
+from .style_args import add_style_args
 
 __all__ = ["UsageError", "build_parser", "load_settings"]
 
@@ -131,6 +132,7 @@ def _requests(sub: Any, s: Settings) -> None:
     g.add_argument("--start-bar", type=float, default=1, help="bar where the clip lands (1 = session start)")
     add_magnet_args(g)  # not on continue: MAGNeT cannot continue audio
     _melody(g)
+    add_style_args(g)
     _job(g, s)
 
     c = _sub(sub, "continue", "new bars that follow an audio item, starting on its last bar line", "continue")
@@ -144,6 +146,7 @@ def _requests(sub: Any, s: Settings) -> None:
                    help=argparse.SUPPRESS)  # its pre-1.0 spelling here, kept through 1.x
     c.add_argument("--context-bars", type=int, default=None, help="whole bars of the item used as context (default 2)")
     c.add_argument("--bars", type=int, default=None, help="new bars to make (default 4)")
+    add_style_args(c)
     _job(c, s)
 
 
@@ -154,6 +157,7 @@ def _live(sub: Any, s: Settings) -> None:
     ls = _sub(lsub, "start", "start a session (prints its id; --follow prints its windows)", "live")
     _sound(ls, s)
     add_magnet_args(ls)
+    add_style_args(ls)
     ls.add_argument("--start-bar", type=int, default=1, help="bar where the first window lands")
     ls.add_argument("--window-bars", type=int, default=None, help="bars per window (default 4)")
     ls.add_argument("--ahead-bars", type=int, default=None, help="bars kept ready ahead of the playhead (default 8)")
