@@ -31,6 +31,10 @@ class LoadedModel:
     dtype: torch.dtype
     revision: str
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: the fast generator's default precision (fp32|bf16|fp16|int8); None: the model's own dtype
+    decode_dtype: str | None = None
+    #: the fast generator's converted weights per precision, built on first use (generation/fast/decoder.py)
+    fast_weights: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
