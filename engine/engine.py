@@ -23,13 +23,14 @@ from . import limits
 from .conditioning.melody_input import check_melody_spec, load_melody
 from .errors import EngineError
 from .executors import Executor, open_executor
+from .generation.fast.precision import name_of
 from .jobs.journal import check_retryable, open_journal, recover
 from .jobs.queue import Job, JobQueue, Listener
 from .live.session import LiveManager
 from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
-from .produce.context import EngineContext
+from .produce.context import EngineContext, check_dtype
 from .produce.publish import publish
 from .render import RenderSpec, check_file_name
 from .request import GenerateRequest
@@ -48,8 +49,8 @@ class EngineConfig:
     ('local', True)
     """
 
-    device: str = "auto"
-    dtype: str | None = None
+    device: str = "auto"  # auto: CUDA, then Apple's MPS, then the CPU
+    dtype: str | None = None  # fp32|bf16|fp16|int8; None/auto: per device (models/registry.py resolve_precision)
     cache_dir: str | None = None
     default_model: str = DEFAULT_MODEL
     preload: list[str] = field(default_factory=list)
@@ -115,6 +116,7 @@ class Engine:
                 check_file_name(request.output_name)
             # the whole render chain is validated before any work (bad_fx, invalid_field)
             request.render = self._render_spec(request)
+            check_dtype(self.context, request)  # unsupported before queueing (int8 on a GPU, reference + bf16)
             self.executor.check(request)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
@@ -225,6 +227,7 @@ class Engine:
 
     def info(self) -> dict[str, Any]:
         return {"default_model": self.config.default_model, "device": str(self.registry.device),
+                "dtype": self.registry.decode_dtype or name_of(self.registry.dtype),
                 "loaded": self.registry.loaded_names(), "queue": self.queue.pending,
                 "output_root": str(self.paths.output_root), "executor": self.executor.info(),
                 # the same object under its pre-1.0 name, kept through 1.x (docs/protocol.md, ping)

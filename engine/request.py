@@ -19,6 +19,7 @@ from typing import Any, cast, overload
 
 from . import limits
 from .errors import EngineError
+from .generation.fast.precision import normalize as normalize_dtype
 from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN
 from .timing.timeline import (
@@ -142,6 +143,7 @@ class GenerateRequest:
     variations: int = 1
     tempo_hint: bool = True
     generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
+    dtype: str | None = None  # the fast generator's precision fp32|bf16|fp16|int8; None: the engine's
     melody: dict[str, Any] | None = None
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
@@ -205,6 +207,7 @@ class GenerateRequest:
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
             tempo_hint=bool(d.get("tempo_hint", True)),
             generator=_generator(d),
+            dtype=normalize_dtype(d.get("dtype")),
             melody=melody,
             conform=None if d.get("conform") is None else bool(d["conform"]),
             context_bars=_int(d, "context_bars", 2, 1, 64),

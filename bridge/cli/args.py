@@ -29,6 +29,8 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variations", type=int, default=None, help="number of takes, decoded as one batch")
     p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
     p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast")
+    p.add_argument("--dtype", default=None,
+                   help="decoding precision of the fast generator: fp32|bf16|fp16|int8 (default: the engine's)")
     p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
     p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
     p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
@@ -60,7 +62,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
                                "channels": args.channels, "format": args.format}
     optional = {"model": args.model, "bars": args.bars, "seconds": args.seconds, "seed": args.seed,
                 "top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature, "cfg": args.cfg,
-                "variations": args.variations, "generator": args.generator, "output_dir": args.output_dir,
+                "variations": args.variations, "generator": args.generator, "dtype": args.dtype, "output_dir": args.output_dir,
                 "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling, "tail": args.tail,
                 "track": args.track}
     if args.fx is not None:

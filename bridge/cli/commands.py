@@ -232,8 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--zmq-events", default=None, help="PUB address (default: the ROUTER port + 1)")
     s.add_argument("--osc", default="127.0.0.1:9000", help="OSC UDP host:port ('off' to disable)")
     s.add_argument("--osc-tcp", default=None, help="OSC TCP (SLIP) host:port")
-    s.add_argument("--device", default="auto")
-    s.add_argument("--dtype", default=None)
+    s.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda[:N], mps")
+    s.add_argument("--dtype", default=None, help="default decoding precision: auto (fp32 on CPU, bf16/fp16 on "
+                   "CUDA, fp16 on MPS), fp32, bf16, fp16, int8 (CPU); requests may name another")
     s.add_argument("--cache-dir", default=None)
     s.add_argument("--output-root", default=None)
     s.add_argument("--allow-dir", action="append", default=[])
