@@ -198,6 +198,14 @@ def test_dtype_per_device(monkeypatch):
     assert precision.plan_for("fp16", CPU, torch.float32).kind == "fp16-packed"
 
 
+def test_cpu_without_fbgemm(monkeypatch):
+    monkeypatch.setattr(precision, "fbgemm_available", lambda: False)  # an ARM CPU (Apple Silicon)
+    with pytest.raises(EngineError) as err:
+        precision.plan_for("int8", CPU, torch.float32)
+    assert err.value.code == "unsupported"
+    assert precision.plan_for("fp16", CPU, torch.float32) == precision.Plan("fp16", "dense", torch.float16, False)
+
+
 def test_mps_fallback_is_enabled_before_torch_loads_on_macos():
     code = ("import os, sys; os.environ.pop('PYTORCH_ENABLE_MPS_FALLBACK', None); sys.platform = 'darwin'; "
             "import musicgen_bridge; print(os.environ.get('PYTORCH_ENABLE_MPS_FALLBACK'), 'torch' in sys.modules)")

@@ -59,6 +59,11 @@ def name_of(dtype: torch.dtype) -> str:
     raise ValueError(f"no precision name for {dtype}")
 
 
+def fbgemm_available() -> bool:
+    """torch's x86 int8/fp16 linear kernels (fbgemm) are built in (not on ARM, e.g. Apple CPUs)."""
+    return any(e in torch.backends.quantized.supported_engines for e in ("fbgemm", "x86"))
+
+
 @dataclass(frozen=True)
 class Plan:
     """How the fast decoder holds and uses the weights for one precision on one device."""
@@ -81,9 +86,13 @@ def plan_for(name: str | None, device: torch.device, model_dtype: torch.dtype) -
         if device.type != "cpu":
             raise EngineError("unsupported", f"int8 decoding runs on the CPU only (fbgemm); this engine decodes on "
                               f"{device.type}: use bf16 or fp16 there")
+        if not fbgemm_available():
+            raise EngineError("unsupported", "int8 decoding needs fbgemm (x86 CPUs); this torch build has none: "
+                              "use fp32 (or an Apple GPU with --device mps)")
         return Plan(name, "int8", torch.float32, exact=False)
-    if name == "fp16" and device.type == "cpu":
-        return Plan(name, "fp16-packed", torch.float32, exact=False)
+    if name == "fp16" and device.type == "cpu":  # without fbgemm (ARM CPUs): plain fp16 products
+        return Plan(name, "fp16-packed", torch.float32, exact=False) if fbgemm_available() \
+            else Plan(name, "dense", torch.float16, exact=False)
     if name == "bf16" and device.type == "mps":
         raise EngineError("unsupported", "bf16 is not offered on Apple GPUs here; use fp16 (the MPS default)")
     return Plan(name, "dense", FLOAT_DTYPES[name], exact=False)
