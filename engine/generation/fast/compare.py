@@ -80,7 +80,10 @@ def precision_error(loaded: LoadedModel, cond: Conditioning, frames: int, params
     generators = make_generators(seeds, loaded.device)
 
     def scores_of(logits: torch.Tensor) -> torch.Tensor:
-        return guide(*logits.split(logits.shape[0] // 2), params.cfg) if guided else logits
+        if not guided:
+            return logits
+        cond_rows, uncond_rows = logits.split(logits.shape[0] // 2)
+        return guide(cond_rows, uncond_rows, params.cfg)
 
     errors, agree, spreads = [], [], []
     with loaded.lock, torch.inference_mode():
