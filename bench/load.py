@@ -3,6 +3,8 @@
     python bench/load.py --clients 50 --requests 20
     python bench/load.py --clients 10 --requests 50 --generate-fraction 0.2 --rounds 3
     python bench/load.py --inprocess --tracemalloc          # engine in this process: Python allocations too
+    python bench/load.py --hostile --clients 8 --requests 30  # well-behaved clients with and without
+                                                              # the hostile crowd of bench/hostile.py
 
 Most requests are cheap (ping, status, models); a fraction are 1-bar generations. What is timed is
 the bridge, not generation: request -> reply for ping/status/models, and request -> reply (the job
@@ -35,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_packet import OscPacket
 
+from bench.hostile import HostileCrowd, thread_count
 from musicgen_bridge.bridge.client import Client
 from musicgen_bridge.engine.errors import EngineError
 
@@ -154,7 +157,7 @@ def start_engine(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, Any], A
         engine = Engine(EngineConfig(default_model="tiny", preload=["tiny"], output_root=tmp / "out",
                                      journal=tmp / "journal.sqlite", max_queue=args.max_queue))
         server = BridgeServer(engine, zmq_addr="tcp://127.0.0.1:*", pub_addr="tcp://127.0.0.1:*",
-                              osc_udp=("127.0.0.1", 0))
+                              osc_udp=("127.0.0.1", 0), osc_tcp=("127.0.0.1", 0) if args.hostile else None)
         server.start()
         return {"pid": os.getpid(), **server.addresses}, server
     ready = tmp / "ready.json"
@@ -162,6 +165,7 @@ def start_engine(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, Any], A
     proc = subprocess.Popen([sys.executable, "-m", "musicgen_bridge.bridge.cli", "serve", "--model", "tiny",
                              "--zmq", "tcp://127.0.0.1:*", "--zmq-events", "tcp://127.0.0.1:*",
                              "--osc", "127.0.0.1:0", "--output-root", str(tmp / "out"),
+                             *(["--osc-tcp", "127.0.0.1:0"] if args.hostile else []),
                              "--journal", str(tmp / "journal.sqlite"), "--max-queue", str(args.max_queue),
                              "--ready-file", str(ready)], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -212,8 +216,12 @@ def main() -> int:
     p.add_argument("--max-queue", type=int, default=512, help="the engine's queue limit")
     p.add_argument("--inprocess", action="store_true", help="run the engine in this process")
     p.add_argument("--tracemalloc", action="store_true", help="with --inprocess: Python allocation growth")
+    p.add_argument("--hostile", action="store_true",
+                   help="one round without, one with the hostile clients of bench/hostile.py; compare latency")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    if args.hostile:
+        args.rounds = 2
     args.osc_clients = args.clients if args.osc_clients is None else args.osc_clients
     if args.tracemalloc:
         import tracemalloc
@@ -230,11 +238,20 @@ def main() -> int:
         out: dict[str, Any] = {"clients": {"zmq": args.clients, "osc": args.osc_clients}, "requests": args.requests,
                                "generate_fraction": args.generate_fraction, "rss_mib": {"before": rss_mib(pid)},
                                "rounds": []}
+        crowd = None
         for r in range(args.rounds):
+            if args.hostile and r == 1:
+                crowd = HostileCrowd(info)
+                crowd.start()
+                time.sleep(1.0)  # the floods reach their limits
             t0 = time.perf_counter()
             tally = run_round(info, args, status_job, r)
             out["rounds"].append(report(tally, time.perf_counter() - t0))
             out["rss_mib"][f"after round {r + 1}"] = rss_mib(pid)
+            out.setdefault("threads", {})[f"after round {r + 1}"] = thread_count(pid)
+        if crowd is not None:
+            crowd.stop()
+            out["hostile"] = True
         with Client(info["zmq"], info["zmq_events"], timeout=30) as c:
             deadline = time.monotonic() + 600
             while c.ping()["queue"] and time.monotonic() < deadline:
@@ -267,6 +284,16 @@ def print_report(out: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"  {'latency ms':16} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8}")
         for name, row in r["latency_ms"].items():
             print(f"  {name:16} {row['n']:5d} {row['p50']:8.2f} {row['p95']:8.2f} {row['p99']:8.2f}")
+    if out.get("hostile"):
+        calm, hostile = (r["latency_ms"].get("all", {}) for r in out["rounds"][:2])
+        print("\nwell-behaved clients, all requests (ms):   p50      p99")
+        print(f"  without hostile clients          {calm.get('p50', float('nan')):8.2f} {calm.get('p99', float('nan')):8.2f}")
+        print(f"  beside hostile clients           {hostile.get('p50', float('nan')):8.2f} "
+              f"{hostile.get('p99', float('nan')):8.2f}")
+        if calm.get("p50") and hostile.get("p50"):
+            print(f"  ratio (beside / without)         {hostile['p50'] / calm['p50']:8.2f} {hostile['p99'] / calm['p99']:8.2f}")
+    if out.get("threads"):
+        print("engine threads: " + ", ".join(f"{k} {v}" for k, v in out["threads"].items()))
     print("\nengine RSS MiB: " + ", ".join(f"{k} {v:.1f}" if v is not None else f"{k} n/a"
                                           for k, v in out["rss_mib"].items()))
     for line in out.get("tracemalloc_top", []):

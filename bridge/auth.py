@@ -251,43 +251,6 @@ class ClientAuth:
         self._monitors = []
 
 
-class ClientGate:
-    """At most ``max_clients`` ZeroMQ connections get requests served; others are answered ``busy``.
-
-    The ROUTER's monitor reports connections (accepted, disconnected) by file descriptor and each
-    request carries its connection's descriptor, so a client keeps its place for as long as it
-    stays connected and frees it when it goes. Only the server thread calls these methods.
-    """
-
-    EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
-
-    def __init__(self, max_clients: int) -> None:
-        self.max_clients = max_clients
-        self.admitted: set[int] = set()
-        self.refused = 0
-
-    def on_event(self, monitor: zmq.Socket) -> None:
-        event = recv_monitor_message(monitor)
-        self.admitted.discard(int(event["value"]))  # a new connection, or the end of one, on this descriptor
-
-    def admit(self, frame: zmq.Frame) -> bool:
-        try:
-            fd = int(frame.get(zmq.SRCFD))
-        except (zmq.ZMQError, ValueError, TypeError):
-            return True  # a transport without descriptors (inproc): nothing to count
-        if fd < 0 or fd in self.admitted:
-            return True
-        if len(self.admitted) >= self.max_clients:
-            self.refused += 1
-            return False
-        self.admitted.add(fd)
-        return True
-
-    def refusal(self) -> EngineError:
-        return EngineError("busy", f"the engine already serves {self.max_clients} connected clients (serve "
-                           "--max-clients); close an idle client or try again later")
-
-
 class OscAllowlist:
     """Source addresses (or networks) whose OSC datagrams the engine handles; loopback is always in.
 
@@ -364,5 +327,5 @@ def exposure_problem(zmq_addrs: Iterable[str], osc_hosts: Iterable[str], keys: b
     return None
 
 
-__all__ = ["ClientAuth", "ClientGate", "OscAllowlist", "ServerAuth",
+__all__ = ["ClientAuth", "OscAllowlist", "ServerAuth",
            "default_keys_dir", "exposure_problem", "init_keys", "is_loopback", "new_client_keys", "zmq_host"]

@@ -146,8 +146,15 @@ class Client:
         attempts = 1 + (retries if msg_type in IDEMPOTENT else 0)
         for attempt in range(attempts):
             sock = self._connect()
-            sock.send_multipart([b"", encode(msg), *msg.buffers])
             deadline = time.monotonic() + (timeout or self.timeout)
+            # A DEALER with no live route (engine down, CURVE handshake refused) blocks in send:
+            # bound it by the same deadline, so a refused or absent engine is an error, not a hang.
+            sock.setsockopt(zmq.SNDTIMEO, max(1, int((timeout or self.timeout) * 1000)))
+            try:
+                sock.send_multipart([b"", encode(msg), *msg.buffers])
+            except zmq.Again:
+                self.reconnect()
+                continue
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not sock.poll(int(remaining * 1000)):

@@ -6,9 +6,11 @@ Address space (one table per object, as AbletonOSC does):
 address                   arguments              meaning
 ========================  =====================  ==============================================
 /mgb/<msg_type>           [s:json]               any protocol request, content as JSON (none: {})
-/mgb/hello                i:reply_port           send my events to this port (Max udpreceive)
+/mgb/hello                i:port [s:client_id]   send my answers to this port (Max udpreceive)
+/mgb/bye                  s:client_id            I am leaving: stop my live sessions
+/mgb/part                 s:id i:n i:count s:address s:piece   piece n of a split request
 /mgb/ping                 (none)                 -> /mgb/reply s:"ping" s:json
-/mgb/transport            f:beat f:bpm i:playing DAW transport for live mode
+/mgb/transport            f:beat f:bpm i:playing [s:session_id]   DAW transport for live mode
 /mgb/live/start           [s:json]               live_start
 /mgb/live/stop            s:session_id           live_stop
 /mgb/cancel               s:job_id               cancel
@@ -19,9 +21,12 @@ Events back to the client: /mgb/accepted s:job_id, /mgb/progress s:job_id f:frac
 /mgb/window s:session_id i:index f:start_bar i:bars s:path f:rtf, /mgb/underrun s:session_id f:beat,
 and /mgb/reply s:msg_type s:json for every request (fetch adds b:chunk).
 
-Replies go to the port the last /mgb/hello from the same host:port named; failing that, the port
-the last /mgb/hello from the same host named (one-shot senders such as oscsend use a new port
-each time); failing that, back to the sending port.
+A request whose JSON names a ``client_id`` is answered at that client's hello port only
+(bridge.osc_clients). Otherwise replies go to the port the last unnamed /mgb/hello from the same
+host:port named; failing that, the port the last unnamed /mgb/hello from the same host named
+(one-shot senders such as oscsend use a new port each time); failing that, back to the sending port.
+Over UDP the direct answers to one datagram total at most ``reply_budget`` bytes (no amplifier for
+spoofed sources) and a fixed pool handles datagrams; OSC over TCP is bridge.osc_tcp's selector server.
 
 python-osc's own servers read at most 8 KB and drop anything they cannot dispatch without a
 word; a producer's controller then just sees nothing happen. We use its parser and builder
@@ -37,22 +42,30 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
-from pythonosc.osc_packet import OscPacket
 
-from ..engine import limits
 from ..engine.errors import EngineError
 from .handlers import RequestHandler
+from .osc_clients import OscClients, check_client_id
+from .osc_parse import parse_packet
+from .osc_parts import Parts
+from .osc_tcp import OscTcpServer
 from .protocol import REQUEST_TYPES, Message, check_finite, loads, new_header
 
 log = logging.getLogger(__name__)
 
 #: Larger datagrams risk IP fragmentation and are dropped by many OSC stacks (python-osc's too).
 SAFE_UDP_BYTES = 8192
-MAX_TCP_PACKET = 16 * 1024 * 1024
+#: threads handling OSC/UDP datagrams, and datagrams allowed to wait for one
+UDP_HANDLER_THREADS = 4
+UDP_PENDING = 256
+#: the direct answers to one UDP datagram total at most this many times its size (or SAFE_UDP_BYTES)
+AMPLIFICATION = 4
+#: how often silent named clients are looked for while they hold live sessions
+WATCH_S = 5.0
 Address = tuple[str, int]
 
 
@@ -94,46 +107,62 @@ class OscRouter:
 
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
-        # /mgb/hello announcements: (host, port) -> reply port, and host -> the host's latest one
-        self._reply_ports: dict[Address | str, int] = {}
-        self._lock = threading.Lock()
+        self.clients = OscClients()  # who to answer over UDP: hellos, client ids, expiry
+        self.parts = Parts()  # requests split over several datagrams
+        self._watch_lock, self._watching = threading.Lock(), False
         # typed convenience addresses: address -> (arg tags, content builder)
         self.typed: dict[str, tuple[str, Callable[[list[Any]], tuple[str, dict[str, Any]]]]] = {
             "/mgb/ping": ("", lambda a: ("ping", {})),
-            "/mgb/transport": ("ffi", lambda a: ("transport", {"beat": a[0], "bpm": a[1], "playing": bool(a[2])})),
+            "/mgb/transport": ("ffi", lambda a: ("transport", {"beat": a[0], "bpm": a[1], "playing": bool(a[2]),
+                                                               **({"session_id": a[3]} if len(a) > 3 else {})})),
             "/mgb/live/start": ("", lambda a: ("live_start", {})),
             "/mgb/live/stop": ("s", lambda a: ("live_stop", {"session_id": a[0]})),
             "/mgb/cancel": ("s", lambda a: ("cancel", {"job_id": a[0]})),
         }
 
     def reply_target(self, sender: Address) -> Address:
-        with self._lock:
-            port = self._reply_ports.get((sender[0], sender[1]), self._reply_ports.get(sender[0], sender[1]))
-        return (sender[0], port)
+        """Where an answer to ``sender`` goes when its request names no client (§8.4)."""
+        return self.clients.target(sender) or sender
 
-    def handle(self, address: str, args: list[Any], sender: Address, send: Callable[[bytes], None]) -> None:
-        """Handle one OSC message; every outcome is answered with OSC through ``send``."""
+    def handle(self, address: str, args: list[Any], sender: Address, send: Callable[..., None]) -> None:
+        """Handle one OSC message; every outcome is answered with OSC through ``send``.
+
+        Over UDP ``send`` takes the address to send to (``send.routed``): the answers of a request
+        that names its ``client_id`` go to that client's hello port, or nowhere once it is gone."""
+        self._stop_sessions(self.clients.expired())
         try:
             if address == "/mgb/hello":
-                (port,) = _typed(args, "i", address)
-                if not 1 <= port <= 65535:
-                    raise EngineError("invalid_field", "/mgb/hello: reply port must be 1..65535")
-                with self._lock:
-                    for key in ((sender[0], sender[1]), sender[0]):
-                        self._reply_ports.pop(key, None)  # re-insert: the dict's order is then age
-                        self._reply_ports[key] = port
-                    while len(self._reply_ports) > 2 * limits.MAX_OSC_PEERS:
-                        del self._reply_ports[next(iter(self._reply_ports))]  # forget the oldest announcements
-                send(build_msg("/mgb/reply", ["hello", json.dumps({"status": "ok", "reply_port": port})]).dgram)
+                return self._hello(args, sender, send)
+            if address == "/mgb/bye":
+                (client_id,) = _typed(args, "s", address)
+                stopped = self._stop_sessions(self.clients.bye(check_client_id(client_id)))
+                send(build_msg("/mgb/reply", ["bye", json.dumps({"status": "ok", "stopped": stopped})]).dgram)
                 return
+            if address == "/mgb/part":
+                done = self.parts.add(sender[0], *_typed(args, "siiss", address))
+                if done is None:
+                    return  # more pieces to come; the assembled request is answered
+                address, args = done[0], [done[1]]
             msg_type, content = self._request(address, args)
+            client_id = content.pop("client_id", None)
+            if client_id is not None:
+                client_id = check_client_id(client_id)
         except Exception as exc:
             if not isinstance(exc, EngineError):
                 log.exception("OSC message to %s could not be read", address)
                 exc = EngineError("internal", f"{type(exc).__name__} while reading the message")
             send(_error_dgram("", exc))
             return
-        header = new_header(msg_type, session=f"osc:{sender[0]}:{sender[1]}")
+        self.clients.seen(sender, client_id)
+        if getattr(send, "routed", False):
+            udp_send = send
+
+            def send(dgram: bytes) -> None:  # resolved at each send: a client can move or leave
+                to = self.clients.target(sender, client_id)
+                if to is not None:
+                    udp_send(dgram, to)
+
+        header = new_header(msg_type, session=f"osc:{client_id or sender[0] + ':' + str(sender[1])}")
         msg = Message(msg_type=msg_type, content=content, header=header)
 
         def sink(event: str, c: dict[str, Any]) -> None:
@@ -141,8 +170,20 @@ class OscRouter:
             if dgram is not None:
                 send(dgram)
 
+        def defer(result: dict[str, Any] | EngineError) -> None:  # a parked status, answered later
+            if isinstance(result, EngineError):
+                send(_error_dgram(str(content.get("job_id", "")), result))
+            else:
+                send(build_msg("/mgb/reply", [msg_type, json.dumps({"status": "ok", **result}, default=str)]).dgram)
+
         try:
-            reply, buffers = self.handler.handle(msg, sink)
+            reply, buffers = self.handler.handle(msg, sink, defer)
+            if reply is None:
+                return  # a parked status: defer answers it
+            if client_id is not None and msg_type in ("live_start", "live_stop"):
+                track = self.clients.add_session if msg_type == "live_start" else self.clients.drop_session
+                track(client_id, str(reply.get("session_id", content.get("session_id"))))  # stopped when it goes
+                self._watch()
             # binary parts (fetch chunks) travel as OSC blobs after the JSON
             args = [msg_type, json.dumps({"status": "ok", **reply}, default=str), *map(bytes, buffers)]
             send(build_msg("/mgb/reply", args).dgram)
@@ -152,6 +193,50 @@ class OscRouter:
             log.exception("OSC request %s failed", address)
             send(_error_dgram("", EngineError("internal", f"{type(exc).__name__}: {exc}")))
 
+    def _hello(self, args: list[Any], sender: Address, send: Callable[..., None]) -> None:
+        port, *named = _typed(args, "is" if len(args) == 2 else "i", "/mgb/hello")
+        if not 1 <= port <= 65535:
+            raise EngineError("invalid_field", "/mgb/hello: reply port must be 1..65535")
+        client_id = check_client_id(named[0]) if named else None
+        self._stop_sessions(self.clients.hello(sender, port, client_id))
+        body = {"status": "ok", "reply_port": port}
+        if client_id is not None:
+            body.update(client_id=client_id, expires_s=self.clients.client_ttl)
+        dgram = build_msg("/mgb/reply", ["hello", json.dumps(body)]).dgram
+        if getattr(send, "routed", False):
+            send(dgram, (sender[0], port))  # the announced port, whoever else shares the host
+        else:
+            send(dgram)
+
+    def _watch(self) -> None:
+        """While named clients hold live sessions, look for silent ones every ``WATCH_S`` seconds
+        (a crashed DAW sends nothing more, so no message would make the engine look)."""
+        with self._watch_lock:
+            if self._watching or not self.clients.has_sessions():
+                return
+            self._watching = True
+
+        def tick() -> None:
+            self._stop_sessions(self.clients.expired())
+            with self._watch_lock:
+                self._watching = False
+            self._watch()  # again while sessions remain
+
+        timer = threading.Timer(WATCH_S, tick)
+        timer.daemon = True
+        timer.start()
+
+    def _stop_sessions(self, sessions: list[str]) -> list[str]:
+        """Stop the live sessions of clients that left or went silent; returns those stopped."""
+        stopped = []
+        for session_id in sessions:
+            try:
+                self.handler.engine.live_stop(session_id)
+                stopped.append(session_id)
+            except EngineError:
+                pass  # it had ended already
+        return stopped
+
     def _request(self, address: str, args: list[Any]) -> tuple[str, dict[str, Any]]:
         if len(args) == 1 and isinstance(args[0], str) and args[0].lstrip().startswith("{"):
             # any address may carry its content as JSON; /mgb/live/start -> live_start
@@ -160,6 +245,8 @@ class OscRouter:
                 return name, _json_content(args, address)
         if address in self.typed:
             tags, build = self.typed[address]
+            if address == "/mgb/transport" and len(args) == 4:
+                tags += "s"  # the session it drives (else every session)
             return build(_typed(args, tags, address))
         name = address.removeprefix("/mgb/")
         if address.startswith("/mgb/") and name in REQUEST_TYPES:
@@ -193,11 +280,7 @@ def event_dgram(event: str, c: dict[str, Any]) -> bytes | None:
 
 
 def _messages(packet: bytes) -> list[tuple[str, list[Any]]]:
-    try:
-        parsed = OscPacket(packet)
-    except Exception as exc:  # noqa: BLE001 - python-osc raises several parse error types
-        raise EngineError("bad_envelope", f"not a valid OSC packet: {exc}") from None
-    return [(m.message.address, list(m.message.params)) for m in parsed.messages]
+    return parse_packet(packet)  # our own bounded walk: python-osc's bundle parser can loop forever
 
 
 class _UdpHandler(socketserver.BaseRequestHandler):
@@ -207,16 +290,27 @@ class _UdpHandler(socketserver.BaseRequestHandler):
         data, sock = self.request
         router = self.server.router
         target = router.reply_target(self.client_address)
+        # the direct answers to one datagram are bounded by its size (a spoofed source must not make us
+        # an amplifier); job events sent later by the worker are not counted
+        budget: int | None = reply_budget(len(data))
 
-        def send(dgram: bytes) -> None:
+        def send(dgram: bytes, to: Address | None = None) -> None:
+            nonlocal budget
             if len(dgram) > SAFE_UDP_BYTES:  # would be dropped or refused (EMSGSIZE): say why instead
                 dgram = _error_dgram("", EngineError(
                     "too_large", f"the reply is {len(dgram)} bytes, over the safe UDP size of {SAFE_UDP_BYTES}; "
                     "ask for less (fetch length <= 4096) or use OSC over TCP or ZeroMQ"))
+            if budget is not None:
+                if len(dgram) > budget:
+                    limited.note(self.client_address[0])
+                    return
+                budget -= len(dgram)
             try:
-                sock.sendto(dgram, router.reply_target(self.client_address))
+                sock.sendto(dgram, to or router.reply_target(self.client_address))
             except OSError as exc:
-                log.warning("OSC reply to %s failed: %s", target, exc)
+                failed.note(f"{(to or target)[0]}:{(to or target)[1]} ({exc})")
+
+        send.routed = True  # type: ignore[attr-defined]  # OscRouter.handle picks the address
 
         if len(data) > SAFE_UDP_BYTES:
             send(_error_dgram("", EngineError(
@@ -230,6 +324,33 @@ class _UdpHandler(socketserver.BaseRequestHandler):
             return
         for address, args in messages:
             router.handle(address, args, self.client_address, send)
+        budget = None
+
+
+def reply_budget(request_bytes: int) -> int:
+    """Bytes of direct answers one UDP datagram may draw: AMPLIFICATION x its size, at least one
+    safe-size datagram (so ping, models and a 4 KB fetch chunk still fit)."""
+    return max(AMPLIFICATION * request_bytes, SAFE_UDP_BYTES)
+
+
+class _Counted:
+    """A warning repeated for a flood: logged on the 1st, 2nd, 4th, 8th... time, with the count so far."""
+
+    def __init__(self, what: str) -> None:
+        self.what, self.count = what, 0
+        self._lock = threading.Lock()
+
+    def note(self, latest: str) -> None:
+        with self._lock:
+            self.count += 1
+            count = self.count
+        if count & (count - 1) == 0:
+            log.warning("%s (latest: %s; %d so far)", self.what, latest, count)
+
+
+limited = _Counted("OSC/UDP answers over the reply budget were withheld")
+failed = _Counted("OSC/UDP replies could not be sent")
+busy = _Counted("OSC/UDP datagrams were answered busy (the handler pool is full)")
 
 
 class _Allowlisted:
@@ -241,77 +362,47 @@ class _Allowlisted:
         return self.allow is None or self.allow.check(client_address[0])
 
 
-class OscUdpServer(_Allowlisted, socketserver.ThreadingUDPServer):
-    daemon_threads = True
+class OscUdpServer(_Allowlisted, socketserver.UDPServer):
+    """Datagrams are handled by a fixed pool (UDP_HANDLER_THREADS), not a thread each; at most
+    UDP_PENDING wait for it, and a datagram beyond that is answered busy at once."""
+
     max_packet_size = 65535  # read whole datagrams so oversize ones get an answer, not silence
 
     def __init__(self, address: Address, router: OscRouter, allow: Any = None) -> None:
         self.router, self.allow = router, allow
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.address_family = family
+        self._pool = ThreadPoolExecutor(UDP_HANDLER_THREADS, thread_name_prefix="mgb-osc-udp")
+        self._slots = threading.BoundedSemaphore(UDP_PENDING)
         super().__init__(address, _UdpHandler)
+        # a full send buffer drops a reply (counted) instead of blocking the job worker sending an event
+        self.socket.setblocking(False)
 
-
-class _TcpHandler(socketserver.BaseRequestHandler):
-    """OSC 1.1 over TCP: packets framed with SLIP (RFC 1055); replies and events on the same stream."""
-
-    server: OscTcpServer
-
-    def handle(self) -> None:
-        lock = threading.Lock()
-        conn: socket.socket = self.request
-
-        def send(dgram: bytes) -> None:
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            busy.note(client_address[0])
             try:
-                with lock:
-                    conn.sendall(slip.encode(dgram))
+                request[1].sendto(_error_dgram("", EngineError("busy", "too many OSC datagrams are waiting; "
+                                                                       "try again shortly")), client_address)
             except OSError:
-                pass  # the client hung up; its job still finishes and stays queryable
-
-        buf = b""
-        while True:
-            try:
-                data = conn.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            buf += data
-            while True:
-                start = 1 if buf.startswith(slip.END) else 0
-                end = buf.find(slip.END, start)
-                if end < 0:
-                    break
-                frame, buf = buf[:end + 1], buf[end + 1:]
-                if len(frame.strip(slip.END)) > 0:
-                    self._frame(frame, send)
-            if len(buf) > MAX_TCP_PACKET:
-                send(_error_dgram("", EngineError("too_large", f"an OSC packet over {MAX_TCP_PACKET} bytes")))
-                return
-
-    def _frame(self, frame: bytes, send: Callable[[bytes], None]) -> None:
-        try:
-            packet = slip.decode(frame)
-            messages = _messages(packet)
-        except (EngineError, slip.ProtocolError) as exc:
-            err = exc if isinstance(exc, EngineError) else EngineError("bad_envelope", f"bad SLIP frame: {exc}")
-            send(_error_dgram("", err))
+                pass
             return
-        for address, args in messages:
-            self.server.router.handle(address, args, self.client_address, send)
+        self._pool.submit(self._process, request, client_address)
+
+    def _process(self, request: Any, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # one datagram must not stop the others
+            log.exception("OSC/UDP datagram from %s failed", client_address)
+        finally:
+            self._slots.release()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class OscTcpServer(_Allowlisted, socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address: Address, router: OscRouter, allow: Any = None) -> None:
-        self.router, self.allow = router, allow
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        super().__init__(address, _TcpHandler)
-
-
-def start_in_thread(server: socketserver.BaseServer, name: str) -> threading.Thread:
+def start_in_thread(server: Any, name: str) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
     thread.start()
     return thread

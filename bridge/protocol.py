@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from ..engine import limits
 from ..engine.errors import EngineError
 
 PROTOCOL_VERSION = "1.0"
+#: the smallest non-zero magnitude a number may have (the smallest normal double)
+MIN_NORMAL = sys.float_info.min
 SUPPORTED_MAJOR = "1"
 
 #: requests a client may send -> one-line description (docs/protocol.md has the fields)
@@ -32,6 +35,9 @@ REQUEST_TYPES: dict[str, str] = {
     "models": "List known models, what is cached and loaded.",
     "generate": "Text (and melody) to a bar-exact clip.",
     "continue": "Continue an audio item from its last whole bars.",
+    "codec_encode": "Audio to an EnCodec tokens file at a bandwidth.",
+    "codec_decode": "An EnCodec tokens file back to audio at the session rate.",
+    "codec_bounce": "Audio through EnCodec at a bandwidth and back (the codec's sound).",
     "live_start": "Start a live session that stays ahead of the playhead.",
     "live_stop": "Stop a live session.",
     "transport": "Report the DAW transport (beat, bpm, playing).",
@@ -102,6 +108,9 @@ def check_finite(obj: Any) -> Any:
         value, depth = stack.pop()
         if isinstance(value, float) and not math.isfinite(value):
             raise EngineError("invalid_field", "numbers must be finite (no NaN or Infinity)")
+        if isinstance(value, float) and 0.0 < abs(value) < MIN_NORMAL:
+            # subnormal numbers (1e-310) turn into infinities when something divides by them
+            raise EngineError("invalid_field", f"numbers must be 0 or at least {MIN_NORMAL:g} in size, got {value!r}")
         if isinstance(value, (dict, list)):
             if depth > limits.MAX_JSON_DEPTH:
                 raise _too_deep()

@@ -9,6 +9,11 @@ client that joins later still learns a job's outcome with ``status`` (optionally
 
 All socket I/O happens on the server thread. Worker threads (request handlers, job listeners)
 hand outgoing frames to it through an inproc PUSH/PULL pair.
+
+The server thread never waits on one client: replies are sent without blocking; what a client cannot
+take yet waits in its own bounded queue (bridge.outbox), and a client that lets it overflow is dropped
+and logged once. Requests waiting for a handler thread are bounded too (``limits.MAX_PENDING_REQUESTS``);
+beyond that a request is answered ``busy`` at once.
 """
 
 from __future__ import annotations
@@ -23,8 +28,9 @@ import zmq
 
 from ..engine import limits
 from ..engine.errors import EngineError
-from .auth import ClientGate
+from .client_gate import ClientGate
 from .handlers import RequestHandler
+from .outbox import PeerBacklog
 from .protocol import Message, decode, encode, error_content, new_message, reply_to
 
 log = logging.getLogger(__name__)
@@ -55,6 +61,12 @@ class ZmqServer:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mgb-zmq-server", daemon=True)
         self.unroutable = 0
+        self.backlog: PeerBacklog[bytes] = PeerBacklog()
+        self.ignored = 0  # requests from dropped clients, not handled
+        self._pending = 0  # requests handed to the pool and not finished
+        self._pending_lock = threading.Lock()
+        self._pending_by: dict[bytes, int] = {}  # requests in the pool, per client identity
+        self._router: zmq.Socket | None = None
         self.bound: dict[str, str] = {}
         self._error: BaseException | None = None
 
@@ -113,6 +125,7 @@ class ZmqServer:
             xpub.bind(self.pub_addr)
             self.bound = {"router": router.getsockopt_string(zmq.LAST_ENDPOINT),
                           "pub": xpub.getsockopt_string(zmq.LAST_ENDPOINT)}
+            self._router = router
             outbox = self.ctx.socket(zmq.PULL)
             outbox.bind(self._outbox_addr)
         except BaseException as exc:  # noqa: BLE001 - reported to start()
@@ -125,11 +138,13 @@ class ZmqServer:
             poller.register(sock, zmq.POLLIN)
         try:
             while not self._stop.is_set():
-                for sock, _ in poller.poll(100):
+                if self.backlog.pending():  # retry what slow clients could not take, without waiting on them
+                    self.backlog.flush(lambda peer, payload: self._try_reply(router, peer, payload))
+                for sock, _ in poller.poll(10 if self.backlog.pending() else 100):
                     if sock is monitor:
                         self.gate.on_event(monitor)
                     elif sock is router:
-                        self._on_request(router.recv_multipart(copy=False))
+                        self._on_request(router.recv_multipart(copy=False), router)
                     elif sock is xpub:
                         self._on_subscription(xpub.recv_multipart())
                     else:
@@ -145,28 +160,67 @@ class ZmqServer:
             welcome = new_message("welcome", {"session": topic}, session=topic)
             self.publish(topic, welcome)
 
-    def _on_outgoing(self, frames: list[bytes], router: zmq.Socket, xpub: zmq.Socket) -> None:
+    def _on_outgoing(self, frames: list[bytes], router: zmq.Socket, xpub: zmq.Socket | None) -> None:
         kind = frames[0]
-        if kind == b"event":
-            xpub.send_multipart(frames[1:])
+        if kind == b"event" and xpub is not None:
+            xpub.send_multipart(frames[1:])  # XPUB drops for a subscriber over its HWM: it never blocks
             return
         identity, payload = frames[1], frames[2:]
+        self.backlog.offer(identity, payload, lambda p: self._try_reply(router, identity, p))
+
+    def _try_reply(self, router: zmq.Socket, identity: bytes, payload: list[bytes]) -> bool:
+        """One non-blocking send; False when the client's pipe is full (the reply stays queued)."""
         try:
-            router.send_multipart([identity, b"", *payload])
+            router.send_multipart([identity, b"", *payload], flags=zmq.NOBLOCK)
+        except zmq.Again:
+            return False
         except zmq.ZMQError as exc:
             if exc.errno != zmq.EHOSTUNREACH:
                 raise
             self.unroutable += 1  # the client went away; its events stay available through status
-            log.warning("reply to a client that is gone was dropped (%d so far)", self.unroutable)
+            self.backlog.forget(identity)
+            if self.unroutable & (self.unroutable - 1) == 0:  # 1, 2, 4, 8...: bounded log lines
+                log.warning("reply to a client that is gone was dropped (%d so far)", self.unroutable)
+        return True
 
-    def _on_request(self, raw: list[zmq.Frame]) -> None:
+    def _on_request(self, raw: list[zmq.Frame], router: zmq.Socket) -> None:
         admitted = self.gate.admit(raw[-1])
         frames = [f.bytes for f in raw]
         identity, rest = frames[0], frames[1:]
+        if self.backlog.is_dropped(identity):
+            self.ignored += 1  # it does not read what we send; answering it would only fill memory
+            return
         if rest and rest[0] == b"":
             rest = rest[1:]
+        data = rest[0] if rest else b""
+        with self._pending_lock:
+            mine = self._pending_by.get(identity, 0)
+            full = self._pending >= limits.MAX_PENDING_REQUESTS or mine >= limits.MAX_PENDING_PER_CLIENT
+            if not full:
+                self._pending += 1
+                self._pending_by[identity] = mine + 1
+        if full:
+            # one client's flood waits behind its own few requests, not in front of everyone else's
+            err = EngineError("busy", f"too many requests are waiting for a handler (at most "
+                              f"{limits.MAX_PENDING_PER_CLIENT} per client, {limits.MAX_PENDING_REQUESTS} in all); "
+                              "wait for replies before sending more")
+            bad = Message("error", {}, header=_readable_header(data), parent_header={})
+            # answered from here, not through the outbox: this thread must never wait on its own inbox
+            self._on_outgoing([b"reply", identity, encode(new_message("error", error_content(err), parent=bad))],
+                              router, None)
+            return
         # a request with no JSON frame still gets an answer (decode reports bad_json), never silence
-        self._pool.submit(self._handle, identity, rest[0] if rest else b"", rest[1:], admitted)
+        self._pool.submit(self._handle_counted, identity, data, rest[1:], admitted)
+
+    def _handle_counted(self, identity: bytes, data: bytes, buffers: list[bytes], admitted: bool) -> None:
+        try:
+            self._handle(identity, data, buffers, admitted)
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
+                left = self._pending_by.pop(identity, 1) - 1
+                if left:
+                    self._pending_by[identity] = left
 
     def _handle(self, identity: bytes, data: bytes, buffers: list[bytes], admitted: bool = True) -> None:
         try:
@@ -186,9 +240,13 @@ class ZmqServer:
         def sink(event: str, content: dict[str, Any]) -> None:
             self.publish(session, new_message(event, content, parent=msg))
 
+        def defer(result: dict[str, Any] | EngineError) -> None:  # a parked status, answered later
+            self._reply(identity, reply_to(msg, error_content(result) if isinstance(result, EngineError) else result))
+
         try:
-            content, out_buffers = self.handler.handle(msg, sink)
-            self._reply(identity, reply_to(msg, content, out_buffers))
+            content, out_buffers = self.handler.handle(msg, sink, defer)
+            if content is not None:
+                self._reply(identity, reply_to(msg, content, out_buffers))
         except EngineError as exc:
             self._reply(identity, reply_to(msg, error_content(exc)))
         except Exception as exc:

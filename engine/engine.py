@@ -13,6 +13,8 @@ generation.
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 import threading
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -21,6 +23,7 @@ from typing import Any
 
 from . import limits
 from .conditioning.melody_input import check_melody_spec, load_melody
+from .decoders.choice import check_live as check_live_decoder
 from .errors import EngineError
 from .executors import Executor, open_executor
 from .generation.fast.precision import name_of
@@ -30,7 +33,10 @@ from .live.session import LiveManager
 from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
+from .produce.codec_job import CODEC_KINDS, CodecRequest, check_request, run_codec
 from .produce.context import EngineContext, check_dtype
+from .produce.fixed_window import check_live as check_fixed_live
+from .produce.fixed_window import check_request as check_fixed_window
 from .produce.publish import publish
 from .render import RenderSpec, check_file_name
 from .request import GenerateRequest
@@ -61,6 +67,10 @@ class EngineConfig:
     journal: str | Path | None = None  # job journal (SQLite); None: none kept. serve: journal.default_path()
     executor: str = "local"  # where generate+render run: "local" (this process) or "ray" (engine/executors)
     executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. RayOptions fields for "ray"
+    # continuous batching of the fast generator (engine/jobs/batcher.py); False: each job decodes alone
+    batching: bool = True
+    batch_rows: int = 16  # decoder rows per batched step (a guided take is 2)
+    batch_jobs: int = 8  # jobs the local executor runs at once while batching (their decoding is shared)
 
 
 class Engine:
@@ -79,17 +89,26 @@ class Engine:
         get_spec(self.config.default_model)
         self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
         self.paths = PathPolicy(_absolute(self.config.output_root), [Path(d).expanduser().resolve() for d in self.config.allowed_dirs])
-        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _generators())
+        self.batcher = _batcher(self.config)
+        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _generators(self.batcher))
         self.executor: Executor = open_executor(self.config.executor, self.config.executor_options,
                                              registry=self.registry, config=self.config)
         # a remote executor keeps every job it can hold in flight; the queue answers busy beyond that
         max_queue = min(self.config.max_queue, self.executor.capacity or self.config.max_queue)
         self.journal = open_journal(self.config.journal)  # None when off or held by another engine
-        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(self.executor.workers, max_queue),
+        workers = self.executor.workers
+        if self.batcher is not None and self.executor.name == "local":
+            workers = max(workers, self.config.batch_jobs)  # concurrent jobs decode as one batch
+        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(workers, max_queue),
                               journal=self.journal)
         self.live = LiveManager(self.context, self.executor)  # Ray: windows on a pinned replica
         if self.journal is not None:
-            recover(self.journal, self.submit, self.paths)
+            try:
+                recover(self.journal, self.submit, self.paths)
+            except (OSError, sqlite3.Error) as exc:  # a full disk must not stop a restart
+                log.error("journal %s: recovering the last run's jobs failed (%s); serving anyway: unfinished jobs "
+                          "of the last run keep their old state until the journal can be written", self.journal.path,
+                          exc)
 
     # -- requests -------------------------------------------------------------------------
     def submit(self, kind: str, content: dict[str, Any], listener: Listener | None = None,
@@ -104,8 +123,12 @@ class Engine:
                                       field="audio")
                 if request.bars is None:
                     raise EngineError("invalid_field", "continue counts its new material in bars", field="bars")
-                self.paths.input_file(request.audio["path"], "audio")
+                from .produce.continue_job import check_item  # here, as below: continue_job imports the pipeline
+
+                item = self.paths.input_file(request.audio["path"], "audio")
+                check_item(str(item), request.audio.get("start_seconds"), request.audio.get("end_seconds"))
             spec = get_spec(request.model or self.config.default_model)
+            check_fixed_window(spec, request, kind)  # MAGNeT: one window, no continuation
             if request.melody is not None:
                 check_melody_spec(request.melody)
                 check_melody_support(spec.name, spec.melody)
@@ -118,6 +141,10 @@ class Engine:
             request.render = self._render_spec(request)
             check_dtype(self.context, request)  # unsupported before queueing (int8 on a GPU, reference + bf16)
             self.executor.check(request)
+        elif kind in CODEC_KINDS:  # standalone EnCodec: runs here, whatever the executor
+            codec_request = CodecRequest.from_dict(kind, content)
+            check_request(self.context, codec_request)
+            return self.queue.submit(kind, codec_request, listener, job_id=job_id)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener, job_id=job_id)
@@ -146,7 +173,12 @@ class Engine:
 
     def _render_spec(self, request: GenerateRequest) -> RenderSpec:
         """The request's render stage, validated before any work (bad_fx, invalid_field)."""
-        return RenderSpec.from_dict({**request.render_fields, "sample_rate": request.sample_rate,
+        fields = dict(request.render_fields)
+        fx = fields.get("fx")
+        if isinstance(fx, str) and ("/" in fx or os.sep in fx or fx.lower().endswith(".json")):
+            # a chain file named by a client: inside the roots, checked before the file is touched
+            fields["fx"] = str(self.paths.input_file(fx, "fx"))
+        return RenderSpec.from_dict({**fields, "sample_rate": request.sample_rate,
                                      "channels": request.channels, "format": request.format},
                                     vst3_dirs=self.config.vst3_dirs)
 
@@ -163,7 +195,7 @@ class Engine:
                 for name in self.registry.loaded_names():
                     loaded = self.registry.load(name)
                     generate = self.context.generators.get("fast")
-                    if generate is not None:
+                    if generate is not None and loaded.spec.family == "musicgen":  # the fast loop is MusicGen's
                         generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
             except Exception:
                 log.exception("warm-up failed")
@@ -176,13 +208,15 @@ class Engine:
             raise EngineError("invalid_field", "live_start content must be an object")
         window_bars = content.get("window_bars", 4)
         request = GenerateRequest.from_dict({**content, "bars": window_bars})
+        check_live_decoder(request)
         ahead = content.get("ahead_bars", 8)
         if isinstance(ahead, bool) or not isinstance(ahead, int) or not 1 <= ahead <= limits.MAX_AHEAD_BARS:
             raise EngineError("invalid_field", f"ahead_bars must be an integer 1..{limits.MAX_AHEAD_BARS}",
                               field="ahead_bars")
         if request.start_bar.denominator != 1:
             raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
-        get_spec(request.model or self.config.default_model)
+        spec = get_spec(request.model or self.config.default_model)
+        check_fixed_live(spec, request, content.get("seed_audio") is not None)
         self.paths.folder(request.output_dir)
         request.render = self._render_spec(request)
         seed_codes = None
@@ -221,7 +255,10 @@ class Engine:
         session_id = content.get("session_id")
         if session_id is not None and not isinstance(session_id, str):
             raise EngineError("invalid_field", "session_id must be a string", field="session_id")
-        sessions = self.live.transport(content["beat"], content["bpm"], bool(content.get("playing", True)),
+        playing = content.get("playing", True)
+        if not isinstance(playing, bool):
+            raise EngineError("invalid_field", "playing must be true or false", field="playing")
+        sessions = self.live.transport(content["beat"], content["bpm"], playing,
                                        session_id)
         return {"sessions": sessions}
 
@@ -236,6 +273,8 @@ class Engine:
     def close(self) -> None:
         self.live.stop_all()
         self.queue.shutdown()
+        if self.batcher is not None:
+            self.batcher.close()
         self.executor.close()
         if self.journal is not None:
             self.journal.close()
@@ -247,6 +286,8 @@ class Engine:
             result = publish(self.context, job, produced)
             replica = getattr(produced, "replica", None)  # which remote replica made it
             return result if replica is None else {**result, "replica": replica}
+        if job.kind in CODEC_KINDS:
+            return run_codec(self.context, job)
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
 
 
@@ -254,9 +295,25 @@ def _absolute(path: str | Path | None) -> Path | None:
     return None if path is None else Path(path).expanduser().resolve()
 
 
-def _generators() -> dict[str, Any]:
+def _batcher(config: EngineConfig) -> Any:
+    """The decode scheduler the fast generator runs through, or None when batching is off."""
+    if not config.batching:
+        return None
+    if isinstance(config.batch_rows, bool) or not isinstance(config.batch_rows, int) or config.batch_rows < 2:
+        raise EngineError("invalid_field", "batch_rows must be an integer >= 2", field="batch_rows")
+    if isinstance(config.batch_jobs, bool) or not isinstance(config.batch_jobs, int) or config.batch_jobs < 1:
+        raise EngineError("invalid_field", "batch_jobs must be an integer >= 1", field="batch_jobs")
+    try:
+        from .jobs.batcher import DecodeBatcher
+    except ImportError:
+        return None
+    return DecodeBatcher(max_rows=config.batch_rows)
+
+
+def _generators(batcher: Any = None) -> dict[str, Any]:
+    """The fast generator: through the decode scheduler when batching, else ``generate_fast`` alone."""
     try:
         from .generation.fast.decoder import generate_fast
     except ImportError:
         return {}
-    return {"fast": generate_fast}
+    return {"fast": batcher.generate if batcher is not None else generate_fast}

@@ -22,6 +22,7 @@ ERROR_CODES: dict[str, str] = {
     # resources and state
     "unknown_model": "The model name is not in the registry.",
     "model_unavailable": "The model's weights are not cached and cannot be downloaded here.",
+    "bad_checkpoint": "A checkpoint file is missing, corrupt, or holds a key, shape or setting that cannot be used.",
     "no_melody_support": "The model has no melody conditioning.",
     "unknown_job": "No job with that id is known.",
     "busy": "The job queue is full; try again later.",
@@ -31,10 +32,14 @@ ERROR_CODES: dict[str, str] = {
     # inputs
     "bad_midi": "The MIDI input is corrupt, truncated, or has no notes in range.",
     "bad_audio": "The audio input cannot be read or is empty in the range.",
+    "bad_tokens": "A tokens file is not one, is truncated, or its header does not add up.",
     "path_not_allowed": "A path lies outside the engine's output root and allowed folders.",
     "file_exists": "The output file exists; files are never overwritten.",
     "bad_fx": "The effect chain is invalid (unknown plugin, parameter, value or file).",
     "unsupported": "The feature needs something this machine lacks (named in the message).",
+    "no_space": "The disk for the output (or the journal) is full or over its quota.",
+    "unsupported_decoder": "The chosen decoder cannot decode this model's tokens, or cannot run in this mode "
+                           "(the message says why).",
     # live mode
     "unknown_session": "No live session with that id is running.",
     "too_many_sessions": "The live-session limit is reached.",
@@ -69,3 +74,25 @@ class EngineError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
+
+
+#: what an OSError while reading or writing files means to a client
+_OS_CODES = {"ENOSPC": "no_space", "EDQUOT": "no_space", "ENAMETOOLONG": "invalid_field", "EROFS": "path_not_allowed",
+             "EACCES": "path_not_allowed", "EPERM": "path_not_allowed"}
+
+
+def from_os_error(exc: OSError) -> EngineError | None:
+    """The stable error for a file-system failure a client can cause or meet, or None for others.
+
+    >>> import errno
+    >>> from_os_error(OSError(errno.ENOSPC, "No space left on device")).code
+    'no_space'
+    """
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    code = _OS_CODES.get(name)
+    if code is None:
+        return None
+    return EngineError(code, f"writing the output failed: {exc.strerror or name} (the path is not usable or the disk "
+                       "is full)")

@@ -20,3 +20,13 @@ MAX_OSC_PEERS = 1024
 #: runs of one `retryable` job in all, counting re-runs after the engine died under it
 MAX_JOB_ATTEMPTS = 3
 MAX_AHEAD_BARS = 64  # live mode: bars kept ready ahead of the playhead
+#: ZeroMQ requests accepted and waiting for a handler thread; beyond this a request is answered `busy`
+MAX_PENDING_REQUESTS = 256
+#: ... and at most this many from one ZeroMQ client (a parked `status` wait does not count)
+MAX_PENDING_PER_CLIENT = 16
+#: takes x frames x channels x 4 bytes (float32) of one request's audio; the peak memory is a few times this
+MAX_REQUEST_AUDIO_BYTES = 512 * 1024 * 1024
+#: a live session that hears no transport for this long ends (its client has gone); transport is the heartbeat
+LIVE_IDLE_S = 300.0
+#: decoded input audio (channels x frames x 4 bytes), judged from the file's header before decoding
+MAX_DECODED_AUDIO_BYTES = 256 * 1024 * 1024

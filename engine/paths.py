@@ -13,6 +13,7 @@ Anything that lands outside every root once symlinks and ``..`` are resolved rai
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,6 +58,20 @@ def user_config_dir() -> Path:
 def default_output_root() -> Path:
     """Default folder for rendered clips: ``<user data dir>/output``."""
     return user_data_dir() / "output"
+
+
+def _check_components(requested: str) -> None:
+    """Every folder a client names must be a usable name everywhere: valid Unicode, at most 255 bytes,
+    not a Windows device name (``CON``, ``nul.``, ``COM¹``), no trailing dot or space."""
+    from .render.naming import check_component, is_windows_reserved  # naming imports nothing from here
+
+    for part in Path(requested).parts:
+        if part in ("/", "\\", "~") or part.startswith("~"):
+            continue
+        check_component(part, "folder name")
+        if is_windows_reserved(part) or (part not in (".", "..") and part.endswith((" ", "."))):
+            raise EngineError("invalid_field", f"folder name {part[:40]!r} is reserved or unusable on Windows",
+                              field="output_dir")
 
 
 def _real(path: Path) -> Path:
@@ -125,6 +140,8 @@ class PathPolicy:
         base = self.output_root if requested in (None, "") else Path(str(requested)).expanduser()
         if "\x00" in str(base):
             raise EngineError("invalid_field", "the folder name contains a NUL character")
+        if requested not in (None, ""):
+            _check_components(str(requested))
         if not base.is_absolute():
             base = self.output_root / base
         real = _real(base)
@@ -149,3 +166,44 @@ class PathPolicy:
         raise EngineError("path_not_allowed", f"{requested} lies outside the engine's allowed folders "
                           f"({', '.join(map(str, self.roots()))}); start the engine with --allow-dir to add one",
                           path=requested, field=field)
+
+    def open_input(self, path: str | os.PathLike[str], field: str = "path") -> int:
+        """A read-only descriptor for a regular file inside the roots (read folders included), opened
+        one component at a time from the root with O_NOFOLLOW: a symlink swapped in after any check
+        fails the open instead of leading outside. The caller closes the descriptor.
+
+        Raises ``path_not_allowed`` outside the roots and ``invalid_field`` ("no file") for anything
+        missing, not a regular file, or reached through a symlink below the root."""
+        target = Path(os.path.abspath(Path(path).expanduser()))
+        for root in self.roots() + [_real(d) for d in self.read_dirs]:
+            if target != root and target.is_relative_to(root):
+                parts = target.relative_to(root).parts
+                break
+        else:
+            raise EngineError("path_not_allowed", f"{path} lies outside the engine's allowed folders",
+                              path=str(path), field=field)
+        nofollow = getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            raise _no_file(path, field) from None
+        try:
+            for part in parts[:-1]:
+                sub = os.open(part, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | nofollow, dir_fd=fd)
+                os.close(fd)
+                fd = sub
+            # O_NONBLOCK: opening a FIFO planted there must not wait for a writer
+            file_fd = os.open(parts[-1], os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
+        except (OSError, ValueError):
+            raise _no_file(path, field) from None
+        finally:
+            os.close(fd)
+        if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+            os.close(file_fd)
+            raise _no_file(path, field)
+        return file_fd
+
+
+def _no_file(path: str | os.PathLike[str], field: str) -> EngineError:
+    return EngineError("invalid_field", f"no readable file at {path} (missing, not a plain file, or reached "
+                       "through a symbolic link)", field=field)

@@ -2,7 +2,7 @@
 
 ``GenerateRequest.from_dict`` is the only way in from the outside; it checks every field and raises
 :class:`EngineError` with ``invalid_field``/``missing_field``/``too_large``. Unknown fields are
-ignored so older engines accept newer clients.
+ignored (and not kept) so older engines accept newer clients.
 
 >>> req = GenerateRequest.from_dict({"prompt": "lofi drums", "bars": 2, "bpm": 90, "model": "tiny"})
 >>> req.frames                  # 2 bars of 4/4 at 90 bpm: 16/3 s at 48 kHz
@@ -20,8 +20,9 @@ from typing import Any, cast, overload
 from . import limits
 from .errors import EngineError
 from .generation.fast.precision import normalize as normalize_dtype
+from .generation.magnet_options import magnet_params, sent_fields
 from .generation.sampling import SamplingParams
-from .render.naming import DEFAULT_PATTERN
+from .render.naming import DEFAULT_PATTERN, check_pattern
 from .timing.timeline import (
     TimeSignature,
     bars_to_seconds,
@@ -37,6 +38,9 @@ FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
 
 GENERATORS = ("auto", "reference", "fast")  # which token loop runs (engine/generation)
+DECODERS = ("encodec", "mbd")  # tokens -> audio (engine/decoders)
+#: fields outside the dataclass that a request keeps (engine.jobs.journal reads ``retryable``)
+KEPT_EXTRA = ("retryable",)
 
 
 @overload
@@ -65,6 +69,14 @@ def _float(d: dict, name: str, default: float) -> float:
     return float(value)
 
 
+def _bool(d: dict, name: str, default: bool | None) -> bool | None:
+    """JSON true/false only: the string "false" is not true (and neither is 0)."""
+    value = d.get(name, default)
+    if value is None or isinstance(value, bool):
+        return value
+    raise EngineError("invalid_field", f"{name} must be true or false, got {value!r}", field=name)
+
+
 def _str(d: dict, name: str, default: str | None, max_chars: int) -> str | None:
     value = d.get(name, default)
     if value is None:
@@ -89,6 +101,13 @@ def _generator(d: dict) -> str:
         raise EngineError("invalid_field", "generator and its old name backend disagree; send generator only",
                           field="generator")
     return _choice({"generator": d.get("generator", d.get("backend", "auto"))}, "generator", "auto", GENERATORS)
+
+
+def _sampling_sent(d: dict, sampling: SamplingParams) -> dict[str, Any]:
+    sent = sent_fields(d)
+    if "decoding_steps" in sent and sampling.magnet is not None:
+        sent["decoding_steps"] = list(sampling.magnet.decoding_steps)  # "20,10,10,10" -> [20, 10, 10, 10]
+    return sent
 
 
 def _bar(d: dict, name: str) -> Fraction:
@@ -144,6 +163,7 @@ class GenerateRequest:
     tempo_hint: bool = True
     generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
     dtype: str | None = None  # the fast generator's precision fp32|bf16|fp16|int8; None: the engine's
+    decoder: str = "encodec"  # tokens -> audio: encodec | mbd (engine/decoders/choice.py)
     melody: dict[str, Any] | None = None
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
@@ -155,7 +175,9 @@ class GenerateRequest:
     render_fields: dict[str, Any] = field(default_factory=dict)  # fx, loudness_lufs, ... (RenderSpec)
     render: Any = None  # the validated RenderSpec, set by the engine at submit time
     melody_source: Any = None  # the parsed note list or MIDI melody, set by the engine at submit time
-    extra: dict[str, Any] = field(default_factory=dict)  # unknown fields, kept for the sidecar
+    #: the sampling fields (shared and MAGNeT's) as sent: MAGNeT keeps its own defaults for the rest
+    sampling_sent: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # KEPT_EXTRA fields (unknown ones are dropped)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GenerateRequest:
@@ -179,6 +201,8 @@ class GenerateRequest:
         if length > limits.MAX_SECONDS:
             raise EngineError("too_large", f"the request asks for {float(length):.1f} s of audio; the limit is "
                               f"{limits.MAX_SECONDS} s", field="bars" if bars is not None else "seconds")
+        if seconds is not None and seconds * check_sample_rate(d.get("sample_rate", 48000)) < 1:
+            raise EngineError("invalid_field", "seconds is shorter than one sample", field="seconds")
         start_bar = _bar(d, "start_bar")
         seed = _int(d, "seed", None, 0, 2**63 - 1)
         if seed is None:
@@ -188,15 +212,14 @@ class GenerateRequest:
             top_p=_float(d, "top_p", 0.0),
             temperature=_float(d, "temperature", 1.0),
             cfg=_float(d, "cfg", 3.0),
-            greedy=bool(d.get("greedy", False)),
+            greedy=bool(_bool(d, "greedy", False)),
+            magnet=magnet_params(d),
         )
         melody = d.get("melody")
         if melody is not None and not isinstance(melody, dict):
             raise EngineError("invalid_field", "melody must be an object", field="melody")
         render_fields = {k: d[k] for k in RENDER_FIELDS if k in d}
-        known = {f for f in cls.__dataclass_fields__} | {"top_k", "top_p", "temperature", "cfg", "greedy"} \
-            | set(RENDER_FIELDS) | {"backend"}
-        return cls(
+        req = cls(
             prompt=prompt, model=model, bpm=bpm, time_signature=ts, bars=bars, seconds=seconds,
             start_bar=start_bar, seed=seed, sampling=sampling,
             sample_rate=check_sample_rate(d.get("sample_rate", 48000)),
@@ -205,20 +228,32 @@ class GenerateRequest:
             output_dir=_str(d, "output_dir", None, 4096),
             output_name=_str(d, "output_name", None, limits.MAX_NAME_CHARS),
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
-            tempo_hint=bool(d.get("tempo_hint", True)),
+            tempo_hint=bool(_bool(d, "tempo_hint", True)),
             generator=_generator(d),
             dtype=normalize_dtype(d.get("dtype")),
+            decoder=_choice(d, "decoder", "encodec", DECODERS),
             melody=melody,
-            conform=None if d.get("conform") is None else bool(d["conform"]),
+            conform=_bool(d, "conform", None),
             context_bars=_int(d, "context_bars", 2, 1, 64),
             window_bars=_int(d, "window_bars", None, 1, 256),
             audio=_audio_ref(d.get("audio")),
             item_start_bar=_bar(d, "item_start_bar"),
             track=_str(d, "track", "", 100) or "",
-            name_pattern=_str(d, "name_pattern", DEFAULT_PATTERN, limits.MAX_NAME_CHARS) or DEFAULT_PATTERN,
+            name_pattern=check_pattern(_str(d, "name_pattern", DEFAULT_PATTERN, limits.MAX_NAME_CHARS)
+                                       or DEFAULT_PATTERN),
             render_fields=render_fields,
-            extra={k: v for k, v in d.items() if k not in known},
+            sampling_sent=_sampling_sent(d, sampling),
+            # unknown fields are accepted (newer clients) but not kept: they would be stored in the journal
+            # and every sidecar; only the recovery flag travels on
+            extra={k: d[k] for k in KEPT_EXTRA if k in d},
         )
+        audio_bytes = req.variations * req.frames * req.channels * 4  # float32 takes held at once
+        if audio_bytes > limits.MAX_REQUEST_AUDIO_BYTES:
+            raise EngineError("too_large", f"the request's audio ({req.variations} take(s) x {req.frames} frames x "
+                              f"{req.channels} channel(s)) needs {audio_bytes // 2**20} MiB; the limit is "
+                              f"{limits.MAX_REQUEST_AUDIO_BYTES // 2**20} MiB: ask for fewer takes, less time or a "
+                              "lower sample rate", field="variations")
+        return req
 
     @property
     def duration(self) -> Fraction:
@@ -248,10 +283,11 @@ class GenerateRequest:
         out.pop("render")
         out.pop("render_fields")
         out.pop("melody_source")
+        out.pop("sampling_sent")
         out.update(self.render.to_dict() if self.render is not None else self.render_fields)
         for key in ("sample_rate", "channels", "format"):
             out[key] = getattr(self, key)
-        out.update(asdict(self.sampling))
+        out.update(self.sampling_sent)  # as sent: an unsent one keeps each model family's default
         out.update(self.extra)
         out["bpm"] = float(self.bpm) if self.bpm.denominator != 1 else int(self.bpm)
         out["time_signature"] = str(self.time_signature)

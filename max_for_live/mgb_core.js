@@ -2,44 +2,46 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 //
 // Written in ES5 for Max's classic `js` object. mgb_device.js (the Max side) injects LiveAPI,
-// outlet, post and a timer:
+// outlet, post, a timer and a random source:
 //
 //   var device = require("mgb_core").createDevice({LiveAPI: LiveAPI, outlet: ..., post: ...,
-//                                                  setTimeout: ..., clearTimeout: ...});
+//                                                  setTimeout: ..., clearTimeout: ..., random: ...});
 //   device.handle("prompt", ["warm", "lofi", "keys"]);
 //   device.handle("generate", []);
 //   device.handle("/mgb/done", ["j-1", "/path/take1.wav", 1, 317520]);   // from udpreceive
 //
 // Outlets: 0 -> udpsend (an OSC address then its arguments; udpsend encodes it),
-//          1 -> status text ("set", text), 2 -> progress 0..1.
+//          1 -> status text ("set", text), 2 -> progress 0..1, 3 -> udpreceive ("port", N),
+//          4 -> pattr prompt (saved with the Live set), 5 -> the prompt box ("set", words).
 
 var SUPPORTED_RATES = {32000: 1, 44100: 1, 48000: 1, 88200: 1, 96000: 1};
-var MIN_PLACE_VERSION = [12, 0, 5];  // ClipSlot/Track.create_audio_clip
-var SAFE_UDP_BYTES = 8000;           // the engine answers larger datagrams with too_large
-var liveModule = require("mgb_live");  // live mode; Max finds it beside this file
+// Max finds these beside this file (in a frozen device: inside the .amxd)
+var liveModule = require("mgb_live");
+var linkModule = require("mgb_link");
+var placeModule = require("mgb_place");
 
 function defaults() {
   return {prompt: "", bars: 0, model: "facebook/musicgen-small", temperature: 1.0, takes: 1, samplerate: 0,
-          context_bars: 4, ahead_bars: 2, port: 9001, engine: "127.0.0.1:9000", timeout_ms: 3000};
+          context_bars: 4, ahead_bars: 2, engine: "127.0.0.1:9000", timeout_ms: 3000,
+          // sound effects (AudioGen): model, length when bars is 0, where (slots|playhead|bar), which bar
+          sfx_model: "facebook/audiogen-medium", sfx_seconds: 2.0, sfx_place: "slots", sfx_bar: 1};
+}
+
+// MAGNeT models (facebook/magnet-*, facebook/audio-magnet-*, tiny-magnet) fill one fixed window
+function isMagnet(model) {
+  return String(model).toLowerCase().indexOf("magnet") >= 0;
 }
 
 function tidy(x) {
   return Math.round(x * 1e6) / 1e6;
 }
 
-function versionAtLeast(v, min) {
-  for (var i = 0; i < min.length; i++) {
-    if ((v[i] || 0) !== min[i]) return (v[i] || 0) > min[i];
-  }
-  return true;
-}
-
 function createDevice(env) {
   var LiveAPI = env.LiveAPI;
   var post = env.post || function () {};
   var params = defaults();
-  // job: the generation we wait for; live: the running live session
-  var st = {helloAcked: false, queued: null, pending: null, job: null, timer: null};
+  // pending: the request we wait for; job: its engine job; queued: sent once the hello is answered
+  var st = {queued: null, pending: null, job: null, timer: null, closed: false};
 
   // -- Live API helpers ---------------------------------------------------------------------
   function api(path) {
@@ -61,11 +63,6 @@ function createDevice(env) {
     return {tempo: tidy(Number(get1(s, "tempo"))), num: num, den: den, qpb: num * 4 / den,
             time: Number(get1(s, "current_song_time")), playing: Number(get1(s, "is_playing")) === 1};
   }
-  function liveVersion() {
-    var app = api("live_app");
-    return [Number(app.call("get_major_version")), Number(app.call("get_minor_version")),
-            Number(app.call("get_bugfix_version"))];
-  }
 
   // -- outlets ----------------------------------------------------------------------------
   function send() {
@@ -85,6 +82,10 @@ function createDevice(env) {
     if (t && env.clearTimeout) env.clearTimeout(t);
   }
 
+  var link = linkModule.createLink({send: send, later: later, cancelTimer: cancelTimer, random: env.random,
+                                    toReceiver: function (what, port) { env.outlet(3, what, port); }});
+  var place = placeModule.createPlace({api: api, get1: get1, pathOf: pathOf, status: status, valid: valid});
+
   // -- what the producer selected -----------------------------------------------------------
   function sourceClip() {
     var clip = api("live_set view detail_clip");
@@ -94,19 +95,30 @@ function createDevice(env) {
     return null;
   }
 
+  // markers of an unwarped audio clip are seconds of its file; of other clips, beats
   function clipInfo(clip, s) {
     var looping = Number(get1(clip, "looping")) === 1;
     var start = Number(get1(clip, looping ? "loop_start" : "start_marker"));
     var end = Number(get1(clip, looping ? "loop_end" : "end_marker"));
     var arrangement = Number(get1(clip, "is_arrangement_clip")) === 1;
-    var info = {clip: clip, midi: Number(get1(clip, "is_midi_clip")) === 1, arrangement: arrangement,
-                clip_start: start, length: end - start, name: String(get1(clip, "name") || "")};
-    info.bars = Math.max(1, Math.round(info.length / s.qpb));
+    var midi = Number(get1(clip, "is_midi_clip")) === 1;
+    var warped = midi || Number(get1(clip, "warping")) === 1;
+    var info = {clip: clip, midi: midi, arrangement: arrangement, warped: warped, clip_start: start,
+                name: String(get1(clip, "name") || "")};
     if (arrangement) {
       info.start_time = Number(get1(clip, "start_time"));
       info.end_time = Number(get1(clip, "end_time"));
     }
-    if (!info.midi) info.file_path = String(get1(clip, "file_path") || "");
+    // length on the timeline, in beats
+    if (arrangement) info.length = info.end_time - info.start_time;
+    else info.length = warped ? end - start : (end - start) * s.tempo / 60;
+    info.length = tidy(info.length);
+    if (!warped) {
+      info.start_seconds = start;
+      info.end_seconds = end;
+    }
+    info.bars = Math.max(1, Math.round(info.length / s.qpb));
+    if (!midi) info.file_path = String(get1(clip, "file_path") || "");
     return info;
   }
 
@@ -128,103 +140,36 @@ function createDevice(env) {
   }
 
   function base(s) {
-    var c = {prompt: params.prompt, model: params.model, bpm: s.tempo, time_signature: s.num + "/" + s.den,
-             temperature: params.temperature};
+    var c = {prompt: params.prompt, model: params.model, bpm: s.tempo, time_signature: s.num + "/" + s.den};
+    // MAGNeT has its own temperature (3, lowered pass by pass): the dial at its default leaves it be
+    if (!(isMagnet(params.model) && params.temperature === 1.0)) c.temperature = params.temperature;
     if (SUPPORTED_RATES[params.samplerate]) c.sample_rate = params.samplerate;
     return c;
   }
 
-  // -- where results go -------------------------------------------------------------------
-  function targetTrack() {
-    var dev = api("this_device canonical_parent");
-    var m = /^live_set tracks (\d+)$/.exec(pathOf(dev));
-    if (!m) return null;
-    var count = api("live_set").getcount("tracks");
-    for (var i = Number(m[1]); i < count; i++) {
-      var t = api("live_set tracks " + i);
-      if (Number(get1(t, "has_audio_input")) === 1 && Number(get1(t, "is_foldable")) !== 1) return i;
-    }
-    return null;
-  }
-
-  function selectedScene() {
-    var m = /scenes (\d+)$/.exec(pathOf(api("live_set view selected_scene")));
-    return m ? Number(m[1]) : 0;
-  }
-
-  // the first run of n empty slots from the selected scene on, adding scenes when the set runs out
-  function emptySlots(track, n) {
-    var t = api("live_set tracks " + track);
-    var i = selectedScene();
-    for (;;) {
-      while (t.getcount("clip_slots") < i + n) api("live_set").call("create_scene", -1);
-      var k;
-      for (k = 0; k < n; k++) {
-        if (Number(get1(api("live_set tracks " + track + " clip_slots " + (i + k)), "has_clip")) === 1) break;
-      }
-      if (k === n) break;
-      i = i + k + 1;
-    }
-    var out = [];
-    for (var j = 0; j < n; j++) out.push(i + j);
-    return out;
-  }
-
-  function canPlace(paths) {
-    var v = liveVersion();
-    if (versionAtLeast(v, MIN_PLACE_VERSION)) return true;
-    status("Live " + v.join(".") + " cannot place audio from a device (needs Live 12.0.5 or newer). " +
-           "Drag the file in from: " + paths.join(", "));
-    return false;
-  }
-
-  // N takes -> N clips in consecutive empty slots; an arrangement source also gets take 1 at `at`
-  function place(paths, label, at) {
-    if (!canPlace(paths)) return false;
-    var track = targetTrack();
-    if (track === null) {
-      status("Put the device on an audio track (or add an audio track to its right); files: " + paths.join(", "));
-      return false;
-    }
-    var slots = emptySlots(track, paths.length);
-    for (var i = 0; i < paths.length; i++) {
-      var slotPath = "live_set tracks " + track + " clip_slots " + slots[i];
-      api(slotPath).call("create_audio_clip", paths[i]);
-      api(slotPath + " clip").set("name", paths.length > 1 ? label + " (take " + (i + 1) + ")" : label);
-    }
-    if (at !== null && at !== undefined) api("live_set tracks " + track).call("create_audio_clip", paths[0], at);
-    status("Placed " + paths.length + " clip(s) on track " + (track + 1) + ", scene " + (slots[0] + 1) +
-           (at !== null && at !== undefined ? " and in the arrangement" : ""));
-    progress(1);
-    return true;
-  }
-
   // -- requests ---------------------------------------------------------------------------
   function request(address, content, job) {
-    var text = JSON.stringify(content);
-    if (text.length > SAFE_UDP_BYTES) {
-      status("The request is " + text.length + " bytes, too large for one OSC message; use a shorter clip.");
-      return;
-    }
     st.job = null;
-    st.pending = {address: address, text: text, kind: job.kind, label: job.label, at: job.at, takes: job.takes};
+    st.pending = {address: address, content: content, kind: job.kind, label: job.label, at: job.at,
+                  takes: job.takes, beats: job.beats, qpb: job.qpb};
     progress(0);
-    if (!st.helloAcked) {
-      st.queued = st.pending;
-      send("/mgb/hello", params.port);
-    } else {
-      send(address, text);
-    }
+    if (!link.acked()) st.queued = st.pending;
+    else link.request(address, content);
     status(job.kind === "live" ? "Starting live..." : "Sent; waiting for the engine...");
+    armTimer();
+  }
+
+  function armTimer() {
     cancelTimer(st.timer);
     st.timer = later(noAnswer, params.timeout_ms);
   }
 
   function noAnswer() {
     if (!st.pending || st.job) return;
+    if (!link.acked() && link.retry()) return armTimer();  // our port may be taken: try another
     st.pending = null;
     st.queued = null;
-    st.helloAcked = false;  // the engine may have restarted and forgotten our port
+    link.start();  // the engine may have restarted: start over with a fresh port and hello
     status("No answer from the engine at " + params.engine + ". Start it once and leave it running: " +
            "musicgen-bridge serve --model " + params.model);
   }
@@ -234,47 +179,86 @@ function createDevice(env) {
     st.timer = null;
   }
 
+  function refuse(text) {
+    status(text);
+    return null;
+  }
+
   function generate() {
     if (st.job) return cancel();
     var clip = sourceClip();
-    var s = song();
-    if (!clip) return status("Select a clip (its notes, length and position are used).");
+    if (!clip) return refuse("Select a clip (its notes, length and position are used).");
+    var s = place.atClip(pathOf(clip), song());
     var info = clipInfo(clip, s);
-    if (params.prompt === "") return status("Type a prompt first.");
+    if (params.prompt === "") return refuse("Type a prompt first.");
+    if (info.arrangement && place.timing()) return refuse(place.timing());
     var c = base(s);
     c.bars = params.bars > 0 ? params.bars : info.bars;
     c.start_bar = info.arrangement ? tidy(info.start_time / s.qpb + 1) : 1;
     c.variations = params.takes;
     if (info.midi && params.model.toLowerCase().indexOf("melody") >= 0) c.melody = melody(info);
     request("/mgb/generate", c, {kind: "generate", label: params.prompt, takes: params.takes,
-                                 at: info.arrangement ? info.start_time : null});
+                                 at: info.arrangement ? info.start_time : null, beats: c.bars * s.qpb, qpb: s.qpb});
   }
 
   function continueClip() {
     if (st.job) return cancel();
     var clip = sourceClip();
-    var s = song();
-    if (!clip) return status("Select an audio clip to continue.");
+    if (!clip) return refuse("Select an audio clip to continue.");
+    var s = place.atClip(pathOf(clip), song());
     var info = clipInfo(clip, s);
-    if (info.midi || !info.file_path) return status("Select an audio clip to continue (this one is MIDI).");
+    if (info.midi || !info.file_path) return refuse("Select an audio clip to continue (this one is MIDI).");
+    if (info.arrangement && place.timing()) return refuse(place.timing());
     var c = base(s);
     c.bars = params.bars > 0 ? params.bars : 4;
     c.context_bars = Math.max(1, Math.min(params.context_bars, Math.floor(info.length / s.qpb + 1e-6)));
     // the engine starts the new bars on the item's last bar line and says where (/mgb/done start_bar)
     c.item_start_bar = info.arrangement ? tidy(info.start_time / s.qpb + 1) : 1;
     c.audio = {path: info.file_path};
+    if (!info.warped) {  // the exact stretch of the file the clip plays
+      c.audio.start_seconds = tidy(info.start_seconds);
+      c.audio.end_seconds = tidy(info.end_seconds);
+    }
     request("/mgb/continue", c, {kind: "continue", label: params.prompt || (info.name + " cont."), takes: 1,
-                                 at: info.arrangement ? "start_bar" : null});
+                                 at: info.arrangement ? "start_bar" : null, beats: c.bars * s.qpb, qpb: s.qpb});
+  }
+
+  // a sound effect (AudioGen): the prompt describes the sound; its length is `bars` when set, else
+  // sfx_seconds; it lands in empty clip slots, and also in the arrangement at the playhead or at
+  // sfx_bar when sfx_place says so. No clip needs to be selected.
+  function soundEffect() {
+    if (st.job) return cancel();
+    if (params.prompt === "") return refuse("Type the sound first (for example: door slam, large hall).");
+    var s = song();
+    var at = null;
+    if (params.sfx_place === "playhead") at = tidy(s.time);
+    else if (params.sfx_place === "bar") at = tidy((Math.max(1, params.sfx_bar) - 1) * s.qpb);
+    else if (params.sfx_place !== "slots") return refuse("Place must be slots, playhead or bar.");
+    var c = base(s);
+    c.model = params.sfx_model;
+    var beats;
+    if (params.bars > 0) {
+      c.bars = params.bars;
+      beats = c.bars * s.qpb;
+    } else {
+      if (!(params.sfx_seconds > 0)) return refuse("Set a length: bars, or seconds for the sound.");
+      c.seconds = params.sfx_seconds;
+      beats = tidy(c.seconds * s.tempo / 60);
+    }
+    c.start_bar = at !== null ? tidy(at / s.qpb + 1) : 1;
+    c.variations = params.takes;
+    request("/mgb/generate", c, {kind: "generate", label: params.prompt, takes: params.takes, at: at,
+                                 beats: beats, qpb: s.qpb});
   }
 
   function cancel() {
-    if (st.job) send("/mgb/cancel", st.job.id);
+    if (st.job) link.request("/mgb/cancel", {job_id: st.job.id});
     status("Cancelling...");
   }
 
   // -- live mode (mgb_live.js) -----------------------------------------------------------
-  var live = liveModule.createLive({song: song, send: send, status: status, later: later, cancelTimer: cancelTimer,
-                                    canPlace: canPlace, targetTrack: targetTrack, api: api});
+  var live = liveModule.createLive({song: song, request: link.request, status: status, later: later,
+                                    cancelTimer: cancelTimer, place: place});
 
   function liveToggle() {
     if (live.running()) return live.stop();
@@ -298,9 +282,9 @@ function createDevice(env) {
       return;
     }
     if (type === "hello") {
-      st.helloAcked = true;
+      if (!link.onHello(body)) return;  // another instance's port answer
       if (st.queued) {
-        send(st.queued.address, st.queued.text);
+        link.request(st.queued.address, st.queued.content);
         st.queued = null;
       }
       return;
@@ -311,8 +295,9 @@ function createDevice(env) {
       if (!st.job) st.job = {id: body.job_id};
     } else if (type === "live_start" && body.session_id) {
       answered();
+      var label = st.pending.label;
       st.pending = null;
-      live.start(String(body.session_id));
+      live.start(String(body.session_id), label);
     } else if (type === "status" && st.job && body.job_id === st.job.id && body.result) {
       finish(body.result.takes || [body.result], Number(body.result.start_bar));
     }
@@ -324,7 +309,19 @@ function createDevice(env) {
     for (var i = 0; i < takes.length; i++) paths.push(String(takes[i].path));
     st.job = null;
     st.pending = null;
-    place(paths, job.label, job.at === "start_bar" ? (startBar - 1) * song().qpb : job.at);
+    if (!place.canPlace(paths)) return;
+    var at = job.at === "start_bar" ? (startBar - 1) * job.qpb : job.at;
+    var inSlots = place.slots(paths, job.label);
+    if (!inSlots) return;
+    var text = "Placed " + paths.length + " clip(s) on track " + (inSlots.track + 1) + ", scene " + (inSlots.scene + 1);
+    if (at !== null && at !== undefined) {
+      var arr = place.arrangement(paths[0], at, job.beats, job.label);
+      if (arr) text += arr.moved ? " and in the arrangement on a new track " + (arr.track + 1) +
+                                   " (the stretch on track " + (inSlots.track + 1) + " holds a clip)"
+                                 : " and in the arrangement";
+    }
+    status(text);
+    progress(1);
   }
 
   function onOsc(address, args) {
@@ -341,56 +338,80 @@ function createDevice(env) {
       status("Generating... " + Math.round(Number(args[1]) * 100) + "%");
     } else if (address === "/mgb/done" && mine) {
       if (st.pending.takes > 1) {
-        send("/mgb/status", JSON.stringify({job_id: st.job.id}));  // the event names take 1 only
+        link.request("/mgb/status", {job_id: st.job.id});  // the event names take 1 only
       } else {
         finish([{path: args[1]}], Number(args[2]));
       }
     } else if (address === "/mgb/error" && (mine || args[0] === "" || (st.pending && !st.job))) {
-      if (!st.pending && live.running() && args[0] === "") return live.fail(args[1], args[2]);
+      if (!st.pending && live.running() && (args[0] === "" || live.owns(args[0]))) return live.fail(args[1], args[2]);
       if (!st.pending) return;  // about a request that is no longer ours
       answered();
       st.job = null;
       st.pending = null;
       progress(0);
       status(args[1] === "cancelled" ? "Cancelled" : "Error (" + args[1] + "): " + args[2]);
+    } else if (address === "/mgb/error" && live.running() && live.owns(args[0])) {
+      live.fail(args[1], args[2]);
     } else {
       live.onOsc(address, args);
     }
   }
 
+  // the device is deleted or its set closes: stop what runs for it on the engine, once
+  function close() {
+    if (st.closed) return;
+    st.closed = true;
+    cancelTimer(st.timer);
+    if (live.running()) live.stop();
+    if (st.job) link.request("/mgb/cancel", {job_id: st.job.id});
+    st.job = null;
+    st.pending = null;
+    link.close();
+  }
+
   // -- one entry point for every Max message ----------------------------------------------
-  var PARAMS = {bars: "int", takes: "int", context_bars: "int", ahead_bars: "int", port: "int", timeout_ms: "int",
-                temperature: "float", samplerate: "int", model: "sym", engine: "sym"};
+  var PARAMS = {bars: "int", takes: "int", context_bars: "int", ahead_bars: "int", timeout_ms: "int",
+                temperature: "float", samplerate: "int", model: "sym", engine: "sym",
+                sfx_model: "sym", sfx_seconds: "float", sfx_place: "sym", sfx_bar: "float"};
 
   function handle(name, args) {
     args = args || [];
     if (name.charAt(0) === "/") return onOsc(name, args);
-    if (name === "prompt") {
+    if (name === "prompt" || name === "restore") {
+      // an empty box: textedit says "text", route text turns that into a bang, prepend into "prompt bang"
+      if (args.length === 1 && args[0] === "bang") args = [];
       params.prompt = args.join(" ").replace(/^\s+|\s+$/g, "");
+      // typed: saved with the Live set (pattr); restored from it: shown in the box
+      if (name === "prompt") env.outlet(4, params.prompt === "" ? [""] : args);
+      else env.outlet(5, ["set"].concat(args));
     } else if (PARAMS[name]) {
       var v = args[0];
       params[name] = PARAMS[name] === "int" ? Math.round(Number(v)) : PARAMS[name] === "float" ? Number(v) : String(v);
     } else if (name === "init") {
-      st.helloAcked = false;
-      send("/mgb/hello", params.port);
+      st.closed = false;
+      link.start();
       status("Ready. Select a clip, type a prompt, press Generate.");
     } else if (name === "generate") {
       generate();
     } else if (name === "continue") {
       continueClip();
+    } else if (name === "sfx") {
+      soundEffect();
     } else if (name === "live") {
       liveToggle();
     } else if (name === "cancel") {
       cancel();
+    } else if (name === "close") {
+      close();
     } else {
       post("musicgen-bridge: unknown message " + name);
     }
   }
 
-  return {handle: handle, params: params, state: st};
+  return {handle: handle, params: params, state: st, link: link};
 }
 
 if (typeof exports !== "undefined") {
   exports.createDevice = createDevice;
-  exports.versionAtLeast = versionAtLeast;
+  exports.versionAtLeast = placeModule.versionAtLeast;
 }

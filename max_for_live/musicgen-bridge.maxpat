@@ -23,7 +23,7 @@
    8.0,
    8.0
   ],
-  "devicewidth": 450.0,
+  "devicewidth": 520.0,
   "description": "musicgen-bridge: generate, continue and play live with MusicGen from Live (GPL-3.0-or-later)",
   "boxes": [
    {
@@ -69,7 +69,7 @@
      "id": "obj-js",
      "maxclass": "newobj",
      "numinlets": 1,
-     "numoutlets": 3,
+     "numoutlets": 6,
      "patching_rect": [
       20.0,
       400.0,
@@ -77,6 +77,9 @@
       22.0
      ],
      "outlettype": [
+      "",
+      "",
+      "",
       "",
       "",
       ""
@@ -254,8 +257,8 @@
      "numoutlets": 1,
      "patching_rect": [
       260.0,
+      116.0,
       90.0,
-      95.0,
       22.0
      ],
      "outlettype": [
@@ -321,7 +324,19 @@
       ",",
       "facebook/musicgen-stereo-small",
       ",",
-      "facebook/musicgen-stereo-melody"
+      "facebook/musicgen-stereo-melody",
+      ",",
+      "facebook/magnet-small-10secs",
+      ",",
+      "facebook/magnet-medium-10secs",
+      ",",
+      "facebook/magnet-small-30secs",
+      ",",
+      "facebook/magnet-medium-30secs",
+      ",",
+      "facebook/audio-magnet-small",
+      ",",
+      "facebook/audio-magnet-medium"
      ],
      "parameter_enable": 1,
      "saved_attribute_attributes": {
@@ -330,7 +345,7 @@
        "parameter_shortname": "Model",
        "parameter_type": 2,
        "parameter_mmin": 0,
-       "parameter_mmax": 5,
+       "parameter_mmax": 11,
        "parameter_initial": [
         0
        ],
@@ -614,7 +629,8 @@
        "parameter_enum": [
         "off",
         "on"
-       ]
+       ],
+       "parameter_invisible": 2
       }
      }
     }
@@ -717,7 +733,8 @@
        "parameter_enum": [
         "off",
         "on"
-       ]
+       ],
+       "parameter_invisible": 2
       }
      }
     }
@@ -820,7 +837,8 @@
        "parameter_enum": [
         "off",
         "on"
-       ]
+       ],
+       "parameter_invisible": 2
       }
      }
     }
@@ -949,6 +967,512 @@
       430.0,
       18.0
      ]
+    }
+   },
+   {
+    "box": {
+     "id": "obj-route-text",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      ""
+     ],
+     "patching_rect": [
+      260.0,
+      90.0,
+      70.0,
+      22.0
+     ],
+     "text": "route text"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-pattr-prompt",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "patching_rect": [
+      560.0,
+      400.0,
+      90.0,
+      22.0
+     ],
+     "text": "pattr prompt",
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Prompt",
+       "parameter_shortname": "Prompt",
+       "parameter_type": 3,
+       "parameter_invisible": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-restore",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      560.0,
+      430.0,
+      100.0,
+      22.0
+     ],
+     "text": "prepend restore"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-freebang",
+     "maxclass": "newobj",
+     "numinlets": 0,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      120.0,
+      340.0,
+      60.0,
+      22.0
+     ],
+     "text": "freebang"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-msg-close",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      120.0,
+      366.0,
+      40.0,
+      22.0
+     ],
+     "text": "close"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-context-bars",
+     "maxclass": "live.numbox",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "float"
+     ],
+     "patching_rect": [
+      560.0,
+      220.0,
+      44.0,
+      15.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      404.0,
+      22.0,
+      40.0,
+      15.0
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Context bars",
+       "parameter_shortname": "Context",
+       "parameter_type": 1,
+       "parameter_mmin": 1,
+       "parameter_mmax": 64,
+       "parameter_initial": [
+        4
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-context-bars-label",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      560.0,
+      200.0,
+      50.0,
+      18.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      402.0,
+      6.0,
+      46.0,
+      16.0
+     ],
+     "text": "Context"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-context-bars",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      560.0,
+      250.0,
+      110.0,
+      22.0
+     ],
+     "text": "prepend context_bars"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-ahead-bars",
+     "maxclass": "live.numbox",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "float"
+     ],
+     "patching_rect": [
+      620.0,
+      220.0,
+      44.0,
+      15.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      404.0,
+      54.0,
+      40.0,
+      15.0
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Ahead bars",
+       "parameter_shortname": "Ahead",
+       "parameter_type": 1,
+       "parameter_mmin": 1,
+       "parameter_mmax": 64,
+       "parameter_initial": [
+        2
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-ahead-bars-label",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      620.0,
+      200.0,
+      50.0,
+      18.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      402.0,
+      38.0,
+      46.0,
+      16.0
+     ],
+     "text": "Ahead"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-ahead-bars",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      620.0,
+      250.0,
+      110.0,
+      22.0
+     ],
+     "text": "prepend ahead_bars"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-button-sfx",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      700.0,
+      160.0,
+      70.0,
+      20.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      456.0,
+      72.0,
+      56.0,
+      20.0
+     ],
+     "text": "SFX",
+     "texton": "SFX",
+     "mode": 0,
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Sound effect",
+       "parameter_shortname": "SFX",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_enum": [
+        "off",
+        "on"
+       ],
+       "parameter_invisible": 2
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-route-sfx",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      700.0,
+      190.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "route bang 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-trigger-sfx",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      700.0,
+      220.0,
+      40.0,
+      22.0
+     ],
+     "outlettype": [
+      "bang",
+      "bang"
+     ],
+     "text": "t b b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-msg-sfx",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      700.0,
+      260.0,
+      70.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "sfx"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-sfx-seconds-label",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      800.0,
+      200.0,
+      50.0,
+      18.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      454.0,
+      6.0,
+      60.0,
+      16.0
+     ],
+     "text": "SFX secs"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-sfx-seconds",
+     "maxclass": "live.numbox",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "float"
+     ],
+     "patching_rect": [
+      800.0,
+      220.0,
+      44.0,
+      15.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      456.0,
+      22.0,
+      50.0,
+      15.0
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "SFX seconds",
+       "parameter_shortname": "SFX s",
+       "parameter_type": 0,
+       "parameter_mmin": 0.1,
+       "parameter_mmax": 600.0,
+       "parameter_initial": [
+        2.0
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-sfx-seconds",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      800.0,
+      250.0,
+      120.0,
+      22.0
+     ],
+     "text": "prepend sfx_seconds"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-sfx-place",
+     "maxclass": "umenu",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      940.0,
+      220.0,
+      100.0,
+      22.0
+     ],
+     "outlettype": [
+      "int",
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      456.0,
+      42.0,
+      60.0,
+      22.0
+     ],
+     "items": [
+      "slots",
+      ",",
+      "playhead"
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "SFX place",
+       "parameter_shortname": "Place",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-sfx-place",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      940.0,
+      250.0,
+      110.0,
+      22.0
+     ],
+     "text": "prepend sfx_place"
     }
    }
   ],
@@ -1292,18 +1816,6 @@
    {
     "patchline": {
      "source": [
-      "obj-prompt",
-      0
-     ],
-     "destination": [
-      "obj-prepend-prompt",
-      0
-     ]
-    }
-   },
-   {
-    "patchline": {
-     "source": [
       "obj-prepend-prompt",
       0
      ],
@@ -1432,8 +1944,352 @@
       1
      ]
     }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-route-text",
+      0
+     ],
+     "source": [
+      "obj-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-udpreceive",
+      0
+     ],
+     "source": [
+      "obj-js",
+      3
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-pattr-prompt",
+      0
+     ],
+     "source": [
+      "obj-js",
+      4
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-prepend-restore",
+      0
+     ],
+     "source": [
+      "obj-pattr-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-js",
+      0
+     ],
+     "source": [
+      "obj-prepend-restore",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-prompt",
+      0
+     ],
+     "source": [
+      "obj-js",
+      5
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-msg-close",
+      0
+     ],
+     "source": [
+      "obj-freebang",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-js",
+      0
+     ],
+     "source": [
+      "obj-msg-close",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-prepend-context-bars",
+      0
+     ],
+     "source": [
+      "obj-context-bars",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-js",
+      0
+     ],
+     "source": [
+      "obj-prepend-context-bars",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-prepend-ahead-bars",
+      0
+     ],
+     "source": [
+      "obj-ahead-bars",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-js",
+      0
+     ],
+     "source": [
+      "obj-prepend-ahead-bars",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "destination": [
+      "obj-prepend-prompt",
+      0
+     ],
+     "source": [
+      "obj-route-text",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-button-sfx",
+      0
+     ],
+     "destination": [
+      "obj-route-sfx",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-sfx",
+      0
+     ],
+     "destination": [
+      "obj-trigger-sfx",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-sfx",
+      1
+     ],
+     "destination": [
+      "obj-trigger-sfx",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-sfx",
+      1
+     ],
+     "destination": [
+      "obj-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-sfx",
+      0
+     ],
+     "destination": [
+      "obj-msg-sfx",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-msg-sfx",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-sfx-seconds",
+      0
+     ],
+     "destination": [
+      "obj-prepend-sfx-seconds",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-sfx-seconds",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-sfx-place",
+      1
+     ],
+     "destination": [
+      "obj-prepend-sfx-place",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-sfx-place",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
    }
   ],
+  "parameters": {
+   "obj-model": [
+    "Model",
+    "Model",
+    0
+   ],
+   "obj-bars": [
+    "Bars",
+    "Bars",
+    0
+   ],
+   "obj-takes": [
+    "Takes",
+    "Takes",
+    0
+   ],
+   "obj-temperature": [
+    "Temperature",
+    "Temp",
+    0
+   ],
+   "obj-button-generate": [
+    "Generate",
+    "Generate",
+    0
+   ],
+   "obj-button-continue": [
+    "Continue",
+    "Continue",
+    0
+   ],
+   "obj-button-live": [
+    "Live",
+    "Live",
+    0
+   ],
+   "obj-button-sfx": [
+    "Sound effect",
+    "SFX",
+    0
+   ],
+   "obj-sfx-seconds": [
+    "SFX seconds",
+    "SFX s",
+    0
+   ],
+   "obj-sfx-place": [
+    "SFX place",
+    "Place",
+    0
+   ],
+   "obj-pattr-prompt": [
+    "Prompt",
+    "Prompt",
+    0
+   ],
+   "obj-context-bars": [
+    "Context bars",
+    "Context",
+    0
+   ],
+   "obj-ahead-bars": [
+    "Ahead bars",
+    "Ahead",
+    0
+   ],
+   "inherited_shortname": 1
+  },
   "dependency_cache": [
    {
     "name": "mgb_device.js",
@@ -1452,8 +2308,54 @@
     "bootpath": ".",
     "type": "TEXT",
     "implicit": 1
+   },
+   {
+    "name": "mgb_link.js",
+    "bootpath": ".",
+    "type": "TEXT",
+    "implicit": 1
+   },
+   {
+    "name": "mgb_place.js",
+    "bootpath": ".",
+    "type": "TEXT",
+    "implicit": 1
    }
   ],
+  "latency": 0,
+  "is_mpe": 0,
+  "minimum_live_version": "",
+  "minimum_max_version": "",
+  "platform_compatibility": 0,
+  "project": {
+   "version": 1,
+   "creationdate": 3850070400,
+   "modificationdate": 3850070400,
+   "viewrect": [
+    0.0,
+    0.0,
+    300.0,
+    500.0
+   ],
+   "autoorganize": 1,
+   "hideprojectwindow": 1,
+   "showdependencies": 1,
+   "autolocalize": 0,
+   "contents": {
+    "patchers": {},
+    "code": {}
+   },
+   "layout": {},
+   "searchpath": {},
+   "detailsvisible": 0,
+   "amxdtype": 1633771873,
+   "readonly": 0,
+   "devpathtype": 0,
+   "devpath": ".",
+   "sortmode": 0,
+   "viewmode": 0,
+   "includepackages": 0
+  },
   "autosave": 0
  }
 }

@@ -159,10 +159,10 @@ def test_received_input_files_are_pruned_and_removed_on_stop(engine, tmp_path):
     msg = new_message("generate", {"model": "tiny-melody", "bars": 1,
                                    "melody": {"midi_file": {"buffer": 0, "format": "mid"}}},
                       buffers=[b"MThd not really midi"])
-    first = handler._materialise_buffers(msg)["melody"]["midi_file"]["path"]
+    first = handler._materialise_buffers(msg)[0]["melody"]["midi_file"]["path"]
     old = time.time() - handlers_mod.SCRATCH_KEEP_S - 60
     os.utime(first, (old, old))  # a day-old upload
-    second = handler._materialise_buffers(msg)["melody"]["midi_file"]["path"]
+    second = handler._materialise_buffers(msg)[0]["melody"]["midi_file"]["path"]
     assert not os.path.exists(first) and os.path.exists(second)
     handler.close()
     assert not handler.scratch.exists()

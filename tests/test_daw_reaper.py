@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import soundfile as sf
 from daw.harness import (
     LUA,
     REAPER_DIR,
@@ -68,19 +69,19 @@ def test_generate_from_midi_item_sends_notes_tempo_and_inserts_exact_bars(tmp_pa
                                         fake_cli_command()), tmp_path, env={"MGB_FAKE_LOG": str(log)})
     assert snap["messages"] == []
     sent = json.loads(log.read_text())
-    argv = sent["argv"]
-    assert argv[0] == "generate" and "--json" in argv
-    assert (argv_value(argv, "--bpm"), argv_value(argv, "--time-signature")) == ("100", "3/4")
-    assert (argv_value(argv, "--bars"), argv_value(argv, "--start-bar")) == ("4", "3")
-    assert argv_value(argv, "--sample-rate") == "44100"
-    assert argv_value(argv, "--prompt") == "c major line, piano"
+    argv, req = sent["argv"], sent["request"]
+    # every request field travels in the request file; the command line holds file names only
+    assert argv[:2] == ["generate", "--request"] and "--json" in argv and "--prompt" not in argv
+    assert (req["bpm"], req["time_signature"], req["bars"], req["start_bar"]) == (100, "3/4", 4, 3)
+    assert (req["sample_rate"], req["format"], req["model"]) == (44100, "wav24", "facebook/musicgen-melody")
+    assert req["prompt"] == "c major line, piano"
     # notes in quarter-note beats from the item's start, cut at its end
     expected = []
     for n in c_major_notes():
         start, end = n["start_qn"], min(n["end_qn"], 12)
         expected.append({"pitch": n["pitch"], "start_beats": start, "duration_beats": end - start,
                          "velocity": n["vel"], "muted": n["muted"]})
-    melody = sent["melody"]
+    melody = req["melody"]
     assert melody["clip_start_beats"] == 0 and melody["clip_length_beats"] == 12
     assert melody["notes"] == expected
     out = Path(argv_value(argv, "--out"))
@@ -111,8 +112,8 @@ def test_generate_from_midi_item_sends_notes_tempo_and_inserts_exact_bars(tmp_pa
 def test_variations_become_takes_of_one_item(tmp_path: Path) -> None:
     snap = run_reaper(generate_scenario(tmp_path, ["pads", "2", "tiny", "3"], fake_cli_command()), tmp_path,
                       env={"MGB_FAKE_LOG": str(tmp_path / "cli.json")})
-    argv = json.loads((tmp_path / "cli.json").read_text())["argv"]
-    assert argv_value(argv, "--variations") == "3" and "--melody" not in argv  # tiny has no melody input
+    req = json.loads((tmp_path / "cli.json").read_text())["request"]
+    assert req["variations"] == 3 and "melody" not in req  # tiny has no melody input
     (item,) = snap["tracks"][1]["items"]
     assert item["length"] == pytest.approx(2 * BAR_S, abs=1e-9)
     assert [t["active"] for t in item["takes"]] == [True, False, False]
@@ -159,11 +160,11 @@ def test_engine_error_is_shown(tmp_path: Path) -> None:
 def test_an_older_cli_without_the_option_is_explained(tmp_path: Path) -> None:
     fake = tmp_path / "old.sh"  # what argparse prints for an option this CLI lacks
     fake.write_text("#!/bin/sh\necho 'usage: musicgen-bridge [-h] ...' >&2\n"
-                    "echo 'musicgen-bridge: error: unrecognized arguments: --melody /x.json' >&2\nexit 2\n")
+                    "echo 'musicgen-bridge: error: unrecognized arguments: --request /x.json' >&2\nexit 2\n")
     fake.chmod(0o755)
     snap = run_reaper(generate_scenario(tmp_path, ["x", "4", "facebook/musicgen-melody", "1"], str(fake)), tmp_path)
     (msg,) = snap["messages"]
-    assert "unrecognized arguments: --melody" in msg["text"] and "Update musicgen-bridge" in msg["text"]
+    assert "unrecognized arguments: --request" in msg["text"] and "Update musicgen-bridge" in msg["text"]
 
 
 def test_cancel_sends_sigterm_and_cleans_up(tmp_path: Path) -> None:
@@ -231,6 +232,20 @@ def test_generate_melody_through_the_real_cli_and_a_running_engine(tmp_path: Pat
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".json"]
 
 
+def test_flac_through_the_real_cli_is_a_flac_file(tmp_path: Path, daw_server: Any) -> None:
+    """format=flac: the script asks for <name>.flac and the engine's FLAC lands under that name."""
+    scenario = generate_scenario(tmp_path, ["flac pads", "1", "tiny", "1"], cli_command(),
+                                 ext={"musicgen-bridge/server": daw_server.addresses["zmq"],
+                                      "musicgen-bridge/format": "flac"}, pump=60)
+    snap = run_reaper(scenario, tmp_path)
+    assert snap["messages"] == []
+    (item,) = snap["tracks"][1]["items"]
+    path = Path(item["takes"][0]["source"])
+    assert path.name == "flac-pads.flac" and path.read_bytes()[:4] == b"fLaC"
+    info = sf.info(str(path))
+    assert info.format == "FLAC" and (info.frames, info.samplerate) == (79380, 44100)
+
+
 @pytest.mark.parametrize("os_name", ["linux64", "Win64"])
 def test_cancel_through_the_real_cli_cancels_the_engine_job(tmp_path: Path, daw_server: Any, daw_engine: Any,
                                                             os_name: str) -> None:
@@ -275,13 +290,13 @@ def test_continue_sends_the_trimmed_range_and_places_the_result_at_its_start_bar
     snap = run_reaper(continue_scenario(tmp_path, wav, 1.5 * BAR_S, 3 * BAR_S, ["", "2", "2", "tiny"],
                                         offset=0.5 * BAR_S), tmp_path, env={"MGB_FAKE_LOG": str(log)})
     assert snap["messages"] == []
-    argv = json.loads(log.read_text())["argv"]
-    assert argv[0] == "continue" and argv_value(argv, "--audio") == str(wav)
-    assert float(argv_value(argv, "--audio-start")) == pytest.approx(0.9, abs=1e-12)
-    assert float(argv_value(argv, "--audio-end")) == pytest.approx(0.9 + 5.4, abs=1e-12)
-    assert float(argv_value(argv, "--item-start-bar")) == 2.5 and "--start-bar" not in argv
-    assert (argv_value(argv, "--context-bars"), argv_value(argv, "--bars")) == ("2", "2")
-    assert (argv_value(argv, "--bpm"), argv_value(argv, "--time-signature")) == ("100", "3/4")
+    sent = json.loads(log.read_text())
+    argv, req = sent["argv"], sent["request"]
+    assert argv[:2] == ["continue", "--request"] and req["audio"]["path"] == str(wav)
+    assert req["audio"]["start_seconds"] == pytest.approx(0.9, abs=1e-12)
+    assert req["audio"]["end_seconds"] == pytest.approx(0.9 + 5.4, abs=1e-12)
+    assert req["item_start_bar"] == 2.5 and "start_bar" not in req
+    assert (req["context_bars"], req["bars"], req["bpm"], req["time_signature"]) == (2, 2, 100, "3/4")
     (dialog,) = snap["dialogs"]
     assert dialog["defaults"].split("\n")[2] == "2"  # whole bars inside: bars 3 and 4
     items = snap["tracks"][0]["items"]
@@ -364,6 +379,8 @@ def test_live_follows_the_play_cursor_and_places_windows_at_their_bars(tmp_path:
                 "inputs": [["ambient pads", "tiny", "2", "2", "2"]],
                 "steps": [{"play": {"playing": True, "position": 0}},
                           {"script": script("Live continuation start")}, {"pump": 2.6},
+                          # a loaded machine may not have made window 1 yet: wait for it (bounded)
+                          {"pump": 60, "until_items": {"track": "MusicGen live: ambient pads", "count": 2}},
                           {"script": script("Live continuation stop")}, {"pump": 20}, {"atexit": True}]}
     snap = run_reaper(scenario, tmp_path)
     assert snap["messages"] == []

@@ -8,7 +8,7 @@ import json
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from musicgen_bridge.bridge.protocol import Message, decode, encode, new_message
+from musicgen_bridge.bridge.protocol import MIN_NORMAL, Message, decode, encode, new_message
 from musicgen_bridge.engine import limits
 from musicgen_bridge.engine.errors import ERROR_CODES, EngineError
 
@@ -58,10 +58,14 @@ def test_any_json_shaped_like_an_envelope(obj):
 
 @FUZZ
 @given(st.sampled_from(["ping", "generate", "status", "fetch", "x"]), json_values, st.text(max_size=10))
+@example("ping", 1.1125369292536007e-308, "")
+@example("ping", {"a": [2.5e-310]}, "s")
 def test_well_formed_messages_round_trip(msg_type, value, session):
     msg = new_message(msg_type, {"value": value}, session=session)
     out = _decode_or_code(encode(msg)) if _finite(value) else None
-    if out is not None:
+    if out is not None and _subnormal(value):
+        assert out == "invalid_field"  # docs/protocol.md: numbers are 0 or at least MIN_NORMAL in size
+    elif out is not None:
         assert isinstance(out, Message), out
         assert (out.msg_type, out.content, out.session) == (msg_type, {"value": value}, session)
 
@@ -81,3 +85,14 @@ def _finite(value) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _subnormal(value) -> bool:
+    """A float anywhere in ``value`` too small to divide by (0 < |x| < MIN_NORMAL)."""
+    if isinstance(value, float):
+        return 0.0 < abs(value) < MIN_NORMAL
+    if isinstance(value, dict):
+        return any(_subnormal(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_subnormal(v) for v in value)
+    return False

@@ -186,7 +186,7 @@ def test_osc_reply_port_table_is_bounded(server, monkeypatch):
     monkeypatch.setattr(limits, "MAX_OSC_PEERS", 3)
     peers = [OscPeer(_host_port(server.addresses["osc_udp"])) for _ in range(8)]  # each says /mgb/hello
     try:
-        table = server.router._reply_ports
+        table = server.router.clients._anon  # unnamed hellos, by (host, port) and by host
         assert len(table) <= 2 * 3
         newest = peers[-1]
         assert (("127.0.0.1", newest.port) in table) and (("127.0.0.1", peers[0].port) not in table)

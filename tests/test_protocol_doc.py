@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pythonosc.osc_message import OscMessage
 
-from musicgen_bridge.bridge import handlers, osc_server
+from musicgen_bridge.bridge import handlers, osc_server, osc_tcp
 from musicgen_bridge.bridge.osc_server import OscRouter, event_dgram
 from musicgen_bridge.bridge.protocol import EVENT_TYPES, PROTOCOL_VERSION, REQUEST_TYPES
 from musicgen_bridge.engine import limits
@@ -55,10 +55,11 @@ def _doc_row(address: str) -> str:
 def test_typed_osc_addresses_have_the_documented_type_tags():
     router = OscRouter(handler=None)  # type: ignore[arg-type] - only its address table is read
     for address, (tags, _build) in router.typed.items():
-        args_cell = _doc_row(address).split("|")[2]
+        args_cell = re.sub(r"`\[[^]]*\]`", "", _doc_row(address).split("|")[2])  # [optional] arguments
         documented = "".join(re.findall(r"\b([sifb]):", args_cell))
         assert documented == tags, f"{address}: doc says {documented!r}, code takes {tags!r}"
-    assert "".join(re.findall(r"\b([sifb]):", _doc_row("/mgb/hello").split("|")[2])) == "i"
+    assert "".join(re.findall(r"\b([sifb]):", _doc_row("/mgb/hello").split("|")[2])) == "is"  # port [client_id]
+    assert "".join(re.findall(r"\b([sifb]):", _doc_row("/mgb/part").split("|")[2])) == "siiss"
 
 
 SAMPLE_EVENT = {"job_id": "j-1", "fraction": 0.5, "path": "/x.wav", "start_bar": 1, "frames": 96000,
@@ -87,7 +88,7 @@ def test_limits_and_versions_are_the_codes():
         f"| JSON part of a message | {limits.MAX_JSON_BYTES // 2**20} MiB |",
         f"| one ZeroMQ frame (buffers included) | {limits.MAX_MESSAGE_BYTES // 2**20} MiB |",
         f"| OSC datagram over UDP | {osc_server.SAFE_UDP_BYTES} bytes |",
-        f"| OSC packet over TCP | {osc_server.MAX_TCP_PACKET // 2**20} MiB |",
+        f"| OSC packet over TCP | {osc_tcp.MAX_TCP_PACKET // 2**20} MiB |",
         f"| queued + running jobs | {limits.MAX_QUEUE} ",
         f"| `status.wait` | {handlers.MAX_STATUS_WAIT_S:g} s |",
         f"| `fetch.length` | {handlers.FETCH_CHUNK_MAX // 2**20} MiB |",

@@ -177,13 +177,13 @@ def test_vst3_file_problems(tmp_path: Path) -> None:
     by_name = parse_chain([{"vst3": "Fake.vst3"}], vst3_dirs=[vst_dir])  # relative: looked up in the folders
     assert by_name.items[0].path == bundle.resolve()
     cases = [
-        ([{"vst3": str(vst_dir / "Missing.vst3")}], "VST3 plugin not found"),
+        ([{"vst3": str(vst_dir / "Missing.vst3")}], "is not available"),
         ([{"vst3": ""}], "non-empty path"),
         ([{"vst3": str(bundle), "param": {}}], "unknown key 'param'"),
         ([{"vst3": str(bundle), "params": [1, 2]}], "params must be an object"),
         ([{"vst3": str(bundle), "params": {"mix": [1]}}], "unusable value"),
         ([{"vst3": str(bundle), "params": {"mix": math.nan}}], "unusable value"),
-        ([{"vst3": str(bundle), "preset": "nope.vstpreset"}], "preset file not found"),
+        ([{"vst3": str(bundle), "preset": "nope.vstpreset"}], "is not available"),
         ([{"vst3": str(bundle), "plugin_name": 3}], "plugin_name must be a string"),
     ]
     for chain, needle in cases:
@@ -198,10 +198,10 @@ def test_vst3_outside_the_plugin_folders_is_refused_even_through_a_symlink(tmp_p
     vst_dir.mkdir()
     outside = make_fake_bundle(elsewhere, "Evil")
     err = bad_fx(parse_chain, [{"vst3": str(outside)}], vst3_dirs=[vst_dir])
-    assert "outside the VST3 folders" in err.message
+    assert "is not available: it must be in the allowed folders" in err.message
     (vst_dir / "Evil.vst3").symlink_to(outside, target_is_directory=True)
     err = bad_fx(parse_chain, [{"vst3": str(vst_dir / "Evil.vst3")}], vst3_dirs=[vst_dir])
-    assert "outside the VST3 folders" in err.message
+    assert "is not available: it must be in the allowed folders" in err.message
 
 
 def test_unloadable_vst3_is_bad_fx_before_any_audio_work(tmp_path: Path) -> None:

@@ -257,3 +257,39 @@ def test_package_exports_resolve() -> None:
     missing = [name for name in render.__all__ if not hasattr(render, name)]
     assert missing == []
     assert callable(render.preview) and render.Renderer.__module__ == "musicgen_bridge.engine.render.renderer"
+
+
+@pytest.mark.parametrize("err", ["EXDEV", "ENOTSUP", "EOPNOTSUPP", "EPERM"])
+def test_publish_falls_back_to_rename_where_hard_links_are_unsupported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                       err: str) -> None:
+    import errno
+    import os
+
+    code = getattr(errno, err)
+
+    def no_links(src, dst) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(outmod.os, "link", no_links)
+    files = write_clip(sine(), 48000, tmp_path / "a.flac", fmt="flac", sidecar={"a": 1})
+    assert sf.info(str(files.audio)).format == "FLAC" and sf.info(str(files.audio)).frames == 4800
+    assert json.loads(files.sidecar.read_text())["file"] == "a.flac"
+    assert listing(tmp_path) == ["a.flac", "a.flac.json"]  # no temp file left
+    before = files.audio.read_bytes()
+    # auto naming takes the next free name; an explicit taken name is refused, the file untouched
+    assert write_clip(sine(frames=100), 48000, tmp_path / "a.flac", fmt="flac", auto=True).audio.name == "a-2.flac"
+    assert code_of(write_clip, sine(frames=100), 48000, files.audio, fmt="flac") == "file_exists"
+    assert files.audio.read_bytes() == before and listing(tmp_path) == ["a-2.flac", "a.flac", "a.flac.json"]
+
+
+def test_other_link_failures_are_not_taken_for_missing_hard_links(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def broken_disk(src, dst) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(outmod.os, "link", broken_disk)
+    with pytest.raises(OSError) as info:
+        write_clip(sine(), 48000, tmp_path / "a.wav")
+    assert info.value.errno == errno.EIO and listing(tmp_path) == []

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
+from .magnet_args import add_magnet_args, magnet_content
 
 
 def add_request_args(p: argparse.ArgumentParser) -> None:
@@ -31,6 +32,9 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast")
     p.add_argument("--dtype", default=None,
                    help="decoding precision of the fast generator: fp32|bf16|fp16|int8 (default: the engine's)")
+    p.add_argument("--decoder", default=None, help="tokens to audio: encodec (default) or mbd "
+                   "(Multi-Band Diffusion: cleaner, far slower; not in live mode)")
+    add_magnet_args(p)
     p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
     p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
     p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
@@ -62,7 +66,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
                                "channels": args.channels, "format": args.format}
     optional = {"model": args.model, "bars": args.bars, "seconds": args.seconds, "seed": args.seed,
                 "top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature, "cfg": args.cfg,
-                "variations": args.variations, "generator": args.generator, "dtype": args.dtype, "output_dir": args.output_dir,
+                "variations": args.variations, "generator": args.generator, "dtype": args.dtype, "decoder": args.decoder, "output_dir": args.output_dir,
                 "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling, "tail": args.tail,
                 "track": args.track}
     if args.fx is not None:
@@ -70,6 +74,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
         # a chain file travels as its JSON content, so a remote engine needs no access to it
         optional["fx"] = _read_json(fx_file, "effect chain", "bad_fx") if fx_file.suffix == ".json" or fx_file.exists() else args.fx
     content.update({k: v for k, v in optional.items() if v is not None})
+    content.update(magnet_content(args))
     if args.no_tempo_hint:
         content["tempo_hint"] = False
     melody = melody_content(args)
@@ -121,15 +126,42 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
             found.append(melody[key])
-    if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
-        found.append(content["audio"])
+    for key in ("audio", "tokens"):  # continuation item; codec_* input
+        if isinstance(content.get(key), dict) and "path" in content[key]:
+            found.append(content[key])
     return found
 
 
+def add_request_file_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--request", default=None, help="a JSON file holding the whole request content "
+                   "(the other request options are then ignored)")
+
+
+def request_file_content(path: Path, out: str | None = None) -> dict[str, Any]:
+    """``--request FILE.json``: the whole request content from one UTF-8 JSON object, so a DAW
+    script passes no free text (prompts, project paths) on a command line it would have to quote.
+    A relative ``audio.path`` is taken relative to the file; ``out`` (``--out``) names the output.
+
+        musicgen-bridge generate --request take.request.json --json --out take.wav
+    """
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise EngineError("invalid_field", f"cannot read the request file {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise EngineError("bad_json", f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(content, dict):
+        raise EngineError("invalid_field", f"{path} must hold a JSON object (the request content)")
+    audio = content.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get("path"), str):
+        audio["path"] = str((path.parent / audio["path"]).resolve())
+    if out:
+        content["output_name"] = Path(out).name
+    return content
 
 
 def add_continue_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--audio", required=True, help="the audio item to continue")
+    p.add_argument("--audio", default=None, help="the audio item to continue (required unless --request)")
     p.add_argument("--audio-start", type=float, default=None, help="start of the item in the file, seconds")
     p.add_argument("--audio-end", type=float, default=None, help="end of the item in the file, seconds")
     p.add_argument("--context-bars", type=int, default=None, help="whole bars of the item used as context")
@@ -138,6 +170,8 @@ def add_continue_args(p: argparse.ArgumentParser) -> None:
 
 
 def continue_content(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.audio:
+        raise EngineError("missing_field", "continue needs --audio FILE (the audio item to continue)", field="audio")
     content = request_content(args)
     audio: dict[str, Any] = {"path": str(Path(args.audio).resolve())}
     if args.audio_start is not None:

@@ -16,13 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
-from .args import add_continue_args, add_request_args, continue_content, input_files, request_content
+from .args import (
+    add_continue_args,
+    add_request_args,
+    add_request_file_arg,
+    continue_content,
+    input_files,
+    request_content,
+    request_file_content,
+)
+from .codec import add_codec_parser
 
 EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
 BAD_REQUEST_CODES = {"invalid_field", "missing_field", "too_large", "unknown_model", "bad_envelope", "bad_json",
                      "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support",
-                     "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version"}
+                     "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version",
+                     "unsupported_decoder", "bad_tokens"}
 
 
 def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
@@ -41,11 +51,13 @@ def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    return _submit(args, "generate", request_content(args))
+    content = request_file_content(Path(args.request), args.out) if args.request else request_content(args)
+    return _submit(args, "generate", content)
 
 
 def cmd_continue(args: argparse.Namespace) -> int:
-    return _submit(args, "continue", continue_content(args))
+    content = request_file_content(Path(args.request), args.out) if args.request else continue_content(args)
+    return _submit(args, "continue", content)
 
 
 def _submit(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> int:
@@ -110,6 +122,7 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
     config = EngineConfig(default_model=spec.name,
                           output_root=out_dir, allowed_dirs=allowed, device=getattr(args, "device", "auto"),
                           cache_dir=getattr(args, "cache_dir", None))
+    config.batching = False  # one job: nothing to batch with, and on a CPU the padded rows only cost
     engine = Engine(config)
     try:
         submitted = engine.submit(kind, content)
@@ -152,6 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           journal=None if args.journal == "off" else (args.journal or journal_default()))
     if args.max_queue:
         config.max_queue = args.max_queue
+    config.batching = not args.no_batching
     config.executor, config.executor_options = serve_executor(
         args.executor, {flag: getattr(args, flag) for flag in RAY_FLAGS})
     return serve_forever(ServeSettings(config=config, zmq=args.zmq, zmq_events=args.zmq_events, osc=args.osc,
@@ -165,6 +179,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "client" and not args.name:
         raise EngineError("missing_field", "keys client needs a NAME, e.g. `musicgen-bridge keys client laptop`")
     return run_keys(args.keys_command, args.dir, name=args.name, authorize=args.authorize)
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from ...engine.conformance.runner import run_conformance
+
+    return run_conformance(args.dir)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -187,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("continue", help="new bars that follow an audio item, starting on its last bar line")
     add_request_args(c)
     add_continue_args(c)
+    for p in (g, c):
+        add_request_file_arg(p)
     c.add_argument("--device", default="auto")
     c.add_argument("--cache-dir", default=None)
     c.set_defaults(func=cmd_continue)
@@ -239,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output-root", default=None)
     s.add_argument("--allow-dir", action="append", default=[])
     s.add_argument("--max-queue", type=int, default=None)
+    s.add_argument("--no-batching", action="store_true", help="decode each job alone (default: concurrent jobs "
+                   "and live windows on one model decode as one batch)")
     s.add_argument("--ready-file", default=None, help="write the bound addresses here once serving")
     s.add_argument("--keys", default=None, help="key folder (`keys init`): ZeroMQ with CURVE; needed beyond loopback")
     s.add_argument("--osc-allow", action="append", default=[], help="address or network allowed to send OSC "
@@ -261,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--dir", default=None, help="key folder (default: <user config dir>/keys)")
     k.add_argument("--authorize", action="store_true", help="client: also let it into this machine's engine")
     k.set_defaults(func=cmd_keys)
+
+    cf = sub.add_parser("conformance", help="check our implementations against reference fixtures")
+    cf.add_argument("suite", choices=("audiocraft",), help="which reference set")
+    cf.add_argument("dir", help="fixture folder (one sub-folder per model family)")
+    cf.set_defaults(func=cmd_conformance)
+
+    add_codec_parser(sub)
 
     d = sub.add_parser("demo", help="start an engine, send real requests over the wire, keep the files")
     d.add_argument("--out-dir", default="demo-output")

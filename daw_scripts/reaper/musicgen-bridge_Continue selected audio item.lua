@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Continue selected audio item
+-- @version 0.1.0
 -- @about Sends the part of the file the selected audio item plays (its last whole bars are the
 --   context) and places the continuation on the same track from the item's last bar line, in
 --   one undo step.
@@ -14,8 +15,9 @@ local function main()
   local audio, why = project.audio_context(item)
   if not audio then ui.message(why) return end
   local span = project.item_span(item)
-  if not project.steady(span) then
-    ui.message("The tempo or time signature changes inside the item; continuation needs one tempo across it.\n\n" ..
+  local change = project.tempo_change(span.position, span.end_time)
+  if change then
+    ui.message("Inside the item, " .. change .. "; continuation needs one steady tempo across it.\n\n" ..
       "Split the item at the change and select the part before the bars you want to add.")
     return
   end
@@ -35,6 +37,14 @@ local function main()
   local context = bars and ui.number(values, "context_bars", "Context bars", 1, whole_bars, true)
   if not context then return end
   local model = values.model ~= "" and values.model or ui.get("model")
+  -- the new bars start on the item's last bar line: they need the same steady tempo
+  local last_line = math.floor(project.bar_at(span.end_time) + 1e-6)
+  local change_after = project.tempo_change(span.position, project.time_of_bar(last_line + bars))
+  if change_after then
+    ui.message("In the " .. bars .. " bars after the item, " .. change_after .. ". MusicGen writes one steady " ..
+      "tempo; add fewer bars or move the tempo change.")
+    return
+  end
 
   -- tempo and meter of the item; the engine finds the item's last bar line from its start bar
   local content = {prompt = values.prompt, model = model, bars = bars, context_bars = context, bpm = span.bpm,
@@ -43,7 +53,7 @@ local function main()
                    audio = {path = audio.path, start_seconds = audio.start_seconds, end_seconds = audio.end_seconds}}
   local stem = values.prompt ~= "" and values.prompt or (audio.path:match("([^/\\]+)%.%w+$") or "audio") .. "-cont"
   local base = mgb.unique_base(mgb.media_dir(), mgb.slug(stem))
-  content._out = base .. ".wav"
+  content._out = mgb.out_path(base, content.format)
   local track = reaper.GetMediaItem_Track(item)
 
   mgb.run_job({title = "Continuing for " .. bars .. " bars", kind = "continue", content = content, base = base,

@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Generate from selected MIDI item
+-- @version 0.1.0
 -- @about Reads the selected MIDI item (notes, tempo, meter, position, length in bars), asks for a
 --   prompt, runs `musicgen-bridge generate` in the background and puts the result (N takes for N
 --   variations) on a new track under the item's track, at the item's position, in one undo step.
@@ -33,6 +34,14 @@ local function main()
     return
   end
   local model = values.model ~= "" and values.model or ui.get("model")
+  local length = project.bars_length(span, bars)
+  local change = project.tempo_change(span.position, span.position + length)
+  if change then
+    ui.message("Inside the " .. bars .. " bars this would fill, " .. change .. ". MusicGen writes one steady " ..
+      "tempo, so the clip would drift off the grid.\n\nMove the item, use fewer bars, or remove the change " ..
+      "(for a ramp: untick \"Gradual tempo change\" on the tempo marker).")
+    return
+  end
 
   local content = {prompt = values.prompt, model = model, bars = bars, bpm = span.bpm,
                    time_signature = project.time_signature(span), start_bar = span.start_bar,
@@ -44,9 +53,8 @@ local function main()
     content.melody = melody
   end
   local base = mgb.unique_base(mgb.media_dir(), mgb.slug(values.prompt))
-  content._out = base .. ".wav"
+  content._out = mgb.out_path(base, content.format)
   local source_track = reaper.GetMediaItem_Track(item)
-  local length = project.bars_length(span, bars)
 
   mgb.run_job({title = "Generating " .. bars .. " bars", kind = "generate", content = content, base = base,
                on_done = function(result)

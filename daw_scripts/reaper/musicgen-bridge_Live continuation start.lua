@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Live continuation start
+-- @version 0.1.0
 -- @about Starts a live session: the engine keeps a few bars generated ahead of the play cursor
 --   and each finished window lands at its bar on a new track. Stop it with
 --   "musicgen-bridge: Live continuation stop" (or Esc in its window).
@@ -42,7 +43,7 @@ local function main()
     track = place.new_track_below(selected, "MusicGen live: " .. values.live_prompt)
   end)
   live.start({content = content, track = track, base = base, out_dir = out_dir, label = values.live_prompt,
-              relay = script_dir .. "mgb_live_relay.py"})
+              relay = script_dir .. "mgb_live_relay.py", start_timeout = mgb.start_timeout()})
 end
 
 main()

@@ -1,4 +1,5 @@
 -- @description musicgen-bridge: Settings
+-- @version 0.1.0
 -- @about Where the musicgen-bridge command is, which engine to talk to, the default model and file format.
 -- SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -28,3 +29,6 @@ if ok then
     i = i + 1
   end
 end
+
+-- a script that defers adds no "ReaScript: Run" undo point: this one changed nothing undoable
+reaper.defer(function() end)

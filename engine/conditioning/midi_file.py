@@ -21,9 +21,12 @@ import mido
 
 from ..errors import EngineError
 from .melody import MAX_NOTES, Melody, Note, clip_notes, to_fraction
+from .midi_scan import count_note_ons
 
-#: MIDI files larger than this are refused (a melody file is a few kB).
-MAX_MIDI_BYTES = 16 * 1024 * 1024
+#: MIDI files larger than this are refused (a melody file is a few kB; 20,000 notes take about 160 kB).
+MAX_MIDI_BYTES = 2 * 1024 * 1024
+#: note-ons in the whole file (every track) beyond which it is refused before a full parse
+MAX_FILE_NOTES = 4 * MAX_NOTES
 #: MIDI's default tempo (120 bpm) in microseconds per beat, in force until a set_tempo.
 DEFAULT_TEMPO = 500_000
 #: Channel 10 (index 9) is General MIDI percussion: its "pitches" are drum kinds, not notes.
@@ -45,6 +48,10 @@ def _load(source: str | os.PathLike | bytes) -> mido.MidiFile:
                               f"{exc.strerror or exc}; check the path") from exc
     if len(data) > MAX_MIDI_BYTES:
         raise EngineError("too_large", f"MIDI data is larger than {MAX_MIDI_BYTES} bytes")
+    # counted while scanning, before mido builds every message: an oversized file is refused cheaply
+    if count_note_ons(data, stop_after=MAX_FILE_NOTES) > MAX_FILE_NOTES:
+        raise EngineError("too_large", f"the MIDI file holds more than {MAX_FILE_NOTES} notes in all; a melody "
+                          f"uses at most {MAX_NOTES}: export only the melody's track and range")
     try:
         midi = mido.MidiFile(file=io.BytesIO(data))
     except Exception as exc:  # mido raises OSError, EOFError, ValueError, KeyError... on junk

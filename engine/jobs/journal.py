@@ -127,6 +127,9 @@ class Journal:
         self._mutex = threading.Lock()
         try:
             self._db = self._connect()
+        except sqlite3.OperationalError:
+            self._lock_file.close()
+            raise  # cannot open or write (read-only, full, not a file): not corruption, nothing to move aside
         except sqlite3.DatabaseError as exc:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             log.error("journal %s is unreadable (%s); moved aside to %s, starting a new one", self.path, exc, aside)
@@ -232,6 +235,10 @@ def open_journal(path: str | os.PathLike[str] | None) -> Journal | None:
     except JournalInUse as exc:
         log.warning("%s; this engine keeps no journal (jobs will not survive a restart)", exc)
         return None
+    except (OSError, sqlite3.Error) as exc:  # a read-only folder, a full disk, a folder in the way
+        log.error("journal %s cannot be written (%s); this engine keeps no journal: jobs will not survive a "
+                  "restart (serve --journal PATH to choose another place, or --journal off)", path, exc)
+        return None
 
 
 def remove_temp_files(folders: Iterable[Path], older_than: float) -> list[Path]:
@@ -253,6 +260,29 @@ def remove_temp_files(folders: Iterable[Path], older_than: float) -> list[Path]:
     return removed
 
 
+#: folders under the output root searched for temp files at restart (live sessions write there too)
+MAX_CLEAN_FOLDERS = 256
+
+
+def _subfolders(root: Path) -> list[Path]:
+    """The output root's folders, two levels deep, at most MAX_CLEAN_FOLDERS (symlinks not followed)."""
+    found: list[Path] = []
+    level = [root]
+    for _ in range(2):
+        nxt = []
+        for folder in level:
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False) and len(found) < MAX_CLEAN_FOLDERS:
+                    found.append(Path(entry.path))
+                    nxt.append(Path(entry.path))
+        level = nxt
+    return found
+
+
 @dataclass
 class Recovery:
     interrupted: list[str]
@@ -270,7 +300,7 @@ def recover(journal: Journal, submit: Callable[..., Any], paths: PathPolicy) -> 
     journal.prune()
     unfinished = journal.entries(UNFINISHED)
     journal.set_state([e.id for e in unfinished], "interrupted", INTERRUPTED)
-    folders = {paths.output_root}
+    folders = {paths.output_root, *_subfolders(paths.output_root), *paths.allowed_dirs}  # live windows too
     for entry in unfinished:
         try:
             folders.add(paths.folder(entry.request.get("output_dir")))

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import EngineError
+from ..errors import EngineError, from_os_error
 from .cancel import CancelToken
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,7 @@ class JobQueue:
                  journal: Any = None) -> None:
         self._runner = runner
         self._journal = journal  # engine.jobs.journal.Journal: every state change is written there
+        self._journal_failures = 0
         self._closing = False
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._max_queue = max_queue
@@ -163,7 +164,13 @@ class JobQueue:
                 self._note(job)  # the journal knows before the client does
                 job.report_progress(1.0)
                 job.emit("done", job.result)
-            except EngineError as exc:
+            except (EngineError, OSError) as exc:
+                if isinstance(exc, OSError):
+                    mapped = from_os_error(exc)
+                    if mapped is None:
+                        log.error("job %s failed: %s", job.id, exc)
+                        mapped = EngineError("internal", f"{type(exc).__name__}: {exc}")
+                    exc = mapped
                 if exc.code == "cancelled" and self._closing:  # stopped by shutdown, not by the client
                     exc = EngineError("interrupted", "the engine stopped before this job finished; submit it again")
                 job.state = exc.code if exc.code in ("cancelled", "interrupted") else "error"
@@ -186,5 +193,8 @@ class JobQueue:
         if self._journal is not None:
             try:
                 self._journal.record(job)
-            except Exception:
-                log.exception("journal write for job %s failed", job.id)
+            except Exception as exc:  # noqa: BLE001 - a full disk must not stop the engine serving
+                self._journal_failures += 1
+                n = self._journal_failures
+                if n & (n - 1) == 0:  # 1, 2, 4, 8...: a full disk gives a few lines, not one per job
+                    log.error("journal write for job %s failed (%s: %s); %d failed so far", job.id, type(exc).__name__, exc, n)

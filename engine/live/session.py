@@ -1,7 +1,8 @@
 """Live mode: keep ``ahead_bars`` bars generated ahead of the DAW's playhead, window after window.
 
-One :class:`LiveSession` per track, each on its own thread; the model lock serialises their
-decoding. The scheduling decisions (which bars next, tempo changes, underruns) live in
+One :class:`LiveSession` per track, each on its own thread; with the fast generator their
+windows decode together in the engine's batch (:mod:`..jobs.batcher`), a window that is due soon
+first. The scheduling decisions (which bars next, tempo changes, underruns) live in
 :mod:`engine.live.schedule`; this module runs them: it generates each window on one token stream
 (so windows continue each other), renders it to the session format, writes it, and emits
 ``window`` events (``underrun`` when the playhead outruns generation). Bars are 1-based on the
@@ -16,11 +17,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
 from .. import limits
 from ..errors import EngineError
+from ..jobs.batcher import decode_priority
 from ..jobs.cancel import CancelToken
 from ..jobs.queue import Listener
 from ..produce.context import EngineContext
@@ -52,6 +55,7 @@ class LiveSession:
         self._lock = threading.Condition()
         self._stop = CancelToken()
         self._reported_underruns = 0
+        self.last_heard = time.monotonic()  # the last transport: a session nobody drives expires
         self.windows_done = 0
         self.error: dict[str, Any] | None = None
         self._thread = threading.Thread(target=self._run, name=f"mgb-{self.id}", daemon=True)
@@ -68,6 +72,7 @@ class LiveSession:
 
     def transport(self, beat: Any, bpm: Any, playing: bool) -> None:
         with self._lock:
+            self.last_heard = time.monotonic()
             self.sched.transport(beat, bpm, playing)
             self._report_underruns()
             self._lock.notify_all()
@@ -106,6 +111,13 @@ class LiveSession:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if time.monotonic() - self.last_heard > limits.LIVE_IDLE_S:
+                # its client vanished (or forgot to send transport): free the slot for others
+                self.error = EngineError("cancelled", f"live session {self.id} expired: no transport for "
+                                         f"{limits.LIVE_IDLE_S:g} s").to_dict()
+                log.info("live session %s expired (no transport for %g s)", self.id, limits.LIVE_IDLE_S)
+                self._emit("error", self.error)
+                return
             with self._lock:
                 win = self.sched.next_window()
                 if win is None:
@@ -132,10 +144,17 @@ class LiveSession:
                 self._report_underruns()
 
     def _window(self, win: LiveWindow) -> None:
-        made = self.windows.make(win, self._stop)
+        with self._lock:  # the playhead reaches the window's first bar then: its audio is due
+            due = time.monotonic() + float(self.sched.seconds_until(win.start_bar)) if self.sched.playing else None
+        with decode_priority(live=True, deadline=due):  # the decode scheduler serves it first
+            made = self.windows.make(win, self._stop)
         spec = render_spec(self.req)
         name = clip_name(self.req.name_pattern, track=self.req.track or "live", prompt=self.req.prompt,
                          bar=win.start_bar + 1, take=win.index + 1)
+        # checked again for every window: a folder swapped for a link (or moved) since the start is refused
+        if self.ctx.paths.folder(self.req.output_dir) != self.folder:
+            raise EngineError("path_not_allowed", "the live session's folder was replaced since the session "
+                              "started; it is no longer written", path=str(self.req.output_dir))
         files = write_clip(made.clip, spec.sample_rate, self.folder / name, fmt=spec.format, auto=True,
                            sidecar=made.sidecar)
         seconds = float(exact(win.bars) * self.req.time_signature.quarters_per_bar * 60 / win.bpm)
@@ -174,8 +193,11 @@ class LiveManager:
         return session
 
     def transport(self, beat: Any, bpm: Any, playing: bool, session_id: str | None = None) -> list[str]:
-        with self._lock:
-            targets = [self._sessions[session_id]] if session_id else list(self._sessions.values())
+        # a named session that has ended is unknown_session, as live_stop says (not a KeyError)
+        targets = [self.get(session_id)] if session_id else None
+        if targets is None:
+            with self._lock:
+                targets = list(self._sessions.values())
         for s in targets:
             s.transport(beat, bpm, playing)
         return [s.id for s in targets]

@@ -19,7 +19,8 @@ import numpy as np
 from ..errors import EngineError
 from ..generation.fast.precision import name_of, plan_for
 from ..generation.reference import GenerationOutput, generate_reference
-from ..models.registry import ModelRegistry
+from ..models.families import FamilyModel, generate_family
+from ..models.registry import LoadedModel, ModelRegistry
 from ..paths import PathPolicy
 from ..request import GenerateRequest
 
@@ -36,11 +37,26 @@ class EngineContext:
     paths: PathPolicy
     default_model: str
     generators: dict[str, Callable[..., GenerationOutput]] = field(default_factory=dict)
+    codecs: dict[str, Any] = field(default_factory=dict)  # standalone EnCodecs by name (codec_job)
 
 
-def choose_generator(ctx: EngineContext, req: GenerateRequest) -> Callable[..., GenerationOutput]:
+def choose_generator(ctx: EngineContext, req: GenerateRequest,
+                     loaded: LoadedModel | None = None) -> Callable[..., GenerationOutput]:
     """The token loop for ``req.generator``: ``reference``, ``fast``, or ``auto`` (fast where built),
-    decoding in ``req.dtype`` when the request names a precision (the fast generator only)."""
+    decoding in ``req.dtype`` when the request names a precision (the fast generator only).
+
+    A family model (AudioGen, ...; :mod:`..models.families`) runs its own loop for ``auto`` and
+    ``reference``; the fast decoder is MusicGen's only.
+    """
+    if isinstance(loaded, FamilyModel):
+        if req.generator == "fast":
+            raise EngineError("unsupported", f"the fast generator runs MusicGen only; model {loaded.name} "
+                              f"runs its own loop (generator auto or reference)", field="generator")
+        loaded_as = name_of(ctx.registry.dtype)
+        if req.dtype is not None and req.dtype != loaded_as:
+            raise EngineError("unsupported", f"dtype {req.dtype} needs the fast generator; model {loaded.name} "
+                              f"runs its own loop in the loaded {loaded_as}", field="dtype")
+        return generate_family
     check_dtype(ctx, req)
     if req.generator == "reference":
         return generate_reference

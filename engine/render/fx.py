@@ -153,7 +153,19 @@ class Vst3Fx:
         return out
 
 
-FxItem = BuiltinFx | Vst3Fx
+@dataclass(frozen=True)
+class CodecFx:
+    """EnCodec as an effect (``{"codec": "facebook/encodec_24khz", "bandwidth": 6}``): the clip encoded
+    at that bandwidth and decoded again, at the session rate. Codec steps come first in a chain."""
+
+    model: str
+    bandwidth: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"codec": self.model, "bandwidth": self.bandwidth}
+
+
+FxItem = BuiltinFx | Vst3Fx | CodecFx
 
 
 @dataclass(frozen=True)
@@ -269,15 +281,22 @@ def _parse_builtin(index: int, entry: Mapping[str, Any], sample_rate: int | None
     return BuiltinFx(plugin, params)
 
 
-def _resolve_file(raw: Any, what: str, index: int, bases: Iterable[Path]) -> Path:
-    if not isinstance(raw, str) or not raw:
+def _resolve_file(raw: Any, what: str, index: int, bases: Iterable[Path], roots: Iterable[Path] | None = None) -> Path:
+    """The real path of ``raw`` (absolute, or relative to one of ``bases``) inside ``roots`` (default:
+    ``bases``). Outside the roots nothing is probed, and missing and outside get one and the same
+    error, so a refusal reveals nothing about files elsewhere."""
+    if not isinstance(raw, str) or not raw or "\x00" in raw:
         raise _bad(f"fx[{index}] {what} must be a non-empty path string", index=index)
+    bases = list(bases)
+    real_roots = [Path(r).expanduser().resolve() for r in (bases if roots is None else roots)]
     path = Path(raw).expanduser()
     candidates = [path] if path.is_absolute() else [b / path for b in bases]
     for candidate in candidates:
-        if candidate.exists():
-            return candidate.resolve()
-    raise _bad(f"fx[{index}] {what} not found: {raw}", index=index, path=raw)
+        real = candidate.resolve()
+        if any(real.is_relative_to(r) and real != r for r in real_roots) and real.exists():
+            return real
+    raise _bad(f"fx[{index}] {what} {raw} is not available: it must be in the allowed folders "
+               f"({', '.join(map(str, real_roots)) or 'none'})", index=index, path=raw)
 
 
 def _parse_vst3(
@@ -288,13 +307,9 @@ def _parse_vst3(
     if extra:
         raise _bad(f"fx[{index}] VST3 entry has unknown key {extra[0]!r}; keys are {', '.join(sorted(allowed))}",
                    index=index)
-    path = _resolve_file(entry["vst3"], "VST3 plugin", index, vst3_dirs)
+    path = _resolve_file(entry["vst3"], "VST3 plugin", index, vst3_dirs)  # inside the VST3 folders only
     if path.suffix.lower() != ".vst3":
         raise _bad(f"fx[{index}] {path} is not a .vst3 plugin", index=index)
-    roots = [d.expanduser().resolve() for d in vst3_dirs]
-    if not any(path.is_relative_to(r) for r in roots):
-        raise _bad(f"fx[{index}] {path} lies outside the VST3 folders ({', '.join(map(str, roots))}); "
-                   "install it there or add its folder to the engine's VST3 folders", index=index)
     params = entry.get("params", {})
     if not isinstance(params, Mapping):
         raise _bad(f"fx[{index}] params must be an object of name: value", index=index)
@@ -306,11 +321,25 @@ def _parse_vst3(
     preset = None
     if entry.get("preset") is not None:
         bases = [base_dir] if base_dir is not None else []
-        preset = _resolve_file(entry["preset"], "preset file", index, bases)
+        preset = _resolve_file(entry["preset"], "preset file", index, bases, roots=[*bases, *vst3_dirs])
     name = entry.get("plugin_name")
     if name is not None and not isinstance(name, str):
         raise _bad(f"fx[{index}] plugin_name must be a string", index=index)
     return Vst3Fx(path, dict(params), preset, name)
+
+
+def _parse_codec(index: int, entry: Mapping[str, Any]) -> CodecFx:
+    from ..decoders.encodec import CODEC_MODELS  # imported on use: it needs torch
+
+    model, bandwidth = entry.get("codec"), entry.get("bandwidth")
+    if model not in CODEC_MODELS:
+        raise _bad(f"fx[{index}]: codec must be one of {', '.join(CODEC_MODELS)}, got {model!r}", index=index)
+    if set(entry) - {"codec", "bandwidth"}:
+        raise _bad(f"fx[{index}]: a codec step takes codec and bandwidth only", index=index)
+    if isinstance(bandwidth, bool) or not isinstance(bandwidth, (int, float)) or not 0 < bandwidth <= 48:
+        raise _bad(f"fx[{index}]: bandwidth must be a number of kbps (the codec's list is checked when it "
+                   f"loads), got {bandwidth!r}", index=index)
+    return CodecFx(str(model), float(bandwidth))
 
 
 def parse_chain(
@@ -341,9 +370,16 @@ def parse_chain(
     for index, entry in enumerate(data):
         if not isinstance(entry, Mapping):
             raise _bad(f"fx[{index}] must be an object like {{\"plugin\": \"Gain\", \"gain_db\": -3}}", index=index)
-        has_plugin, has_vst3 = "plugin" in entry, "vst3" in entry
-        if has_plugin == has_vst3:
-            raise _bad(f"fx[{index}] needs exactly one of \"plugin\" (a built-in) or \"vst3\" (a path)", index=index)
+        has_plugin, has_vst3, has_codec = "plugin" in entry, "vst3" in entry, "codec" in entry
+        if has_plugin + has_vst3 + has_codec != 1:
+            raise _bad(f"fx[{index}] needs exactly one of \"plugin\" (a built-in), \"vst3\" (a path) or "
+                       f"\"codec\" (an EnCodec)", index=index)
+        if has_codec:
+            if any(not isinstance(i, CodecFx) for i in items):
+                raise _bad(f"fx[{index}]: codec steps run on the clip before the effects; put them first",
+                           index=index)
+            items.append(_parse_codec(index, entry))
+            continue
         items.append(_parse_builtin(index, entry, sample_rate) if has_plugin
                      else _parse_vst3(index, entry, dirs, base))
     return FxChain(tuple(items))

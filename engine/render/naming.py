@@ -23,8 +23,60 @@ FIELDS = ("track", "prompt", "bar", "take", "date", "time")
 MAX_STEM = 120
 PROMPT_SLUG_MAX = 40
 
-_WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {f"{p}{i}" for p in ("com", "lpt") for i in range(1, 10)}
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", "conin$", "conout$", "clock$"} \
+    | {f"{p}{i}" for p in ("com", "lpt") for i in range(10)}
+#: a format spec a naming pattern may use: fill/align, sign, zero padding, a width of at most two digits,
+#: a precision of one digit and a type ("{take:02d}", "{bar:>3}"); "{take:>1000000000}" is refused
+_SAFE_SPEC = re.compile(r"(?:.?[<>^=])?[+\- ]?0?\d{0,2}(?:\.\d)?[dsxXf]?")
+#: one path component, in bytes (most file systems refuse longer: ENAMETOOLONG)
+MAX_COMPONENT_BYTES = 255
 _BAD_NAME_CHARS = re.compile(r'[\x00-\x1f<>:"/\\|?*]')
+
+
+def is_windows_reserved(name: str) -> bool:
+    """True for names Windows treats as devices, with or without an extension, trailing dots or spaces,
+    or superscript digits (``con .wav``, ``CONIN$.wav``, ``COM¹.wav``, ``nul.``).
+
+    >>> is_windows_reserved("COM\u00b9.wav"), is_windows_reserved("console.wav")
+    (True, False)
+    """
+    stem = unicodedata.normalize("NFKC", name).split(".")[0].rstrip(" .").lower()
+    return stem in _WINDOWS_RESERVED
+
+
+def check_component(name: str, what: str = "file name") -> None:
+    """A path component must encode as UTF-8 (no lone surrogates) within MAX_COMPONENT_BYTES bytes."""
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise EngineError("invalid_field", f"the {what} holds a character that is not valid Unicode text "
+                          "(a lone surrogate)", field="name") from None
+    if size > MAX_COMPONENT_BYTES:
+        raise EngineError("invalid_field", f"the {what} is {size} bytes in UTF-8; the limit is {MAX_COMPONENT_BYTES}",
+                          field="name")
+
+
+def check_pattern(pattern: str) -> str:
+    """Validate a naming pattern at submit: known fields only, small format specs, no conversions.
+
+    >>> check_pattern("{track}_{take:02d}")
+    '{track}_{take:02d}'
+    """
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise EngineError("invalid_field", f"name pattern is malformed: {exc}", field="name_pattern") from None
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if field not in FIELDS:
+            raise EngineError("invalid_field", f"name pattern field {{{field[:40]}}} is unknown; use "
+                              f"{', '.join(FIELDS)}", field="name_pattern")
+        if conversion or not _SAFE_SPEC.fullmatch(spec or "") or "{" in (spec or ""):
+            raise EngineError("invalid_field", f"name pattern field {{{field}}} has an unsupported format "
+                              f"{(spec or conversion or '')[:40]!r}; widths up to 99 (e.g. {{take:02d}})",
+                              field="name_pattern")
+    return pattern
 
 
 def slugify(text: str, max_len: int = PROMPT_SLUG_MAX) -> str:
@@ -65,17 +117,7 @@ def clip_name(
         "date": when.strftime("%Y%m%d"),
         "time": when.strftime("%H%M%S"),
     }
-    try:
-        parsed = list(string.Formatter().parse(pattern))
-    except ValueError as exc:
-        raise EngineError("invalid_field", f"name pattern {pattern!r} is malformed: {exc}") from exc
-    for _, field, _, _ in parsed:
-        if field is not None and field not in FIELDS:
-            raise EngineError(
-                "invalid_field",
-                f"name pattern field {{{field}}} is unknown; use {', '.join(FIELDS)}",
-                field="name_pattern",
-            )
+    check_pattern(pattern)
     return safe_stem(_format_lenient(pattern, values))
 
 
@@ -107,7 +149,7 @@ def safe_stem(raw: str) -> str:
     stem = re.sub(r"([-_.])[-_.]+", r"\1", stem).strip("-_.")[:MAX_STEM].rstrip("-_.")
     if not stem:
         return "clip"
-    if stem.split(".")[0].lower() in _WINDOWS_RESERVED:
+    if is_windows_reserved(stem):
         stem += "-clip"
     return stem
 
@@ -124,13 +166,14 @@ def check_file_name(name: str) -> str:
             f"file name {name!r} contains a folder part; give the folder separately",
             field="name",
         )
+    check_component(name)
     bad = (
         not name
         or len(name) > 200
         or _BAD_NAME_CHARS.search(name) is not None
         or name.startswith(".")
         or name.endswith((" ", "."))
-        or name.split(".")[0].lower() in _WINDOWS_RESERVED
+        or is_windows_reserved(name)
     )
     if bad:
         raise EngineError(

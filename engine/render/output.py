@@ -2,8 +2,9 @@
 
 Every file is written to a hidden temp name in its final folder, flushed, then published
 under the final name with a hard link (``os.link`` fails if the name exists) and the temp
-name removed. Where the file system has no hard links, the name is first reserved with
-``O_CREAT | O_EXCL`` and the temp file moved onto the reservation. A failed write leaves
+name removed. Where the file system has no hard links (``os.link`` fails with EPERM, EXDEV,
+ENOTSUP or EOPNOTSUPP: FAT32/exFAT drives, network shares), the name is first claimed with
+``O_CREAT | O_EXCL`` and the temp file renamed onto the claim. A failed write leaves
 no temp file behind.
 
     >>> files = write_clip(audio, 48000, Path("/music/out/take1.wav"), fmt="wav24",  # writes under /music  # doctest: +SKIP
@@ -17,6 +18,7 @@ pattern) the next free name is used: ``take1-2.wav``, ``take1-3.wav``, ...
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -99,18 +101,34 @@ def _write_temp(folder: Path, final_name: str, write: Callable[[Path], object]) 
     return tmp
 
 
+#: what os.link raises where the file system has no hard links (FAT/exFAT, SMB shares, some FUSE mounts)
+NO_HARD_LINKS = frozenset({errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP})
+
+
 def _publish(tmp: Path, final: Path) -> None:
     """Give ``tmp`` the name ``final``; raises FileExistsError and leaves both untouched if taken."""
     try:
         os.link(tmp, final)
     except FileExistsError:
         raise
-    except OSError:
-        # No hard links here (FAT/exFAT, some network shares): reserve the name, then move.
-        os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        os.replace(tmp, final)
+    except OSError as exc:
+        if exc.errno not in NO_HARD_LINKS:
+            raise
+        _publish_without_link(tmp, final)
         return
     tmp.unlink()
+
+
+def _publish_without_link(tmp: Path, final: Path) -> None:
+    """Claim ``final`` with O_CREAT | O_EXCL (atomic: FileExistsError when taken, so nothing is ever
+    overwritten), then rename the finished temp file, from the same folder, onto our own claim.
+    A "rename if the name is free" check would race with another writer; the claim cannot."""
+    os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        final.unlink(missing_ok=True)  # the empty claim is ours
+        raise
 
 
 def _candidates(final: Path, auto: bool) -> Iterator[Path]:

@@ -12,6 +12,7 @@ end to end add up to exactly the length of one 1000-bar clip (no drift).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +23,14 @@ from ..errors import EngineError
 MIN_BPM = Fraction(20)
 MAX_BPM = Fraction(400)
 SUPPORTED_SAMPLE_RATES = (32000, 44100, 48000, 88200, 96000)
+
+
+#: numbers given as integers or text are refused beyond these before any arithmetic (digits, exponent)
+MAX_DIGITS = 30
+MAX_EXPONENT = 99  # two exponent digits
+MAX_EXACT_INT = 10**18
+_NUMBER_TEXT = re.compile(rf"[+-]?(?:\d{{1,{MAX_DIGITS}}}(?:\.\d{{0,{MAX_DIGITS}}})?|\.\d{{1,{MAX_DIGITS}}})"
+                          rf"(?:[eE][+-]?\d{{1,2}})?|[+-]?\d{{1,{MAX_DIGITS}}}/\d{{1,{MAX_DIGITS}}}")
 
 
 def exact(value: float | str | Fraction, name: str = "value") -> Fraction:
@@ -40,12 +49,21 @@ def exact(value: float | str | Fraction, name: str = "value") -> Fraction:
         # repr() gives the shortest decimal that round-trips, so 93.5 stays 187/2, 0.1 stays 1/10.
         return Fraction(repr(value))
     if isinstance(value, int):
+        if abs(value) > MAX_EXACT_INT:
+            raise EngineError("invalid_field", f"{name} is out of range", field=name)
         return Fraction(value)
     if isinstance(value, str):
+        # the shape is checked before Fraction() sees it: "1e10000000" would build a 10-million-digit number
+        text = value.strip()
+        if len(text) > 64 or not _NUMBER_TEXT.fullmatch(text):
+            raise EngineError("invalid_field", f"{name} must be a number (at most {MAX_DIGITS} digits and an "
+                              f"exponent of at most {MAX_EXPONENT}), got {value[:40]!r}", field=name)
         try:
-            out = Fraction(value.strip())
+            out = Fraction(text)
         except (ValueError, ZeroDivisionError):
-            raise EngineError("invalid_field", f"{name} must be a number, got {value!r}", field=name) from None
+            raise EngineError("invalid_field", f"{name} must be a number, got {value[:40]!r}", field=name) from None
+        if abs(out) > MAX_EXACT_INT:
+            raise EngineError("invalid_field", f"{name} is out of range", field=name)
         return out
     raise EngineError("invalid_field", f"{name} must be a number, got {type(value).__name__}", field=name)
 

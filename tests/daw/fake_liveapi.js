@@ -9,6 +9,24 @@
 // detail_clip", "this_device canonical_parent". A path that names nothing gives id 0.
 "use strict";
 
+// a WAV file's length in seconds (0 when it cannot be read: paths the tests make up)
+function wavSeconds(file) {
+  let buf;
+  try {
+    buf = require("fs").readFileSync(file);
+  } catch (e) {
+    return 0;
+  }
+  let rate = 0, blockAlign = 0;
+  for (let pos = 12; pos + 8 <= buf.length;) {
+    const id = buf.toString("ascii", pos, pos + 4), size = buf.readUInt32LE(pos + 4);
+    if (id === "fmt ") { rate = buf.readUInt32LE(pos + 12); blockAlign = buf.readUInt16LE(pos + 20); }
+    if (id === "data" && rate) return size / blockAlign / rate;
+    pos += 8 + size + (size & 1);
+  }
+  return 0;
+}
+
 function makeLive(model) {
   const calls = [];
   const ids = new Map();
@@ -104,6 +122,13 @@ function makeLive(model) {
           n.start_time >= fromTime && n.start_time < fromTime + timeSpan);
         return JSON.stringify({notes});  // Live hands the dictionary to js as JSON text
       }
+      if (fn === "create_audio_track") {
+        calls.push({path: p, fn, args});
+        const index = args[0] < 0 ? set.tracks.length : args[0];
+        set.tracks.splice(index, 0, {name: "", has_audio_input: 1, has_midi_input: 0, is_foldable: 0,
+                                     clip_slots: set.scenes.map(() => ({})), arrangement_clips: [], devices: []});
+        return;
+      }
       if (fn === "create_scene") {
         calls.push({path: p, fn, args});
         set.scenes.push({});
@@ -122,6 +147,7 @@ function makeLive(model) {
           node.clip = clip;
         } else {
           clip.start_time = args[1];
+          clip.end_time = args[1] + wavSeconds(args[0]) * set.tempo / 60;  // Live lays the file at the set's tempo
           clip.is_arrangement_clip = 1;
           track.arrangement_clips.push(clip);
         }

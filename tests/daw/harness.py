@@ -44,7 +44,7 @@ def run_reaper(scenario: dict[str, Any], tmp: Path, env: dict[str, str] | None =
     """Run the scenario's steps under tests/daw/run_reaper.lua and return the snapshot it writes."""
     scen, out = tmp / "scenario.json", tmp / "snapshot.json"
     scen.write_text(json.dumps(scenario))
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "MGB_PYTHON": sys.executable, **(env or {})}
     proc = subprocess.run([LUA, str(HERE / "run_reaper.lua"), str(scen), str(out)], capture_output=True,
                           text=True, env=full_env, timeout=timeout, cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr

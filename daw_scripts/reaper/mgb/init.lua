@@ -3,11 +3,13 @@
 --
 --   local dir = ({reaper.get_action_context()})[2]:match("^(.*[/\\])")
 --   local mgb = dofile(dir .. "mgb/init.lua")
---   mgb.run_job({title = "Generating", kind = "generate", content = content, out = path,
+--   content._out = mgb.out_path(base, content.format)
+--   mgb.run_job({title = "Generating", kind = "generate", content = content, base = base,
 --                on_done = function(result) ... end})
 --
--- Requests are built as protocol content (docs/protocol.md) and turned into CLI words in one
--- place, cli_args(), so a new CLI option only changes that function.
+-- Requests are built as protocol content (docs/protocol.md) and written whole to
+-- <base>.request.json; the CLI reads it with --request, so no prompt or project path has to
+-- survive a command line (cli_args()).
 
 local function here()
   local src = debug.getinfo(1, "S").source
@@ -25,6 +27,9 @@ local M = {
 }
 
 M.SAMPLE_RATES = {[32000] = true, [44100] = true, [48000] = true, [88200] = true, [96000] = true}
+--- The file extension of each format the engine writes (docs/protocol.md, `format`).
+M.EXTENSIONS = {wav16 = ".wav", wav24 = ".wav", wav32f = ".wav", flac = ".flac", aiff = ".aiff"}
+M.START_TIMEOUT_S = 20  -- no "accepted" line by then: the job never started (setting start_timeout)
 M.POLL_INTERVAL_S = 0.2
 M.CANCEL_GRACE_S = 15  -- how long a cancelled CLI may take to tell the engine and end
 
@@ -34,7 +39,7 @@ end
 
 --- The folder generated files go to: "musicgen-bridge" inside the project's media folder.
 function M.media_dir()
-  local base = reaper.GetProjectPath("")
+  local base = reaper.GetProjectPath()
   local out = base:gsub("[/\\]$", "") .. sep() .. "musicgen-bridge"
   reaper.RecursiveCreateDirectory(out, 0)
   return out
@@ -47,12 +52,26 @@ function M.slug(text)
   return s ~= "" and s or "clip"
 end
 
---- "<dir>/<stem>" such that neither "<stem>.wav" nor any take or job file of it exists yet.
+--- The output file for a job: "<base>" plus the format's extension (".wav" for an unknown one,
+--  which the engine then refuses with a clear error).
+function M.out_path(base, format)
+  return base .. (M.EXTENSIONS[format or ""] or ".wav")
+end
+
+--- Seconds a started CLI may take to say the engine accepted the job (setting start_timeout).
+function M.start_timeout()
+  local s = tonumber(M.ui.get("start_timeout"))
+  return (s and s > 0) and s or M.START_TIMEOUT_S
+end
+
+--- "<dir>/<stem>" such that neither "<stem>.<ext>" nor any take or job file of it exists yet.
 function M.unique_base(folder, stem)
   local base, n = folder .. sep() .. stem, 2
   local function taken(b)
-    return M.jobs.file_exists(b .. ".wav") or M.jobs.file_exists(b .. "-take1.wav") or
-      M.jobs.file_exists(b .. ".request.json") or M.jobs.file_exists(b .. ".live.json")
+    for _, ext in pairs(M.EXTENSIONS) do
+      if M.jobs.file_exists(b .. ext) or M.jobs.file_exists(b .. "-take1" .. ext) then return true end
+    end
+    return M.jobs.file_exists(b .. ".request.json") or M.jobs.file_exists(b .. ".live.json")
   end
   while taken(base) do
     base = folder .. sep() .. stem .. "-" .. n
@@ -72,44 +91,17 @@ function M.sample_rate()
   return M.SAMPLE_RATES[rate] and rate or 48000
 end
 
-local function num(x)
-  return M.json.encode(x)
-end
-
---- CLI words for a request: `musicgen-bridge <kind> --flag value ... --json --out OUT`.
---  extra files (the melody notes) are written next to `base`.
-function M.cli_args(kind, content, base, settings)
-  local a = {kind}
-  local function add(flag, value)
-    if value ~= nil and value ~= "" then a[#a + 1] = flag; a[#a + 1] = tostring(value) end
+--- CLI words for a request: `musicgen-bridge <kind> --request <base>.request.json --json --out OUT`.
+--  Every request field travels in the request file (UTF-8 JSON), none on the command line.
+function M.cli_args(kind, base, out, settings)
+  local a = {kind, "--request", base .. ".request.json"}
+  if settings.server and settings.server ~= "" then
+    a[#a + 1] = "--server"
+    a[#a + 1] = settings.server
   end
-  add("--prompt", content.prompt)
-  add("--model", content.model)
-  if kind == "continue" then
-    -- the part of the file the item plays, and where the item starts on the timeline
-    add("--audio", content.audio.path)
-    add("--audio-start", content.audio.start_seconds and num(content.audio.start_seconds))
-    add("--audio-end", content.audio.end_seconds and num(content.audio.end_seconds))
-    add("--item-start-bar", num(content.item_start_bar))
-    add("--context-bars", content.context_bars and num(content.context_bars))
-  end
-  add("--bars", content.bars and num(content.bars))
-  add("--bpm", num(content.bpm))
-  add("--time-signature", content.time_signature)
-  add("--start-bar", content.start_bar and num(content.start_bar))
-  add("--sample-rate", content.sample_rate and num(content.sample_rate))
-  add("--format", content.format)
-  add("--seed", content.seed and num(content.seed))
-  add("--temperature", content.temperature and num(content.temperature))
-  if content.variations and content.variations > 1 then add("--variations", num(content.variations)) end
-  if content.melody then
-    local path = base .. ".melody.json"
-    M.jobs.write_file(path, M.json.encode(content.melody))
-    add("--melody", path)
-  end
-  add("--server", settings.server)
   a[#a + 1] = "--json"
-  add("--out", content._out)
+  a[#a + 1] = "--out"
+  a[#a + 1] = out
   return a
 end
 
@@ -119,9 +111,11 @@ function M.run_job(opts)
   local settings = M.ui.settings()
   local request = {}
   for k, v in pairs(opts.content) do if k:sub(1, 1) ~= "_" then request[k] = v end end
-  M.jobs.write_file(opts.base .. ".request.json", M.json.encode(request))
+  local ok, why = M.jobs.write_file(opts.base .. ".request.json", M.json.encode(request))
+  if not ok then M.ui.message("Could not write the request file: " .. tostring(why)) return nil end
   local words = M.jobs.cli_words(settings.cli)
-  for _, w in ipairs(M.cli_args(opts.kind, opts.content, opts.base, settings)) do words[#words + 1] = w end
+  for _, w in ipairs(M.cli_args(opts.kind, opts.base, opts.content._out, settings)) do words[#words + 1] = w end
+  local timeout = M.start_timeout()
   reaper.SetExtState(M.ui.SECTION, "cancel", "", false)
   local job = M.jobs.spawn(words, opts.base)
   M.ui.progress_open(opts.title)
@@ -136,7 +130,6 @@ function M.run_job(opts)
     M.jobs.cleanup(job)
     -- the CLI fetched a sidecar that records the request; ours stay only when something fails
     os.remove(opts.base .. ".request.json")
-    os.remove(opts.base .. ".melody.json")
   end
 
   -- after a cancel: keep polling until the CLI has told the engine and ended; nothing is placed
@@ -181,6 +174,14 @@ function M.run_job(opts)
       elseif state == "failed" then
         finish()
         M.ui.show_error(job.error, settings)
+        return
+      end
+      -- the watchdog: a CLI that never got the job to the engine would leave the window spinning
+      local late = M.jobs.start_overdue(job, now, timeout)
+      if late then
+        M.jobs.cancel(job, settings)
+        finish()
+        M.ui.show_error(late, settings)  -- the job's files stay for a bug report
         return
       end
     end

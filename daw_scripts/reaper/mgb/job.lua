@@ -38,22 +38,42 @@ function M.read_file(path)
   return data
 end
 
+--- Write a whole file so a reader never sees half of it (temp file, then rename). Returns true,
+--  or nil and why; never raises, so a defer loop survives a failed write. On Windows a rename
+--  cannot replace a file, and the old one cannot be deleted while another process reads it: after
+--  a few tries the data is written in place (our readers skip a half-written file and read again).
 function M.write_file(path, data)
   local tmp = path .. ".part"
-  local fh = assert(io.open(tmp, "wb"))
-  fh:write(data)
+  local fh, why = io.open(tmp, "wb")
+  if not fh then return nil, why end
+  local ok, werr = fh:write(data)
   fh:close()
-  os.remove(path)  -- Windows' rename does not replace; our own job files only
-  assert(os.rename(tmp, path))
+  if not ok then os.remove(tmp) return nil, werr end
+  for _ = 1, M.WRITE_TRIES do
+    if os.rename(tmp, path) then return true end  -- POSIX: replaces atomically
+    os.remove(path)  -- Windows: make room (fails while a reader holds it)
+    if os.rename(tmp, path) then return true end
+  end
+  os.remove(tmp)
+  fh, why = io.open(path, "wb")
+  if not fh then return nil, why end
+  ok, werr = fh:write(data)
+  fh:close()
+  if not ok then return nil, werr end
+  return true
 end
+M.WRITE_TRIES = 3
 
 --- Quote one argument for /bin/sh (single quotes; embedded ones closed, escaped, reopened).
+--  Only for the wrapper script, which /bin/sh reads: reaper.ExecProcess itself runs no shell.
 function M.sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
---- Quote one argument for cmd.exe running a console program. cmd has no escape for '"'
---  inside quotes and expands %VAR% in batch files, so both are replaced in free text.
+--- Quote one argument for a line of a .cmd file run by cmd.exe: inside double quotes cmd's
+--  special characters (& | < > ( ) ^ and spaces) are plain text; '%' must be doubled in a batch
+--  file. '"' cannot occur in a Windows path; in free text (which travels in the request file,
+--  never on the command line) it would end the quotes, so it is replaced.
 function M.cmd_quote(s)
   s = tostring(s):gsub('"', "'"):gsub("%%", "%%%%")
   return '"' .. s .. '"'
@@ -82,39 +102,96 @@ function M.python_words(settings)
   return {M.is_windows() and "python" or "python3"}
 end
 
+--- Split a path into its folder (with the trailing separator) and its name.
+local function split_path(path)
+  local dir, name = path:match("^(.*[/\\])([^/\\]+)$")
+  return dir or "", name or path
+end
+
+--- The command line that runs a wrapper script. reaper.ExecProcess runs no shell; it splits the
+--  line into words itself (double quotes group, nothing else is special), so the script's path is
+--  the only text on it. Windows: cmd.exe /d /s /c ""script"" -- /s makes cmd strip exactly the
+--  outer pair of quotes, whatever the path holds (spaces, & ( ) ^ @), and /d skips AutoRun.
+function M.command_for(script)
+  if M.is_windows() then return 'cmd.exe /d /s /c ""' .. script .. '""' end
+  return '/bin/sh "' .. script .. '"'
+end
+
+--- Where a wrapper script goes: beside the job's files, or (a folder name holding '"', which
+--  ExecProcess could not pass on POSIX) a temporary file.
+local function wrapper_path(base, ext)
+  local path = base .. ext
+  if not M.is_windows() and path:find('"', 1, true) then path = os.tmpname() end
+  return path
+end
+
+--- The wrapper for `words` (stdout, stderr to files; the exit status written last, to a temporary
+--  name then renamed, so a poll never reads half a result).
+--  Windows: the .cmd switches cmd to UTF-8 (chcp 65001) before the line that holds the command's
+--  path, which may hold any letter; it then changes to its own folder, so the job's files are
+--  named relative to it and the line carries no project path at all.
+local function wrapper_text(job, words)
+  if M.is_windows() then
+    local dir = split_path(job.base)
+    local function rel(w)
+      if dir ~= "" and w:sub(1, #dir) == dir then return w:sub(#dir + 1) end
+      return w
+    end
+    local q = {}
+    for i, w in ipairs(words) do q[i] = M.cmd_quote(rel(w)) end
+    local out, err, rc = M.cmd_quote(rel(job.out)), M.cmd_quote(rel(job.err)), rel(job.rc_file)
+    return table.concat({"@echo off", "chcp 65001 > nul", 'cd /d "%~dp0"',
+      table.concat(q, " ") .. " < nul > " .. out .. " 2> " .. err,
+      "echo %ERRORLEVEL% > " .. M.cmd_quote(rc .. ".part"),
+      "move /Y " .. M.cmd_quote(rc .. ".part") .. " " .. M.cmd_quote(rc) .. " > nul", ""}, "\r\n")
+  end
+  local q = {}
+  for i, w in ipairs(words) do q[i] = M.sh_quote(w) end
+  -- the CLI runs as a child so we know its pid for cancel, and the shell outlives it to write the status
+  return table.concat({"#!/bin/sh", table.concat(q, " ") .. " > " .. M.sh_quote(job.out) .. " 2> " ..
+    M.sh_quote(job.err) .. " < /dev/null &", "child=$!", "echo $child > " .. M.sh_quote(job.pid_file),
+    "wait $child", "echo $? > " .. M.sh_quote(job.rc_file .. ".part"),
+    "mv " .. M.sh_quote(job.rc_file .. ".part") .. " " .. M.sh_quote(job.rc_file), ""}, "\n")
+end
+
+local function exec_background(command)
+  if reaper.ExecProcess then
+    reaper.ExecProcess(command, M.is_windows() and -2 or -1)  -- no wait (-2: minimised console)
+  elseif M.is_windows() then
+    os.execute('start "" /B ' .. command)
+  else
+    os.execute(command .. " &")
+  end
+end
+
 --- Write the wrapper script for `words` and start it without waiting (reaper.ExecProcess -1).
 function M.spawn(words, base)
   local job = {base = base, out = base .. ".stdout", err = base .. ".stderr", rc_file = base .. ".rc",
                pid_file = base .. ".pid", started = reaper.time_precise(), words = words}
-  local script
-  if M.is_windows() then
-    local q = {}
-    for i, w in ipairs(words) do q[i] = M.cmd_quote(w) end
-    job.script = base .. ".cmd"
-    script = table.concat({"@echo off", table.concat(q, " ") .. " > " .. M.cmd_quote(job.out) .. " 2> " ..
-      M.cmd_quote(job.err), "echo %ERRORLEVEL% > " .. M.cmd_quote(job.rc_file .. ".part"),
-      "move /Y " .. M.cmd_quote(job.rc_file .. ".part") .. " " .. M.cmd_quote(job.rc_file) .. " > nul", ""}, "\r\n")
-    job.command = 'cmd.exe /C "' .. job.script .. '"'
-  else
-    local q = {}
-    for i, w in ipairs(words) do q[i] = M.sh_quote(w) end
-    job.script = base .. ".sh"
-    -- the CLI runs as a child so we know its pid for cancel, and the shell outlives it to write the status
-    script = table.concat({"#!/bin/sh", table.concat(q, " ") .. " > " .. M.sh_quote(job.out) .. " 2> " ..
-      M.sh_quote(job.err) .. " < /dev/null &", "child=$!", "echo $child > " .. M.sh_quote(job.pid_file),
-      "wait $child", "echo $? > " .. M.sh_quote(job.rc_file .. ".part"),
-      "mv " .. M.sh_quote(job.rc_file .. ".part") .. " " .. M.sh_quote(job.rc_file), ""}, "\n")
-    job.command = "/bin/sh " .. M.sh_quote(job.script)
-  end
-  M.write_file(job.script, script)
-  if reaper.ExecProcess then
-    reaper.ExecProcess(job.command, M.is_windows() and -2 or -1)  -- no wait (-2: minimised console)
-  elseif M.is_windows() then
-    os.execute('start "" /B ' .. job.command)
-  else
-    os.execute(job.command .. " &")
-  end
+  job.script = wrapper_path(base, M.is_windows() and ".cmd" or ".sh")
+  local ok, why = M.write_file(job.script, wrapper_text(job, words))
+  if not ok then error("cannot write " .. job.script .. ": " .. tostring(why), 0) end
+  job.command = M.command_for(job.script)
+  exec_background(job.command)
   return job
+end
+
+--- A job whose CLI has shown no sign of life (no "accepted" line, no progress) since it was
+--  started `timeout` seconds ago: returns the error to show (with what the CLI printed), else nil.
+function M.start_overdue(job, now, timeout)
+  if job.job_id or job.fraction or job.state ~= "running" or now - job.started < timeout then return nil end
+  local err = M.read_file(job.err)
+  local tail = (err or ""):gsub("%s+$", ""):sub(-800)
+  local said
+  if err == nil then
+    said = "It never started (no output at all). Check the command's path in \"musicgen-bridge: Settings\"."
+  elseif tail == "" then
+    said = "It printed nothing."
+  else
+    said = "What it printed:\n" .. tail
+  end
+  return {code = "not_started", message = string.format(
+    "musicgen-bridge did not start the job within %g s.\n\n%s", timeout, said)}
 end
 
 --- Parse the CLI's error line "musicgen-bridge: <code>: <message>" (the last one wins).
@@ -205,7 +282,9 @@ function M.win_quote(s)
 end
 
 --- Start `musicgen-bridge cancel JOB_ID` without waiting: the engine stops the job between two
---  decoding steps and the waiting CLI then exits by itself with "cancelled".
+--  decoding steps and the waiting CLI then exits by itself with "cancelled". Windows: the command
+--  line goes straight to CreateProcess, quoted the way programs split theirs; POSIX: through a
+--  small sh wrapper, as ExecProcess has no quoting that survives every path.
 function M.send_cancel(job, settings)
   local words = M.cli_words(settings.cli or "")
   for _, w in ipairs({"cancel", job.job_id}) do words[#words + 1] = w end
@@ -213,16 +292,19 @@ function M.send_cancel(job, settings)
     words[#words + 1] = "--server"
     words[#words + 1] = settings.server
   end
-  local q = {}
-  for i, w in ipairs(words) do q[i] = M.is_windows() and M.win_quote(w) or M.sh_quote(w) end
-  job.cancel_command = table.concat(q, " ")
-  if reaper.ExecProcess then
-    reaper.ExecProcess(job.cancel_command, M.is_windows() and -2 or -1)
-  elseif M.is_windows() then
-    os.execute('start "" /B ' .. job.cancel_command)
+  if M.is_windows() then
+    local q = {}
+    for i, w in ipairs(words) do q[i] = M.win_quote(w) end
+    job.cancel_command = table.concat(q, " ")
   else
-    os.execute(job.cancel_command .. " > /dev/null 2>&1 &")
+    local q = {}
+    for i, w in ipairs(words) do q[i] = M.sh_quote(w) end
+    job.cancel_script = wrapper_path(job.base .. ".cancel", ".sh")
+    -- it removes itself when done (the job's files may be gone by then)
+    M.write_file(job.cancel_script, "#!/bin/sh\n" .. table.concat(q, " ") .. " > /dev/null 2>&1\nrm -f \"$0\"\n")
+    job.cancel_command = M.command_for(job.cancel_script)
   end
+  exec_background(job.cancel_command)
 end
 
 --- Ask a running job to stop; call it again on later ticks until the CLI has ended (poll).
@@ -256,10 +338,10 @@ end
 
 --- Remove a finished job's helper files (the results it fetched stay).
 function M.cleanup(job)
-  for _, p in ipairs({job.out, job.err, job.rc_file,
-                      job.pid_file, job.script}) do
+  for _, p in ipairs({job.out, job.err, job.rc_file, job.pid_file, job.script}) do
     os.remove(p)
   end
+
 end
 
 return M

@@ -63,10 +63,13 @@ function M.start(opts)
   reaper.SetExtState(ui.SECTION, "live_stop", "", false)
   local s = {placed = 0, offset = 0, last_write = -1, started = reaper.time_precise(), stopping = nil}
 
+  -- never raises: a write the relay blocks (Windows, while it reads) is retried on the next tick
   local function write_transport()
-    local t = M.transport()
+    local ok, t = pcall(M.transport)
+    if not ok then return s.transport end
     t.t = reaper.time_precise()
-    jobs.write_file(files.transport, json.encode(t))
+    local wrote, why = pcall(jobs.write_file, files.transport, json.encode(t))
+    if not (wrote and why) then s.write_failures = (s.write_failures or 0) + 1 end
     return t
   end
   write_transport()
@@ -106,6 +109,7 @@ function M.start(opts)
         s.placed = s.placed + 1
         s.last = ev
       elseif ok and ev.event == "started" then
+        s.started_ok = true
         s.session_id = ev.session_id
       elseif ok and ev.event == "underrun" then
         -- playback passed the generated bars; the engine goes on from a later bar (resume_bar)
@@ -143,6 +147,15 @@ function M.start(opts)
       if not err and s.error then err = {code = s.error.code, message = s.error.message} end
       if not err and not s.stopping then err = {code = "internal", message = "the live relay stopped by itself"} end
       finish(err)
+      return
+    end
+    -- the watchdog: a relay that never got the session started would leave the window spinning
+    local late = not s.started_ok and not s.stopping and jobs.start_overdue(job, now, opts.start_timeout or 20)
+    if late then
+      late.message = late.message:gsub("the job", "the live session")
+      jobs.write_file(files.stop, "stop")
+      jobs.cancel(job, settings)
+      finish(late)
       return
     end
     if s.stopping and now - s.stopping > M.STOP_GRACE_S then

@@ -67,10 +67,48 @@ function M.bars_length(span, bars)
   return reaper.TimeMap2_QNToTime(0, qn) - span.position
 end
 
---- True when no tempo or time-signature marker lies inside the span (one tempo, one meter across it).
+--- Why the tempo or meter is not one steady value from time t0 to t1, or nil when it is. Reads
+--  the markers' shapes, not just which marker is in effect: a marker with "gradual tempo change"
+--  (lineartempo) ramps the tempo to the next marker's, so a ramp that began before t0 counts too.
+--  MusicGen writes one steady tempo, so the actions refuse such a range (docs/daw-setup.md).
+function M.tempo_change(t0, t1)
+  local count = reaper.CountTempoTimeSigMarkers(0)
+  local first = reaper.FindTempoTimeSigMarker(0, t0)  -- the marker in effect at t0 (-1: none)
+  local prev
+  if first < 0 then  -- before the first marker: the project's own tempo and meter
+    local num, denom, bpm = reaper.TimeMap_GetTimeSigAtTime(0, t0)
+    prev = {bpm = bpm, linear = false, num = num, denom = denom}
+  end
+  for i = math.max(first, 0), count - 1 do
+    local ok, timepos, _, _, bpm, num, denom, linear = reaper.GetTempoTimeSigMarker(0, i)
+    if not ok then break end
+    if timepos >= t1 - 1e-9 then
+      if prev and prev.linear and math.abs(bpm - prev.bpm) > 1e-9 then
+        return string.format("the tempo ramps from %g to %g BPM", prev.bpm, bpm)
+      end
+      break
+    end
+    if timepos > t0 + 1e-9 and prev then
+      if prev.linear and math.abs(bpm - prev.bpm) > 1e-9 then
+        return string.format("the tempo ramps from %g to %g BPM", prev.bpm, bpm)
+      end
+      if math.abs(bpm - prev.bpm) > 1e-9 then
+        return string.format("the tempo changes from %g to %g BPM", prev.bpm, bpm)
+      end
+      if num > 0 and (num ~= prev.num or denom ~= prev.denom) then
+        return string.format("the time signature changes to %d/%d", num, denom)
+      end
+    end
+    local n, d = num, denom
+    if n <= 0 and prev then n, d = prev.num, prev.denom end  -- 0: the meter carries on
+    prev = {bpm = bpm, linear = linear, num = n, denom = d}
+  end
+  return nil
+end
+
+--- True when no tempo or time-signature change (a ramp included) lies inside the span.
 function M.steady(span)
-  local last = math.max(span.position, span.end_time - 1e-6)
-  return reaper.FindTempoTimeSigMarker(0, span.position) == reaper.FindTempoTimeSigMarker(0, last)
+  return M.tempo_change(span.position, span.end_time) == nil
 end
 
 --- Whole bars lying inside a span (from the first bar line in it to the last one).
@@ -118,7 +156,7 @@ function M.audio_context(item)
   if not take then return nil, "The selected item has no take." end
   if reaper.TakeIsMIDI(take) then return nil, "The selected item is MIDI; select an audio item." end
   local source = reaper.GetMediaItemTake_Source(take)
-  local path = source and reaper.GetMediaSourceFileName(source, "") or ""
+  local path = source and reaper.GetMediaSourceFileName(source) or ""
   if path == "" then return nil, "The selected item has no audio file (is it a section or a subproject?)." end
   local rate = reaper.GetMediaItemTakeInfo_Value(take, "D_PLAYRATE")
   if math.abs(rate - 1) > 1e-9 then

@@ -3,7 +3,7 @@
 --
 --   local ui = dofile(dir .. "ui.lua")
 --   local values = ui.ask("Generate", {{key = "prompt", label = "Prompt"}, {key = "bars", label = "Bars", default = 4}})
---   ui.progress("Generating...", 0.4)    --> "cancel" when the producer pressed Esc or closed it
+--   ui.progress("Generating...", 0.4)    --> "cancel" when the producer pressed Esc or closed it (Space plays/stops)
 
 local M = {}
 
@@ -17,7 +17,9 @@ M.DEFAULTS = {
   python = "",                       -- Python for the live relay ("" = the one beside the CLI)
   format = "wav24",
   model = "facebook/musicgen-small",
+  start_timeout = "20",              -- seconds the CLI may take to get the job accepted
 }
+M.ACTION_PLAY_STOP = 40044  -- "Transport: Play/stop": Space in our window does what it does in Reaper
 
 function M.get(key)
   local value = reaper.GetExtState(M.SECTION, key)
@@ -90,6 +92,8 @@ function M.error_text(err, settings)
       (settings.model or "facebook/musicgen-small")
   elseif code == "cli_too_old" then
     return msg .. "\n\nUpdate musicgen-bridge to use this feature."
+  elseif code == "not_started" then
+    return msg .. "\n\nIs the engine running (musicgen-bridge serve) and the command's path right (Settings)?"
   end
   return "The engine reported an error (" .. code .. "):\n\n" .. msg
 end
@@ -114,6 +118,8 @@ function M.progress(text, fraction, elapsed)
   if not window.open then return nil end
   local ch = gfx.getchar()
   if ch < 0 or ch == 27 then return "cancel" end
+  -- the window has the keyboard while it is in front: hand Space on to the transport
+  if ch == 32 then reaper.Main_OnCommand(M.ACTION_PLAY_STOP, 0) end
   gfx.set(0.13, 0.13, 0.13)
   gfx.rect(0, 0, gfx.w, gfx.h, 1)
   gfx.set(0.9, 0.9, 0.9)
@@ -131,7 +137,7 @@ function M.progress(text, fraction, elapsed)
   end
   gfx.set(0.6, 0.6, 0.6)
   gfx.x, gfx.y = 12, 64
-  gfx.drawstr(string.format("%.0f s   -   Esc or close this window to cancel", elapsed or 0))
+  gfx.drawstr(string.format("%.0f s   -   Esc or close: cancel   -   Space: play/stop", elapsed or 0))
   gfx.update()
   return nil
 end

@@ -36,6 +36,10 @@ class Dense:
     def out_features(self) -> int:
         return int(self.weight.shape[0])
 
+    @property
+    def in_features(self) -> int:
+        return int(self.weight.shape[1])
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight)
 
@@ -59,7 +63,7 @@ class Int8:
     """
 
     def __init__(self, weight: torch.Tensor) -> None:
-        self.out_features = int(weight.shape[0])
+        self.out_features, self.in_features = int(weight.shape[0]), int(weight.shape[1])
         self.packed = torch.ops.quantized.linear_prepack(_quantize_per_channel(weight), None)
 
     def weight_int8(self) -> torch.Tensor:
@@ -75,7 +79,7 @@ class Fp16Packed:
     """fp16 weights packed for fbgemm; fp32 in, fp32 out (CPU)."""
 
     def __init__(self, weight: torch.Tensor) -> None:
-        self.out_features = int(weight.shape[0])
+        self.out_features, self.in_features = int(weight.shape[0]), int(weight.shape[1])
         self.packed = torch.ops.quantized.linear_prepack_fp16(weight.detach().float().cpu(), None)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

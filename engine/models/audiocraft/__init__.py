@@ -1,0 +1,1 @@
+"""Our own modules and loader for checkpoints exported by audiocraft (AudioGen, MAGNeT, MusicGen-Style)."""
