@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,9 @@ class ServeSettings:
     keys: str | None = None  # CURVE key folder; needed to serve ZeroMQ beyond loopback
     max_clients: int | None = None
     ready_file: str | None = None  # written with the bound addresses once serving
+    #: called once the addresses are known to be allowed and free, before models load (a refused
+    #: start prints its one refusal line and nothing else)
+    on_checked: Callable[[], None] | None = None
 
 
 def check_addresses_free(zmq_addr: str, pub_addr: str, osc_udp: tuple[str, int] | None,
@@ -157,6 +161,8 @@ def serve_forever(settings: ServeSettings) -> int:
     if problem:
         raise EngineError("unauthorized", problem)
     check_addresses_free(settings.zmq, settings.zmq_events or events_address(settings.zmq), osc_udp, osc_tcp)
+    if settings.on_checked is not None:
+        settings.on_checked()
     auth = ServerAuth(settings.keys) if settings.keys else None
     engine = Engine(config)  # loading models takes a while: the ports were checked first
     server = BridgeServer(engine, settings.zmq, settings.zmq_events, osc_udp, osc_tcp, auth=auth,

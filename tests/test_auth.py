@@ -24,6 +24,7 @@ from musicgen_bridge.bridge.auth import (
     new_client_keys,
 )
 from musicgen_bridge.bridge.cli import main
+from musicgen_bridge.bridge.cli.exits import exit_code
 from musicgen_bridge.bridge.client import Client
 from musicgen_bridge.bridge.server import BridgeServer
 from musicgen_bridge.engine.errors import EngineError
@@ -102,7 +103,7 @@ def test_keys_client_makes_a_pair_and_authorize_copies_the_public_half(tmp_path,
     (["--zmq", "tcp://127.0.0.1:5555", "--osc-tcp", "192.0.2.1:9000"], "refusing to serve OSC on 192.0.2.1"),
 ])
 def test_serve_refuses_a_public_address_without_protection(argv, needle, capsys):
-    assert main(["serve", "--journal", "off", *argv]) == 1
+    assert main(["serve", "--journal", "off", *argv]) == exit_code("unauthorized")  # 3 (docs/cli.md)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("musicgen-bridge: unauthorized: ") and needle in err
 

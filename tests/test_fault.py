@@ -21,7 +21,8 @@ from musicgen_bridge.bridge.client import Client
 
 
 def _serve(tmp: Path, port: int):
-    proc, _ = start_serve(["--model", "tiny", "--zmq", f"tcp://127.0.0.1:{port}", "--osc", "off",
+    # --no-batching: one job at a time, so the retryable job is still queued when the engine dies
+    proc, _ = start_serve(["--model", "tiny", "--no-batching", "--zmq", f"tcp://127.0.0.1:{port}", "--osc", "off",
                            "--output-root", str(tmp / "out"), "--journal", str(tmp / "journal.sqlite")],
                           tmp / "ready.json")
     return proc

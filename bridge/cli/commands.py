@@ -233,8 +233,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     models = args.model or []
     default = models[0] if models else args.settings.value("model") or DEFAULT_MODEL
-    if not models:
-        warn_if_not_cached(default, args.cache_dir)
+    def warn() -> None:
+        if not models:
+            warn_if_not_cached(default, args.cache_dir)
+
     config = EngineConfig(device=args.device, dtype=args.dtype, cache_dir=args.cache_dir,
                           default_model=default, preload=list(models),
                           output_root=args.output_root, allowed_dirs=list(args.allow_dir),
@@ -246,7 +248,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.executor, {flag: getattr(args, flag) for flag in RAY_FLAGS})
     return serve_forever(ServeSettings(config=config, zmq=args.zmq, zmq_events=args.zmq_events, osc=args.osc,
                                        osc_tcp=args.osc_tcp, osc_allow=list(args.osc_allow), keys=args.keys,
-                                       max_clients=args.max_clients, ready_file=args.ready_file))
+                                       max_clients=args.max_clients, ready_file=args.ready_file, on_checked=warn))
 
 
 def warn_if_not_cached(name: str, cache_dir: str | None) -> None:
