@@ -1,0 +1,156 @@
+"""The protocol's reply fields and limits, declared once: docs/protocol.md's tables are generated
+from here (bridge.protocol_doc) and tests/test_protocol_fields.py checks the running engine's replies
+against the declarations.
+
+A new reply field is one line in :data:`REPLIES`; a new limit one line in :func:`limit_rows`, reading
+the constant the code enforces.
+
+>>> [f.name for f in REPLIES["live_start"]][:2]
+['session_id', 'window_bars']
+>>> required_fields("cancel") == required_fields("status")
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..engine import limits
+from ..engine.conditioning import midi_file
+from . import client_gate, handlers, osc_clients, osc_parse, osc_parts, osc_server, osc_tcp, outbox, parking, protocol
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a reply's content: JSON type, meaning, and whether every ok reply has it."""
+
+    name: str
+    type: str
+    meaning: str
+    always: bool = True
+
+
+_JOB_STATUS = (
+    Field("job_id", "string", "The job."),
+    Field("kind", "string", "`generate` or `continue`."),
+    Field("state", "string", "`queued`, `running`, `done`, `error`, `cancelled` or `interrupted` (§7)."),
+    Field("progress", "number", "0..1."),
+    Field("result", "object", "When done: the `done` event's content without `job_id` (§6).", always=False),
+    Field("error", "object", "When it failed: `code`, `message`, `details`.", always=False),
+)
+_JOB = (Field("job_id", "string", "The job; its events (§6) follow."),)
+
+#: msg_type -> the fields of its ok reply's content, besides ``status`` ("ok") and an echoed ``request_id``
+REPLIES: dict[str, tuple[Field, ...]] = {
+    "ping": (
+        Field("pong", "boolean", "Always true."),
+        Field("protocol_version", "string", "The protocol version the engine speaks, e.g. `\"1.0\"`."),
+        Field("engine_version", "string", "The engine's package version."),
+        Field("endpoints", "object", "What the engine bound: `zmq`, `zmq_events`, `osc_udp`, `osc_tcp` (a client "
+              "learns the event port here; absent transports are missing)."),
+        Field("default_model", "string", "The model used when a request names none."),
+        Field("device", "string", "`cpu`, `cuda:0`, `mps`, …"),
+        Field("loaded", "list of strings", "Names of the models in memory."),
+        Field("queue", "integer", "Jobs queued or running."),
+        Field("output_root", "string", "The engine's output folder."),
+        Field("executor", "object", "Where jobs run: `{\"name\": \"local\"}`, or for `serve --executor ray` "
+              "`{\"name\": \"ray\", \"app\", \"replicas\", \"gpus_per_replica\", \"capacity\", \"running\": "
+              "{job id or \"SESSION#INDEX\": replica id}}` (docs/scale-out.md)."),
+        Field("backend", "object", "The same object as `executor` under its pre-1.0 name, kept through 1.x; "
+              "read `executor`."),
+    ),
+    "models": (Field("models", "list of objects", "One per known model (table below)."),),
+    "generate": _JOB,
+    "continue": _JOB,
+    "live_start": (
+        Field("session_id", "string", "The session; its events carry it."),
+        Field("window_bars", "integer", "Bars per window."),
+        Field("ahead_bars", "integer", "Bars kept ready ahead of the playhead."),
+        Field("start_bar", "integer", "Where the first window lands (1-based)."),
+    ),
+    "live_stop": (
+        Field("session_id", "string", "The session."),
+        Field("running", "boolean", "False once stopped."),
+        Field("windows", "integer", "Windows finished."),
+        Field("generated_until_bar", "integer", "First bar with no audio."),
+        Field("playhead_bar", "number", "The last reported playhead, 1-based."),
+        Field("ahead_bars", "number", "Bars kept ready ahead of the playhead."),
+        Field("underruns", "integer", "Underruns so far."),
+        Field("error", "object", "Why the session ended, when it failed.", always=False),
+        Field("replica", "string", "The Ray Serve replica that ran it.", always=False),
+    ),
+    "transport": (Field("sessions", "list of strings", "The live sessions it reached."),),
+    "status": _JOB_STATUS,
+    "cancel": _JOB_STATUS,
+    "fetch": (
+        Field("path", "string", "The file read."),
+        Field("size", "integer", "Bytes in the whole file."),
+        Field("offset", "integer", "Where this chunk starts."),
+        Field("length", "integer", "Bytes in this chunk (the binary buffer)."),
+        Field("eof", "boolean", "This chunk reaches the end of the file."),
+        Field("sha256", "string", "Hex SHA-256 of the whole file."),
+    ),
+}
+
+
+def required_fields(msg_type: str) -> set[str]:
+    return {f.name for f in REPLIES[msg_type] if f.always}
+
+
+def all_fields(msg_type: str) -> set[str]:
+    return {f.name for f in REPLIES[msg_type]}
+
+
+def _mib(n: int) -> str:
+    return f"{n // 2**20} MiB"
+
+
+def limit_rows() -> list[tuple[str, str, str]]:
+    """docs/protocol.md §10: (limit, value, what happens beyond it), each value read from its constant."""
+    return [
+        ("JSON part of a message", _mib(limits.MAX_JSON_BYTES), "`too_large`"),
+        ("one ZeroMQ frame (buffers included)", _mib(limits.MAX_MESSAGE_BYTES), "connection dropped"),
+        ("OSC datagram over UDP", f"{osc_server.SAFE_UDP_BYTES} bytes", "`too_large`"),
+        ("OSC packet over TCP", _mib(osc_tcp.MAX_TCP_PACKET), "`too_large` (connection closed)"),
+        ("messages in one OSC packet (bundles included) / bundle nesting",
+         f"{osc_parse.MAX_MESSAGES} / {osc_parse.MAX_DEPTH}", "`too_large`"),
+        ("direct answers to one OSC/UDP datagram",
+         f"max({osc_server.AMPLIFICATION} × its bytes, {osc_server.SAFE_UDP_BYTES}) bytes", "withheld"),
+        ("one request in `/mgb/part` pieces",
+         f"{osc_parts.MAX_PARTS} pieces, {_mib(limits.MAX_JSON_BYTES)}, {osc_parts.PART_TTL_S:g} s",
+         "`invalid_field` / `too_large`"),
+        ("a named OSC client's silence before it is forgotten (its live sessions stopped)",
+         f"{osc_clients.CLIENT_TTL_S:g} s", "–"),
+        ("`prompt`", f"{limits.MAX_PROMPT_CHARS} characters", "`too_large`"),
+        ("`bars`", f"{limits.MAX_BARS}", "`too_large`"),
+        ("audio per request", f"{limits.MAX_SECONDS} s (longer than one model window runs as windows)", "`too_large`"),
+        ("a `continue` item, decoded (channels × frames × 4 bytes, judged from its header at submit)",
+         _mib(limits.MAX_DECODED_AUDIO_BYTES), "`too_large`"),
+        ("one request's audio: takes × frames × channels × 4 bytes",
+         f"{_mib(limits.MAX_REQUEST_AUDIO_BYTES)} (8 takes × 120 s × 96 kHz stereo is over)", "`too_large`"),
+        ("`variations`", f"{limits.MAX_VARIATIONS}", "`invalid_field`"),
+        ("`output_name`", f"{limits.MAX_NAME_CHARS} characters", "`too_large`"),
+        ("queued + running jobs", f"{limits.MAX_QUEUE} (`serve --max-queue`)", "`busy`"),
+        ("`status.wait`", f"{handlers.MAX_STATUS_WAIT_S:g} s", "`invalid_field`"),
+        ("`status` requests waiting at once (all transports)", f"{parking.MAX_PARKED}", "`busy`"),
+        ("OSC/TCP connections open at once", f"{osc_tcp.MAX_CONNECTIONS}", "`/mgb/error busy`, then closed"),
+        ("OSC/TCP connection with no traffic either way", f"{osc_tcp.IDLE_S:g} s", "closed"),
+        ("OSC/TCP bytes waiting for a client that does not read", _mib(osc_tcp.MAX_OUT_BYTES), "disconnected"),
+        ("OSC/TCP packets from one connection waiting to be handled", f"{osc_tcp.MAX_QUEUED_FRAMES}", "`busy`"),
+        ("OSC/UDP datagrams waiting for a handler", f"{osc_server.UDP_PENDING}", "`busy`"),
+        ("`fetch.length`", _mib(handlers.FETCH_CHUNK_MAX), "`invalid_field`"),
+        ("JSON nesting", f"{limits.MAX_JSON_DEPTH} levels", "`too_large`"),
+        ("melody notes (note list or MIDI file)", f"{limits.MAX_MELODY_NOTES}", "`too_large`"),
+        ("a MIDI file: bytes / note-ons in all its tracks (counted before it is parsed)",
+         f"{_mib(midi_file.MAX_MIDI_BYTES)} / {midi_file.MAX_FILE_NOTES}", "`too_large`"),
+        ("live sessions at once", f"{limits.MAX_LIVE_SESSIONS}", "`too_many_sessions`"),
+        ("a live session without `transport`", f"{limits.LIVE_IDLE_S:g} s", "ends: `error` event `cancelled`"),
+        ("an idle ZeroMQ client's place, when all are taken", f"{client_gate.IDLE_CLIENT_S:g} s silent",
+         "given to a new client"),
+        ("`ahead_bars`", f"{limits.MAX_AHEAD_BARS}", "`invalid_field`"),
+        ("ZeroMQ clients connected at once", f"{limits.MAX_CLIENTS} (`serve --max-clients`)", "`busy`"),
+        ("ZeroMQ requests waiting for a handler",
+         f"{limits.MAX_PENDING_REQUESTS} ({limits.MAX_PENDING_PER_CLIENT} per client)", "`busy`"),
+        ("ZeroMQ replies queued for a client that does not read", f"{outbox.PEER_BACKLOG}", "the client is dropped"),
+        ("a client's `request_id`", f"{protocol.MAX_REQUEST_ID_CHARS} characters", "`bad_envelope` (ZeroMQ) / `invalid_field` (OSC)"),
+    ]
