@@ -19,14 +19,14 @@ from pathlib import Path
 
 from ..engine.errors import ERROR_CODES
 from .protocol import REQUEST_TYPES
-from .protocol_fields import REPLIES, limit_rows
+from .protocol_fields import GENERATE_FIELDS, REPLIES, limit_rows
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 
 
 def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+    return "\n".join(lines + ["|" + "|".join(f" {c} " if c else " " for c in row) + "|" for row in rows])
 
 
 def error_table() -> str:
@@ -47,6 +47,8 @@ def regions() -> dict[str, str]:
     """Marker name -> the text between its markers."""
     out = {"error-codes": error_table(),
            "limits": _table(("limit", "value", "code when exceeded"), limit_rows())}
+    out["request:generate"] = _table(("field", "type", "unit", "default", "limit / values", "meaning"),
+                                     [f.row() for f in GENERATE_FIELDS])
     out.update({f"reply:{name}": reply_table(name) for name in REQUEST_TYPES})
     return out
 

@@ -13,10 +13,13 @@ True
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from ..engine import limits
 from ..engine.conditioning import midi_file
+from ..engine.request import FORMATS, GENERATORS
 from . import client_gate, handlers, osc_clients, osc_parse, osc_parts, osc_server, osc_tcp, outbox, parking, protocol
 
 
@@ -91,6 +94,116 @@ REPLIES: dict[str, tuple[Field, ...]] = {
         Field("sha256", "string", "Hex SHA-256 of the whole file."),
     ),
 }
+
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class ReqField:
+    """One request field as docs/protocol.md's table shows it. Where ``default``, ``lo``/``hi``,
+    ``max_chars`` or ``choices`` are given, the table's cells are made from them and
+    tests/test_protocol_fields.py checks them against ``GenerateRequest.from_dict``; the text
+    arguments are used where they are not (a default the engine picks, a rule in words)."""
+
+    name: str
+    type: str
+    unit: str
+    default_text: str
+    limit_text: str
+    meaning: str
+    default: Any = _UNSET
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    max_chars: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    def default_cell(self) -> str:
+        if self.default is _UNSET:
+            return self.default_text
+        return f"`{json.dumps(self.default)}`" if isinstance(self.default, str) else json.dumps(self.default)
+
+    def limit_cell(self) -> str:
+        text = self.limit_text
+        if self.choices is not None:
+            return ", ".join(f"`{c}`" for c in self.choices)
+        if self.lo is not None and self.hi is not None:
+            rest = text[text.index(" ("):] if " (" in text else ""
+            return f"{'> ' if self.lo_open else ''}{self.lo} – {self.hi}{rest}"
+        if self.max_chars is not None:
+            return f"≤ {self.max_chars} characters{text.partition('characters')[2]}"
+        return text
+
+    def row(self) -> tuple[str, ...]:
+        return (f"`{self.name}`", self.type, self.unit, self.default_cell(), self.limit_cell(), self.meaning)
+
+
+#: ``generate``'s fields (``continue`` and ``live_start`` take them too); a new field is one line here
+GENERATE_FIELDS: tuple[ReqField, ...] = (
+    ReqField('prompt', 'string', '', '`""`', '≤ 2000 characters',
+             'What the music should be.',
+             max_chars=limits.MAX_PROMPT_CHARS),
+    ReqField('model', 'string', '', "the engine's default", 'a name from `models`',
+             '`unknown_model` otherwise.'),
+    ReqField('bpm', 'number or fraction string', 'quarter notes per minute', '120', '20 – 400',
+             'The session tempo.',
+             default=120, lo=20, hi=400),
+    ReqField('time_signature', 'string `"N/D"` or `[N, D]`', '', '`"4/4"`', 'N 1–64; D 1, 2, 4, 8, 16, 32',
+             ''),
+    ReqField('bars', 'integer', 'bars', '4 (when `seconds` is absent)', '1 – 1024',
+             'Length. A whole-number float (`2.0`) is accepted.',
+             lo=1, hi=limits.MAX_BARS),
+    ReqField('seconds', 'number or fraction string', 'seconds', '–', '> 0',
+             'Length when `bars` is absent or null.'),
+    ReqField('start_bar', 'number or fraction string', 'bars, 1-based', '1', '1 – 100000',
+             "Where the clip lands; used in the file name and to round the clip's boundaries on the session's sample grid.",
+             default=1, lo=1, hi=100000),
+    ReqField('seed', 'integer', '', 'random', '0 – 2⁶³−1',
+             'Same seed, same request, same model → same audio. The seed used is in the result.',
+             lo=0, hi=2**63 - 1),
+    ReqField('top_k', 'integer', 'tokens', '250', '0 – 4096 (0: off)',
+             'Sampling.',
+             default=250, lo=0, hi=4096),
+    ReqField('top_p', 'number', '', '0', '0 – 1 (0: off)',
+             'Sampling.',
+             default=0.0, lo=0, hi=1),
+    ReqField('temperature', 'number', '', '1.0', '> 0 – 10',
+             'Sampling.',
+             default=1.0, lo=0, hi=10, lo_open=True),
+    ReqField('cfg', 'number', '', '3.0', '0 – 30',
+             'Classifier-free guidance scale (≤ 1: off).',
+             default=3.0, lo=0, hi=30),
+    ReqField('greedy', 'boolean', '', 'false', '',
+             'Always take the likeliest token.',
+             default=False),
+    ReqField('sample_rate', 'integer', 'Hz', '48000', '32000, 44100, 48000, 88200, 96000',
+             'The session rate of the file.'),
+    ReqField('channels', 'integer', '', '2', '1, 2',
+             '',
+             default=2, lo=1, hi=2),
+    ReqField('format', 'string', '', '`"wav24"`', '`wav16`, `wav24`, `wav32f`, `flac`, `aiff`',
+             'File format and bit depth.',
+             default='wav24', choices=FORMATS),
+    ReqField('output_dir', 'string (path)', '', "the engine's output root", '≤ 4096 characters; inside the output root or a `serve --allow-dir` folder',
+             'Relative paths are relative to the output root. Else `path_not_allowed`.'),
+    ReqField('output_name', 'string (file name)', '', 'from `name_pattern`: `<track>_<prompt>_bar<start_bar>_take<n>.<ext>`, `-2`, `-3` … appended when taken', '≤ 200 characters, no folders, not hidden',
+             'The extension is added when missing; with `variations` > 1, `-take<n>` is appended. An existing file is `file_exists` (as an error event).',
+             max_chars=limits.MAX_NAME_CHARS),
+    ReqField('variations', 'integer', 'takes', '1', '1 – 8',
+             'Takes decoded as one batch; take *n* uses seed `seed + 1000003·(n−1)`.',
+             default=1, lo=1, hi=limits.MAX_VARIATIONS),
+    ReqField('tempo_hint', 'boolean', '', 'true', '',
+             'Append `", <bpm> bpm"` to the prompt, as MusicGen\'s training captions do.',
+             default=True),
+    ReqField('generator', 'string', '', '`"auto"`', '`auto`, `reference`, `fast`',
+             "The token loop: `reference` (transformers' `generate`), `fast` (the static-cache loop; where unavailable, `unsupported`), `auto` (fast where available). Its old name `backend` is accepted as an alias through 1.x; sending both with different values is `invalid_field`.",
+             default='auto', choices=GENERATORS),
+    ReqField('retryable', 'boolean', '', 'false', '',
+             'Run the job again if what runs it dies: after an engine crash (else it is reported `interrupted`), or on another replica when a Ray Serve replica dies.'),
+    ReqField('melody', 'object', '', 'none', 'needs a melody model (`no_melody_support`)',
+             'Melody conditioning, exactly one source: `{"notes": [{pitch, start_beats, duration_beats, velocity, muted}], "clip_start_beats", "clip_length_beats"}` from a DAW clip (beats are quarter notes, so the melody follows the session tempo exactly); `{"midi_file": {"path"} or {"buffer": i, "format": "mid"}, "track", "start", "end", "unit": "beats"/"seconds"}` from a MIDI file (type 0/1, tempo maps); or `{"audio": {"path"} or {"buffer": i}, "start_seconds", "end_seconds"}, "remove_stems": []` from audio. Optional `"mode"`: `highest` (default), `lowest` or `loudest` note of chords. The melody starts at bar 1 of the clip; shorter melodies repeat, longer ones are cut. Errors: `bad_midi` (corrupt, truncated, no notes in range), `bad_audio`, `path_not_allowed`, `unsupported` (stem removal without a local separation model), `no_melody_support`.'),
+)
 
 
 def required_fields(msg_type: str) -> set[str]:

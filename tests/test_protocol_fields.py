@@ -1,5 +1,6 @@
 """The reply fields docs/protocol.md lists (bridge.protocol_fields) are the ones the engine sends:
-every request type is answered here through the real handler and its keys compared."""
+every request type is answered here through the real handler and its keys compared; the defaults,
+ranges and choices of the generated ``generate`` table are the ones ``GenerateRequest.from_dict`` enforces."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import pytest
 from musicgen_bridge.bridge import protocol_fields
 from musicgen_bridge.bridge.handlers import RequestHandler
 from musicgen_bridge.bridge.protocol import REQUEST_TYPES, new_message
+from musicgen_bridge.engine.errors import EngineError
+from musicgen_bridge.engine.request import GenerateRequest
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +52,47 @@ def test_a_done_status_carries_the_declared_optional_result(replies):
 
 def test_every_request_type_is_declared():
     assert set(protocol_fields.REPLIES) == set(REQUEST_TYPES)
+
+
+# -- request fields: the numbers in the generated table are the validator's ---------------------------
+
+#: a short request, so the largest bar count stays under the audio-length limit
+_SHORT = {"bpm": 400, "time_signature": "1/16"}
+_CHECKED = [f for f in protocol_fields.GENERATE_FIELDS
+            if f.lo is not None or f.max_chars is not None or f.choices is not None
+            or f.default is not protocol_fields._UNSET]
+
+
+def _value(req, name):
+    if hasattr(req.sampling, name):
+        return getattr(req.sampling, name)
+    return getattr(req, name)
+
+
+def _refused(content, name):
+    with pytest.raises(EngineError) as err:
+        GenerateRequest.from_dict(content)
+    assert err.value.code in ("invalid_field", "too_large") and err.value.details.get("field") == name
+
+
+@pytest.mark.parametrize("spec", _CHECKED, ids=lambda f: f.name)
+def test_documented_defaults_ranges_and_choices_are_enforced(spec):
+    name = spec.name
+    if spec.default is not protocol_fields._UNSET:
+        assert _value(GenerateRequest.from_dict({}), name) == spec.default
+    if spec.lo is not None and spec.hi is not None:
+        base = _SHORT if name != "bpm" else {}
+        assert _value(GenerateRequest.from_dict({**base, name: spec.hi}), name) == spec.hi
+        _refused({**base, name: spec.hi + 1}, name)
+        if spec.lo_open:
+            _refused({**base, name: spec.lo}, name)
+        else:
+            assert _value(GenerateRequest.from_dict({**base, name: spec.lo}), name) == spec.lo
+        _refused({**base, name: spec.lo - 1}, name)
+    if spec.max_chars is not None:
+        GenerateRequest.from_dict({name: "a" * spec.max_chars})
+        _refused({name: "a" * (spec.max_chars + 1)}, name)
+    if spec.choices is not None:
+        for choice in spec.choices:
+            assert _value(GenerateRequest.from_dict({name: choice}), name) == choice
+        _refused({name: "no-such-" + name}, name)
