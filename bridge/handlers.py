@@ -37,9 +37,9 @@ MAX_STATUS_WAIT_S = 30.0
 #: received input files are kept this long (a job, its retries and a restart's re-run need them)
 SCRATCH_KEEP_S = 24 * 3600
 #: content fields that may carry input audio as a binary buffer reference {"buffer": i}
-BUFFER_FIELDS = (("melody", "audio"), ("melody", "midi_file"), ("audio",), ("seed_audio",))
+BUFFER_FIELDS = (("melody", "audio"), ("melody", "midi_file"), ("audio",), ("seed_audio",), ("tokens",))
 #: what a buffer's ``format`` may say (it becomes the scratch file's extension, nothing else)
-BUFFER_FORMATS = ("wav", "flac", "aiff", "aif", "mp3", "ogg", "mid", "midi")
+BUFFER_FORMATS = ("wav", "flac", "aiff", "aif", "mp3", "ogg", "mid", "midi", "mgbcodes")
 
 
 class RequestHandler:
@@ -56,6 +56,9 @@ class RequestHandler:
             "models": self.models,
             "generate": self.submit,
             "continue": self.submit,
+            "codec_encode": self.submit,
+            "codec_decode": self.submit,
+            "codec_bounce": self.submit,
             "live_start": self.live_start,
             "live_stop": self.live_stop,
             "transport": self.transport,

@@ -19,7 +19,9 @@ from typing import Any
 
 from ..engine import limits
 from ..engine.conditioning import midi_file
-from ..engine.request import FORMATS, GENERATORS
+from ..engine.generation.magnet import _ARRANGEMENTS, _SCORINGS
+from ..engine.generation.magnet_options import MAX_STEPS
+from ..engine.request import DECODERS, FORMATS, GENERATORS
 from . import client_gate, handlers, osc_clients, osc_parse, osc_parts, osc_server, osc_tcp, outbox, parking, protocol
 
 
@@ -35,7 +37,8 @@ class Field:
 
 _JOB_STATUS = (
     Field("job_id", "string", "The job."),
-    Field("kind", "string", "`generate` or `continue`."),
+    Field("kind", "string", "The request that made it: `generate`, `continue`, `codec_encode`, `codec_decode` "
+          "or `codec_bounce`."),
     Field("state", "string", "`queued`, `running`, `done`, `error`, `cancelled` or `interrupted` (§7)."),
     Field("progress", "number", "0..1."),
     Field("result", "object", "When done: the `done` event's content without `job_id` (§6).", always=False),
@@ -65,6 +68,9 @@ REPLIES: dict[str, tuple[Field, ...]] = {
     "models": (Field("models", "list of objects", "One per known model (table below)."),),
     "generate": _JOB,
     "continue": _JOB,
+    "codec_encode": _JOB,
+    "codec_decode": _JOB,
+    "codec_bounce": _JOB,
     "live_start": (
         Field("session_id", "string", "The session; its events carry it."),
         Field("window_bars", "integer", "Bars per window."),
@@ -99,6 +105,10 @@ REPLIES: dict[str, tuple[Field, ...]] = {
 _UNSET: Any = object()
 
 
+def _number(x: float) -> str:
+    return "2⁶³−1" if x == 2**63 - 1 else str(x)
+
+
 @dataclass(frozen=True)
 class ReqField:
     """One request field as docs/protocol.md's table shows it. Where ``default``, ``lo``/``hi``,
@@ -118,11 +128,16 @@ class ReqField:
     lo_open: bool = False
     max_chars: int | None = None
     choices: tuple[str, ...] | None = None
+    #: where GenerateRequest keeps the value, when not at ``name`` on the request or its ``sampling``
+    attr: str | None = None
+    #: after a checked default: another model's default, e.g. " (MAGNeT: 0)"
+    default_note: str = ""
 
     def default_cell(self) -> str:
         if self.default is _UNSET:
             return self.default_text
-        return f"`{json.dumps(self.default)}`" if isinstance(self.default, str) else json.dumps(self.default)
+        value = json.dumps(self.default)
+        return (f"`{value}`" if isinstance(self.default, (str, list)) else value) + self.default_note
 
     def limit_cell(self) -> str:
         text = self.limit_text
@@ -130,10 +145,20 @@ class ReqField:
             return ", ".join(f"`{c}`" for c in self.choices)
         if self.lo is not None and self.hi is not None:
             rest = text[text.index(" ("):] if " (" in text else ""
-            return f"{'> ' if self.lo_open else ''}{self.lo} – {self.hi}{rest}"
+            return f"{'> ' if self.lo_open else ''}{_number(self.lo)} – {_number(self.hi)}{rest}"
         if self.max_chars is not None:
             return f"≤ {self.max_chars} characters{text.partition('characters')[2]}"
         return text
+
+    def value(self, req: Any) -> Any:
+        """This field's value as ``GenerateRequest.from_dict`` parsed it into ``req`` (tuples as lists)."""
+        if self.attr is not None:
+            value = req
+            for part in self.attr.split("."):
+                value = getattr(value, part)
+        else:
+            value = getattr(req.sampling if hasattr(req.sampling, self.name) else req, self.name)
+        return list(value) if isinstance(value, tuple) else value
 
     def row(self) -> tuple[str, ...]:
         return (f"`{self.name}`", self.type, self.unit, self.default_cell(), self.limit_cell(), self.meaning)
@@ -145,7 +170,7 @@ GENERATE_FIELDS: tuple[ReqField, ...] = (
              'What the music should be.',
              max_chars=limits.MAX_PROMPT_CHARS),
     ReqField('model', 'string', '', "the engine's default", 'a name from `models`',
-             '`unknown_model` otherwise.'),
+             '`unknown_model` otherwise. AudioGen (`tiny-audiogen`, `facebook/audiogen-medium`) makes sound effects: same fields, its 16 kHz output resampled to `sample_rate`; no tempo hint is added and `conform` is off unless asked.'),
     ReqField('bpm', 'number or fraction string', 'quarter notes per minute', '120', '20 – 400',
              'The session tempo.',
              default=120, lo=20, hi=400),
@@ -164,19 +189,37 @@ GENERATE_FIELDS: tuple[ReqField, ...] = (
              lo=0, hi=2**63 - 1),
     ReqField('top_k', 'integer', 'tokens', '250', '0 – 4096 (0: off)',
              'Sampling.',
-             default=250, lo=0, hi=4096),
+             default=250, lo=0, hi=4096, default_note=' (MAGNeT: 0)'),
     ReqField('top_p', 'number', '', '0', '0 – 1 (0: off)',
-             'Sampling.',
-             default=0.0, lo=0, hi=1),
+             'Sampling. For MAGNeT a `top_p` above 0 wins over `top_k`; sending `top_k` alone switches MAGNeT\'s top-p off.',
+             default=0.0, lo=0, hi=1, default_note=' (MAGNeT: 0.9)'),
     ReqField('temperature', 'number', '', '1.0', '> 0 – 10',
-             'Sampling.',
-             default=1.0, lo=0, hi=10, lo_open=True),
+             'Sampling. MAGNeT lowers it pass by pass unless `anneal_temperature` is false.',
+             default=1.0, lo=0, hi=10, lo_open=True, default_note=' (MAGNeT: 3.0)'),
     ReqField('cfg', 'number', '', '3.0', '0 – 30',
-             'Classifier-free guidance scale (≤ 1: off).',
+             'Classifier-free guidance scale (≤ 1: off). For MAGNeT a constant scale (both `max_cfg` and `min_cfg`); sending it with either of those is `invalid_field`.',
              default=3.0, lo=0, hi=30),
     ReqField('greedy', 'boolean', '', 'false', '',
              'Always take the likeliest token.',
              default=False),
+    ReqField('decoding_steps', 'list of integers, or a string `"20,10,10,10"`', 'passes', '', f'one per codebook (4), each 1 – {MAX_STEPS}',
+             'MAGNeT only: parallel decoding passes per codebook. Progress counts these passes.',
+             default=[20, 10, 10, 10], attr='sampling.magnet.decoding_steps'),
+    ReqField('span_arrangement', 'string', '', '', '',
+             'MAGNeT only: how masked spans are placed. `nonoverlap` drops the window\'s tail that is not a whole span (10 s → 9.96 s).',
+             default='nonoverlap', choices=_ARRANGEMENTS, attr='sampling.magnet.span_arrangement'),
+    ReqField('span_scoring', 'string', '', '', '',
+             'MAGNeT only: how a span\'s confidence is scored.',
+             default='max', choices=_SCORINGS, attr='sampling.magnet.span_scoring'),
+    ReqField('max_cfg', 'number', '', '', '',
+             'MAGNeT only: the guidance scale while everything is masked, annealed to `min_cfg` as nothing is.',
+             default=10.0, lo=0, hi=100, attr='sampling.magnet.max_cfg_coef'),
+    ReqField('min_cfg', 'number', '', '', '',
+             'MAGNeT only: the guidance scale once nothing is masked.',
+             default=1.0, lo=0, hi=100, attr='sampling.magnet.min_cfg_coef'),
+    ReqField('anneal_temperature', 'boolean', '', '', '',
+             'MAGNeT only: lower `temperature` as the passes of a codebook go by.',
+             default=True, attr='sampling.magnet.anneal_temp'),
     ReqField('sample_rate', 'integer', 'Hz', '48000', '32000, 44100, 48000, 88200, 96000',
              'The session rate of the file.'),
     ReqField('channels', 'integer', '', '2', '1, 2',
@@ -197,8 +240,11 @@ GENERATE_FIELDS: tuple[ReqField, ...] = (
              'Append `", <bpm> bpm"` to the prompt, as MusicGen\'s training captions do.',
              default=True),
     ReqField('generator', 'string', '', '`"auto"`', '`auto`, `reference`, `fast`',
-             "The token loop: `reference` (transformers' `generate`), `fast` (the static-cache loop; where unavailable, `unsupported`), `auto` (fast where available). Its old name `backend` is accepted as an alias through 1.x; sending both with different values is `invalid_field`.",
+             "The token loop: `reference` (transformers' `generate`), `fast` (the static-cache loop; where unavailable, `unsupported`), `auto` (fast where available). Audiocraft families (AudioGen) run their own loop for `auto` and `reference`; `fast` is `unsupported` for them (error event). Its old name `backend` is accepted as an alias through 1.x; sending both with different values is `invalid_field`.",
              default='auto', choices=GENERATORS),
+    ReqField('decoder', 'string', '', '', '',
+             "Tokens to audio: `encodec` (the model's own codec) or `mbd` (Multi-Band Diffusion, `facebook/multiband-diffusion`; the built-in tiny MBD for built-in models): fewer codec artefacts, far slower (docs/benchmarks.md), for the final render. Each take is decoded alone with its own `seed` (the same seed gives the same audio); a stereo model's channels are decoded apart. Models whose codec MBD cannot decode (AudioGen's 16 kHz, any codec without MBD weights) are refused with `unsupported_decoder` and the reason, before any generation; absent MBD weights are `model_unavailable`. Applies to `generate` and `continue` (long-form too); `live_start` refuses `mbd` with `unsupported_decoder`. The sidecar's `decoder` object names the decoder and its weights.",
+             default='encodec', choices=DECODERS),
     ReqField('retryable', 'boolean', '', 'false', '',
              'Run the job again if what runs it dies: after an engine crash (else it is reported `interrupted`), or on another replica when a Ray Serve replica dies.'),
     ReqField('melody', 'object', '', 'none', 'needs a melody model (`no_melody_support`)',

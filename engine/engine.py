@@ -23,6 +23,7 @@ from typing import Any
 
 from . import limits
 from .conditioning.melody_input import check_melody_spec, load_melody
+from .decoders.choice import check_live as check_live_decoder
 from .errors import EngineError
 from .executors import Executor, open_executor
 from .jobs.journal import check_retryable, open_journal, recover
@@ -31,7 +32,10 @@ from .live.session import LiveManager
 from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
+from .produce.codec_job import CODEC_KINDS, CodecRequest, check_request, run_codec
 from .produce.context import EngineContext
+from .produce.fixed_window import check_live as check_fixed_live
+from .produce.fixed_window import check_request as check_fixed_window
 from .produce.publish import publish
 from .render import RenderSpec, check_file_name
 from .request import GenerateRequest
@@ -62,6 +66,10 @@ class EngineConfig:
     journal: str | Path | None = None  # job journal (SQLite); None: none kept. serve: journal.default_path()
     executor: str = "local"  # where generate+render run: "local" (this process) or "ray" (engine/executors)
     executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. RayOptions fields for "ray"
+    # continuous batching of the fast generator (engine/jobs/batcher.py); False: each job decodes alone
+    batching: bool = True
+    batch_rows: int = 16  # decoder rows per batched step (a guided take is 2)
+    batch_jobs: int = 8  # jobs the local executor runs at once while batching (their decoding is shared)
 
 
 class Engine:
@@ -80,13 +88,17 @@ class Engine:
         get_spec(self.config.default_model)
         self.registry = ModelRegistry(self.config.device, self.config.dtype, self.config.cache_dir)
         self.paths = PathPolicy(_absolute(self.config.output_root), [Path(d).expanduser().resolve() for d in self.config.allowed_dirs])
-        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _generators())
+        self.batcher = _batcher(self.config)
+        self.context = EngineContext(self.registry, self.paths, self.config.default_model, _generators(self.batcher))
         self.executor: Executor = open_executor(self.config.executor, self.config.executor_options,
                                              registry=self.registry, config=self.config)
         # a remote executor keeps every job it can hold in flight; the queue answers busy beyond that
         max_queue = min(self.config.max_queue, self.executor.capacity or self.config.max_queue)
         self.journal = open_journal(self.config.journal)  # None when off or held by another engine
-        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(self.executor.workers, max_queue),
+        workers = self.executor.workers
+        if self.batcher is not None and self.executor.name == "local":
+            workers = max(workers, self.config.batch_jobs)  # concurrent jobs decode as one batch
+        self.queue = JobQueue(self._run, max_queue=max_queue, workers=min(workers, max_queue),
                               journal=self.journal)
         self.live = LiveManager(self.context, self.executor)  # Ray: windows on a pinned replica
         if self.journal is not None:
@@ -115,6 +127,7 @@ class Engine:
                 item = self.paths.input_file(request.audio["path"], "audio")
                 check_item(str(item), request.audio.get("start_seconds"), request.audio.get("end_seconds"))
             spec = get_spec(request.model or self.config.default_model)
+            check_fixed_window(spec, request, kind)  # MAGNeT: one window, no continuation
             if request.melody is not None:
                 check_melody_spec(request.melody)
                 check_melody_support(spec.name, spec.melody)
@@ -126,6 +139,10 @@ class Engine:
             # the whole render chain is validated before any work (bad_fx, invalid_field)
             request.render = self._render_spec(request)
             self.executor.check(request)
+        elif kind in CODEC_KINDS:  # standalone EnCodec: runs here, whatever the executor
+            codec_request = CodecRequest.from_dict(kind, content)
+            check_request(self.context, codec_request)
+            return self.queue.submit(kind, codec_request, listener, job_id=job_id)
         else:
             raise EngineError("unknown_msg_type", f"unknown job kind {kind!r}")
         return self.queue.submit(kind, request, listener, job_id=job_id)
@@ -176,7 +193,7 @@ class Engine:
                 for name in self.registry.loaded_names():
                     loaded = self.registry.load(name)
                     generate = self.context.generators.get("fast")
-                    if generate is not None:
+                    if generate is not None and loaded.spec.family == "musicgen":  # the fast loop is MusicGen's
                         generate(loaded, Conditioning(["warm up"]), 4, SamplingParams(), [0])
             except Exception:
                 log.exception("warm-up failed")
@@ -189,13 +206,15 @@ class Engine:
             raise EngineError("invalid_field", "live_start content must be an object")
         window_bars = content.get("window_bars", 4)
         request = GenerateRequest.from_dict({**content, "bars": window_bars})
+        check_live_decoder(request)
         ahead = content.get("ahead_bars", 8)
         if isinstance(ahead, bool) or not isinstance(ahead, int) or not 1 <= ahead <= limits.MAX_AHEAD_BARS:
             raise EngineError("invalid_field", f"ahead_bars must be an integer 1..{limits.MAX_AHEAD_BARS}",
                               field="ahead_bars")
         if request.start_bar.denominator != 1:
             raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
-        get_spec(request.model or self.config.default_model)
+        spec = get_spec(request.model or self.config.default_model)
+        check_fixed_live(spec, request, content.get("seed_audio") is not None)
         self.paths.folder(request.output_dir)
         request.render = self._render_spec(request)
         seed_codes = None
@@ -251,6 +270,8 @@ class Engine:
     def close(self) -> None:
         self.live.stop_all()
         self.queue.shutdown()
+        if self.batcher is not None:
+            self.batcher.close()
         self.executor.close()
         if self.journal is not None:
             self.journal.close()
@@ -262,6 +283,8 @@ class Engine:
             result = publish(self.context, job, produced)
             replica = getattr(produced, "replica", None)  # which remote replica made it
             return result if replica is None else {**result, "replica": replica}
+        if job.kind in CODEC_KINDS:
+            return run_codec(self.context, job)
         raise EngineError("unknown_msg_type", f"unknown job kind {job.kind!r}")
 
 
@@ -269,9 +292,25 @@ def _absolute(path: str | Path | None) -> Path | None:
     return None if path is None else Path(path).expanduser().resolve()
 
 
-def _generators() -> dict[str, Any]:
+def _batcher(config: EngineConfig) -> Any:
+    """The decode scheduler the fast generator runs through, or None when batching is off."""
+    if not config.batching:
+        return None
+    if isinstance(config.batch_rows, bool) or not isinstance(config.batch_rows, int) or config.batch_rows < 2:
+        raise EngineError("invalid_field", "batch_rows must be an integer >= 2", field="batch_rows")
+    if isinstance(config.batch_jobs, bool) or not isinstance(config.batch_jobs, int) or config.batch_jobs < 1:
+        raise EngineError("invalid_field", "batch_jobs must be an integer >= 1", field="batch_jobs")
+    try:
+        from .jobs.batcher import DecodeBatcher
+    except ImportError:
+        return None
+    return DecodeBatcher(max_rows=config.batch_rows)
+
+
+def _generators(batcher: Any = None) -> dict[str, Any]:
+    """The fast generator: through the decode scheduler when batching, else ``generate_fast`` alone."""
     try:
         from .generation.fast.decoder import generate_fast
     except ImportError:
         return {}
-    return {"fast": generate_fast}
+    return {"fast": batcher.generate if batcher is not None else generate_fast}

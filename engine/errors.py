@@ -32,11 +32,14 @@ ERROR_CODES: dict[str, str] = {
     # inputs
     "bad_midi": "The MIDI input is corrupt, truncated, or has no notes in range.",
     "bad_audio": "The audio input cannot be read or is empty in the range.",
+    "bad_tokens": "A tokens file is not one, is truncated, or its header does not add up.",
     "path_not_allowed": "A path lies outside the engine's output root and allowed folders.",
     "file_exists": "The output file exists; files are never overwritten.",
     "bad_fx": "The effect chain is invalid (unknown plugin, parameter, value or file).",
     "unsupported": "The feature needs something this machine lacks (named in the message).",
     "no_space": "The disk for the output (or the journal) is full or over its quota.",
+    "unsupported_decoder": "The chosen decoder cannot decode this model's tokens, or cannot run in this mode "
+                           "(the message says why).",
     # live mode
     "unknown_session": "No live session with that id is running.",
     "too_many_sessions": "The live-session limit is reached.",

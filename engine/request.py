@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any, cast, overload
 
 from . import limits
 from .errors import EngineError
+from .generation.magnet_options import magnet_params, sent_fields
 from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN, check_pattern
 from .timing.timeline import (
@@ -36,6 +37,7 @@ FORMATS = ("wav16", "wav24", "wav32f", "flac", "aiff")
 RENDER_FIELDS = ("fx", "loudness_lufs", "true_peak_dbtp", "fade_in_s", "fade_out_s", "tail", "max_tail_s")
 
 GENERATORS = ("auto", "reference", "fast")  # which token loop runs (engine/generation)
+DECODERS = ("encodec", "mbd")  # tokens -> audio (engine/decoders)
 #: fields outside the dataclass that a request keeps (engine.jobs.journal reads ``retryable``)
 KEPT_EXTRA = ("retryable",)
 
@@ -100,6 +102,13 @@ def _generator(d: dict) -> str:
     return _choice({"generator": d.get("generator", d.get("backend", "auto"))}, "generator", "auto", GENERATORS)
 
 
+def _sampling_sent(d: dict, sampling: SamplingParams) -> dict[str, Any]:
+    sent = sent_fields(d)
+    if "decoding_steps" in sent and sampling.magnet is not None:
+        sent["decoding_steps"] = list(sampling.magnet.decoding_steps)  # "20,10,10,10" -> [20, 10, 10, 10]
+    return sent
+
+
 def _bar(d: dict, name: str) -> Fraction:
     value = exact(d.get(name, 1), name)
     if not 1 <= value <= 100000:
@@ -152,6 +161,7 @@ class GenerateRequest:
     variations: int = 1
     tempo_hint: bool = True
     generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
+    decoder: str = "encodec"  # tokens -> audio: encodec | mbd (engine/decoders/choice.py)
     melody: dict[str, Any] | None = None
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
@@ -163,6 +173,8 @@ class GenerateRequest:
     render_fields: dict[str, Any] = field(default_factory=dict)  # fx, loudness_lufs, ... (RenderSpec)
     render: Any = None  # the validated RenderSpec, set by the engine at submit time
     melody_source: Any = None  # the parsed note list or MIDI melody, set by the engine at submit time
+    #: the sampling fields (shared and MAGNeT's) as sent: MAGNeT keeps its own defaults for the rest
+    sampling_sent: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # KEPT_EXTRA fields (unknown ones are dropped)
 
     @classmethod
@@ -200,6 +212,8 @@ class GenerateRequest:
             cfg=_float(d, "cfg", 3.0),
             greedy=bool(_bool(d, "greedy", False)),
         )
+        # checked after the shared ranges, so a bad cfg is refused as cfg, not as MAGNeT's max_cfg
+        sampling = replace(sampling, magnet=magnet_params(d))
         melody = d.get("melody")
         if melody is not None and not isinstance(melody, dict):
             raise EngineError("invalid_field", "melody must be an object", field="melody")
@@ -215,6 +229,7 @@ class GenerateRequest:
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
             tempo_hint=bool(_bool(d, "tempo_hint", True)),
             generator=_generator(d),
+            decoder=_choice(d, "decoder", "encodec", DECODERS),
             melody=melody,
             conform=_bool(d, "conform", None),
             context_bars=_int(d, "context_bars", 2, 1, 64),
@@ -225,6 +240,7 @@ class GenerateRequest:
             name_pattern=check_pattern(_str(d, "name_pattern", DEFAULT_PATTERN, limits.MAX_NAME_CHARS)
                                        or DEFAULT_PATTERN),
             render_fields=render_fields,
+            sampling_sent=_sampling_sent(d, sampling),
             # unknown fields are accepted (newer clients) but not kept: they would be stored in the journal
             # and every sidecar; only the recovery flag travels on
             extra={k: d[k] for k in KEPT_EXTRA if k in d},
@@ -265,10 +281,11 @@ class GenerateRequest:
         out.pop("render")
         out.pop("render_fields")
         out.pop("melody_source")
+        out.pop("sampling_sent")
         out.update(self.render.to_dict() if self.render is not None else self.render_fields)
         for key in ("sample_rate", "channels", "format"):
             out[key] = getattr(self, key)
-        out.update(asdict(self.sampling))
+        out.update(self.sampling_sent)  # as sent: an unsent one keeps each model family's default
         out.update(self.extra)
         out["bpm"] = float(self.bpm) if self.bpm.denominator != 1 else int(self.bpm)
         out["time_signature"] = str(self.time_signature)

@@ -22,7 +22,14 @@ var placeModule = require("mgb_place");
 
 function defaults() {
   return {prompt: "", bars: 0, model: "facebook/musicgen-small", temperature: 1.0, takes: 1, samplerate: 0,
-          context_bars: 4, ahead_bars: 2, engine: "127.0.0.1:9000", timeout_ms: 3000};
+          context_bars: 4, ahead_bars: 2, engine: "127.0.0.1:9000", timeout_ms: 3000,
+          // sound effects (AudioGen): model, length when bars is 0, where (slots|playhead|bar), which bar
+          sfx_model: "facebook/audiogen-medium", sfx_seconds: 2.0, sfx_place: "slots", sfx_bar: 1};
+}
+
+// MAGNeT models (facebook/magnet-*, facebook/audio-magnet-*, tiny-magnet) fill one fixed window
+function isMagnet(model) {
+  return String(model).toLowerCase().indexOf("magnet") >= 0;
 }
 
 function tidy(x) {
@@ -133,8 +140,9 @@ function createDevice(env) {
   }
 
   function base(s) {
-    var c = {prompt: params.prompt, model: params.model, bpm: s.tempo, time_signature: s.num + "/" + s.den,
-             temperature: params.temperature};
+    var c = {prompt: params.prompt, model: params.model, bpm: s.tempo, time_signature: s.num + "/" + s.den};
+    // MAGNeT has its own temperature (3, lowered pass by pass): the dial at its default leaves it be
+    if (!(isMagnet(params.model) && params.temperature === 1.0)) c.temperature = params.temperature;
     if (SUPPORTED_RATES[params.samplerate]) c.sample_rate = params.samplerate;
     return c;
   }
@@ -213,6 +221,34 @@ function createDevice(env) {
     }
     request("/mgb/continue", c, {kind: "continue", label: params.prompt || (info.name + " cont."), takes: 1,
                                  at: info.arrangement ? "start_bar" : null, beats: c.bars * s.qpb, qpb: s.qpb});
+  }
+
+  // a sound effect (AudioGen): the prompt describes the sound; its length is `bars` when set, else
+  // sfx_seconds; it lands in empty clip slots, and also in the arrangement at the playhead or at
+  // sfx_bar when sfx_place says so. No clip needs to be selected.
+  function soundEffect() {
+    if (st.job) return cancel();
+    if (params.prompt === "") return refuse("Type the sound first (for example: door slam, large hall).");
+    var s = song();
+    var at = null;
+    if (params.sfx_place === "playhead") at = tidy(s.time);
+    else if (params.sfx_place === "bar") at = tidy((Math.max(1, params.sfx_bar) - 1) * s.qpb);
+    else if (params.sfx_place !== "slots") return refuse("Place must be slots, playhead or bar.");
+    var c = base(s);
+    c.model = params.sfx_model;
+    var beats;
+    if (params.bars > 0) {
+      c.bars = params.bars;
+      beats = c.bars * s.qpb;
+    } else {
+      if (!(params.sfx_seconds > 0)) return refuse("Set a length: bars, or seconds for the sound.");
+      c.seconds = params.sfx_seconds;
+      beats = tidy(c.seconds * s.tempo / 60);
+    }
+    c.start_bar = at !== null ? tidy(at / s.qpb + 1) : 1;
+    c.variations = params.takes;
+    request("/mgb/generate", c, {kind: "generate", label: params.prompt, takes: params.takes, at: at,
+                                 beats: beats, qpb: s.qpb});
   }
 
   function cancel() {
@@ -335,7 +371,8 @@ function createDevice(env) {
 
   // -- one entry point for every Max message ----------------------------------------------
   var PARAMS = {bars: "int", takes: "int", context_bars: "int", ahead_bars: "int", timeout_ms: "int",
-                temperature: "float", samplerate: "int", model: "sym", engine: "sym"};
+                temperature: "float", samplerate: "int", model: "sym", engine: "sym",
+                sfx_model: "sym", sfx_seconds: "float", sfx_place: "sym", sfx_bar: "float"};
 
   function handle(name, args) {
     args = args || [];
@@ -358,6 +395,8 @@ function createDevice(env) {
       generate();
     } else if (name === "continue") {
       continueClip();
+    } else if (name === "sfx") {
+      soundEffect();
     } else if (name === "live") {
       liveToggle();
     } else if (name === "cancel") {

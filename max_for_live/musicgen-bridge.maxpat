@@ -23,7 +23,7 @@
    8.0,
    8.0
   ],
-  "devicewidth": 450.0,
+  "devicewidth": 520.0,
   "description": "musicgen-bridge: generate, continue and play live with MusicGen from Live (GPL-3.0-or-later)",
   "boxes": [
    {
@@ -324,7 +324,19 @@
       ",",
       "facebook/musicgen-stereo-small",
       ",",
-      "facebook/musicgen-stereo-melody"
+      "facebook/musicgen-stereo-melody",
+      ",",
+      "facebook/magnet-small-10secs",
+      ",",
+      "facebook/magnet-medium-10secs",
+      ",",
+      "facebook/magnet-small-30secs",
+      ",",
+      "facebook/magnet-medium-30secs",
+      ",",
+      "facebook/audio-magnet-small",
+      ",",
+      "facebook/audio-magnet-medium"
      ],
      "parameter_enable": 1,
      "saved_attribute_attributes": {
@@ -333,7 +345,7 @@
        "parameter_shortname": "Model",
        "parameter_type": 2,
        "parameter_mmin": 0,
-       "parameter_mmax": 5,
+       "parameter_mmax": 11,
        "parameter_initial": [
         0
        ],
@@ -1216,6 +1228,252 @@
      ],
      "text": "prepend ahead_bars"
     }
+   },
+   {
+    "box": {
+     "id": "obj-button-sfx",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      700.0,
+      160.0,
+      70.0,
+      20.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      456.0,
+      72.0,
+      56.0,
+      20.0
+     ],
+     "text": "SFX",
+     "texton": "SFX",
+     "mode": 0,
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "Sound effect",
+       "parameter_shortname": "SFX",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_enum": [
+        "off",
+        "on"
+       ],
+       "parameter_invisible": 2
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-route-sfx",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      700.0,
+      190.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "route bang 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-trigger-sfx",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      700.0,
+      220.0,
+      40.0,
+      22.0
+     ],
+     "outlettype": [
+      "bang",
+      "bang"
+     ],
+     "text": "t b b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-msg-sfx",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      700.0,
+      260.0,
+      70.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "sfx"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-sfx-seconds-label",
+     "maxclass": "comment",
+     "numinlets": 1,
+     "numoutlets": 0,
+     "patching_rect": [
+      800.0,
+      200.0,
+      50.0,
+      18.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      454.0,
+      6.0,
+      60.0,
+      16.0
+     ],
+     "text": "SFX secs"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-sfx-seconds",
+     "maxclass": "live.numbox",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "outlettype": [
+      "",
+      "float"
+     ],
+     "patching_rect": [
+      800.0,
+      220.0,
+      44.0,
+      15.0
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      456.0,
+      22.0,
+      50.0,
+      15.0
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "SFX seconds",
+       "parameter_shortname": "SFX s",
+       "parameter_type": 0,
+       "parameter_mmin": 0.1,
+       "parameter_mmax": 600.0,
+       "parameter_initial": [
+        2.0
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-sfx-seconds",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      800.0,
+      250.0,
+      120.0,
+      22.0
+     ],
+     "text": "prepend sfx_seconds"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-sfx-place",
+     "maxclass": "umenu",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      940.0,
+      220.0,
+      100.0,
+      22.0
+     ],
+     "outlettype": [
+      "int",
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      456.0,
+      42.0,
+      60.0,
+      22.0
+     ],
+     "items": [
+      "slots",
+      ",",
+      "playhead"
+     ],
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "SFX place",
+       "parameter_shortname": "Place",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-prepend-sfx-place",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 1,
+     "outlettype": [
+      ""
+     ],
+     "patching_rect": [
+      940.0,
+      250.0,
+      110.0,
+      22.0
+     ],
+     "text": "prepend sfx_place"
+    }
    }
   ],
   "lines": [
@@ -1842,6 +2100,126 @@
       0
      ]
     }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-button-sfx",
+      0
+     ],
+     "destination": [
+      "obj-route-sfx",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-sfx",
+      0
+     ],
+     "destination": [
+      "obj-trigger-sfx",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-sfx",
+      1
+     ],
+     "destination": [
+      "obj-trigger-sfx",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-sfx",
+      1
+     ],
+     "destination": [
+      "obj-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-sfx",
+      0
+     ],
+     "destination": [
+      "obj-msg-sfx",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-msg-sfx",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-sfx-seconds",
+      0
+     ],
+     "destination": [
+      "obj-prepend-sfx-seconds",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-sfx-seconds",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-sfx-place",
+      1
+     ],
+     "destination": [
+      "obj-prepend-sfx-place",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-prepend-sfx-place",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
    }
   ],
   "parameters": {
@@ -1878,6 +2256,21 @@
    "obj-button-live": [
     "Live",
     "Live",
+    0
+   ],
+   "obj-button-sfx": [
+    "Sound effect",
+    "SFX",
+    0
+   ],
+   "obj-sfx-seconds": [
+    "SFX seconds",
+    "SFX s",
+    0
+   ],
+   "obj-sfx-place": [
+    "SFX place",
+    "Place",
     0
    ],
    "obj-pattr-prompt": [

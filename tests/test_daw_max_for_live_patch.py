@@ -132,3 +132,18 @@ def test_parameters_reach_the_request_through_the_patch(tmp_path: Path) -> None:
     assert (sent["bars"], sent["variations"], sent["temperature"], sent["model"]) == \
         (3, 2, 0.5, "facebook/musicgen-melody")
     assert len(sent["melody"]["notes"]) == 12 and sent["sample_rate"] == 44100  # dspstate~ -> samplerate
+
+
+@needs_node
+def test_a_magnet_model_from_the_menu_keeps_its_own_temperature_unless_the_dial_moves(tmp_path: Path) -> None:
+    def sent_for(temperature: float) -> dict[str, Any]:
+        steps = ui("keys") + [{"param": ["Model", "facebook/magnet-small-10secs"]},
+                              {"param": ["Temperature", temperature]},
+                              {"handle": ["/mgb/reply", "hello", "{}"]}, {"click": "Generate"}]
+        (sent,) = sent_json(run_device(tmp_path, live_set(), steps)["record"], "/mgb/generate")
+        return sent
+
+    at_default = sent_for(1.0)
+    assert at_default["model"] == "facebook/magnet-small-10secs"
+    assert "temperature" not in at_default and "melody" not in at_default  # MAGNeT: 3, annealed; no melody
+    assert sent_for(0.5)["temperature"] == 0.5

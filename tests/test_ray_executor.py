@@ -359,3 +359,21 @@ def test_retryable_resends_to_another_replica_with_the_same_audio(ray_engine: En
             sf.read(reference.result["path"], dtype="int32")[0].tobytes()
     finally:
         local.close()
+
+
+def test_audiogen_runs_on_a_replica_exactly_as_here(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """tiny-audiogen (an audiocraft family) loads on a Ray replica through the same registry and gives
+    the same take as the local executor for the same seed."""
+    content = {"prompt": "door slam", "model": "tiny-audiogen", "seconds": 1, "seed": 7}
+    results = {}
+    for kind in ("local", "ray"):
+        eng = make_engine(kind, tmp_path / kind, request)
+        try:
+            job = eng.wait(eng.submit("generate", content).id, timeout=WAIT_S)
+            assert job.state == "done", job.error
+            results[kind] = job.result
+        finally:
+            eng.close()
+    assert "replica" in results["ray"] and results["ray"]["frames"] == results["local"]["frames"] == 48000
+    local, remote = (sf.read(results[k]["path"], dtype="int32")[0] for k in ("local", "ray"))
+    assert np.array_equal(local, remote)

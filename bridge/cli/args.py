@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
+from .magnet_args import add_magnet_args, magnet_content
 
 
 def add_request_args(p: argparse.ArgumentParser) -> None:
@@ -29,6 +30,9 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variations", type=int, default=None, help="number of takes, decoded as one batch")
     p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
     p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast")
+    p.add_argument("--decoder", default=None, help="tokens to audio: encodec (default) or mbd "
+                   "(Multi-Band Diffusion: cleaner, far slower; not in live mode)")
+    add_magnet_args(p)
     p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
     p.add_argument("--midi", default=None, help="melody from a MIDI file (MusicGen-Melody models)")
     p.add_argument("--midi-track", type=int, default=None, help="track index in --midi (default: all tracks)")
@@ -60,7 +64,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
                                "channels": args.channels, "format": args.format}
     optional = {"model": args.model, "bars": args.bars, "seconds": args.seconds, "seed": args.seed,
                 "top_k": args.top_k, "top_p": args.top_p, "temperature": args.temperature, "cfg": args.cfg,
-                "variations": args.variations, "generator": args.generator, "output_dir": args.output_dir,
+                "variations": args.variations, "generator": args.generator, "decoder": args.decoder, "output_dir": args.output_dir,
                 "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling, "tail": args.tail,
                 "track": args.track}
     if args.fx is not None:
@@ -68,6 +72,7 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
         # a chain file travels as its JSON content, so a remote engine needs no access to it
         optional["fx"] = _read_json(fx_file, "effect chain", "bad_fx") if fx_file.suffix == ".json" or fx_file.exists() else args.fx
     content.update({k: v for k, v in optional.items() if v is not None})
+    content.update(magnet_content(args))
     if args.no_tempo_hint:
         content["tempo_hint"] = False
     melody = melody_content(args)
@@ -119,8 +124,9 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
             found.append(melody[key])
-    if isinstance(content.get("audio"), dict) and "path" in content["audio"]:
-        found.append(content["audio"])
+    for key in ("audio", "tokens"):  # continuation item; codec_* input
+        if isinstance(content.get(key), dict) and "path" in content[key]:
+            found.append(content[key])
     return found
 
 

@@ -25,12 +25,14 @@ from .args import (
     request_content,
     request_file_content,
 )
+from .codec import add_codec_parser
 
 EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
 BAD_REQUEST_CODES = {"invalid_field", "missing_field", "too_large", "unknown_model", "bad_envelope", "bad_json",
                      "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support",
-                     "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version"}
+                     "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version",
+                     "unsupported_decoder", "bad_tokens"}
 
 
 def _print_result(args: argparse.Namespace, result: dict[str, Any]) -> None:
@@ -120,6 +122,7 @@ def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> 
     config = EngineConfig(default_model=spec.name,
                           output_root=out_dir, allowed_dirs=allowed, device=getattr(args, "device", "auto"),
                           cache_dir=getattr(args, "cache_dir", None))
+    config.batching = False  # one job: nothing to batch with, and on a CPU the padded rows only cost
     engine = Engine(config)
     try:
         submitted = engine.submit(kind, content)
@@ -162,6 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                           journal=None if args.journal == "off" else (args.journal or journal_default()))
     if args.max_queue:
         config.max_queue = args.max_queue
+    config.batching = not args.no_batching
     config.executor, config.executor_options = serve_executor(
         args.executor, {flag: getattr(args, flag) for flag in RAY_FLAGS})
     return serve_forever(ServeSettings(config=config, zmq=args.zmq, zmq_events=args.zmq_events, osc=args.osc,
@@ -256,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output-root", default=None)
     s.add_argument("--allow-dir", action="append", default=[])
     s.add_argument("--max-queue", type=int, default=None)
+    s.add_argument("--no-batching", action="store_true", help="decode each job alone (default: concurrent jobs "
+                   "and live windows on one model decode as one batch)")
     s.add_argument("--ready-file", default=None, help="write the bound addresses here once serving")
     s.add_argument("--keys", default=None, help="key folder (`keys init`): ZeroMQ with CURVE; needed beyond loopback")
     s.add_argument("--osc-allow", action="append", default=[], help="address or network allowed to send OSC "
@@ -283,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("suite", choices=("audiocraft",), help="which reference set")
     cf.add_argument("dir", help="fixture folder (one sub-folder per model family)")
     cf.set_defaults(func=cmd_conformance)
+
+    add_codec_parser(sub)
 
     d = sub.add_parser("demo", help="start an engine, send real requests over the wire, keep the files")
     d.add_argument("--out-dir", default="demo-output")

@@ -30,7 +30,9 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from ..decoders.choice import TokenDecoder
 from ..errors import EngineError
+from ..models.families import FamilyModel
 from ..models.registry import LoadedModel
 from ..render.dsp import convert_channels
 from ..render.resample import as_channels_first, resample
@@ -76,6 +78,8 @@ def encode_audio(loaded: LoadedModel, audio: np.ndarray) -> torch.Tensor:
     transformers lays them out; a mono model gets the channel mean.
     """
     audio = as_channels_first(audio)
+    if isinstance(loaded, FamilyModel):
+        return loaded.encode(audio)
     if loaded.audio_channels == 1:
         audio = audio.mean(axis=0, keepdims=True)
     elif audio.shape[0] == 1:
@@ -142,11 +146,13 @@ def continue_audio(loaded: LoadedModel, audio: np.ndarray, sample_rate: int, *, 
                    seeds: list[int] | None = None, params: SamplingParams = DEFAULT_SAMPLING,
                    out_rate: int | None = None, add_tempo_hint: bool = True, join_s: float = 0.010,
                    window_bars: int | None = None, on_step: StepCallback | None = None,
-                   cancel: threading.Event | None = None, generate: Generator = generate_reference) -> Continuation:
+                   cancel: threading.Event | None = None, generate: Generator = generate_reference,
+                   decoder: TokenDecoder | None = None) -> Continuation:
     """Continue ``audio`` (an item ending at bar position ``end_bar``) by ``bars`` bars.
 
     The new bars start at the item's last bar line (``floor(end_bar)``) and come back at
     ``out_rate`` (default: the item's rate) with the item's channel count, one row per seed.
+    ``decoder`` turns the stream's tokens into audio (default EnCodec; see ``engine/decoders/choice.py``).
     """
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 384000:
         raise EngineError("invalid_field", f"the item's sample rate must be 8000..384000 Hz, got {sample_rate!r}",
@@ -162,7 +168,8 @@ def continue_audio(loaded: LoadedModel, audio: np.ndarray, sample_rate: int, *, 
     stream, windows = generate_long(loaded, [text] * takes, grid, ctx.join_bar, bars, params, seeds,
                                     context_bars=context_bars,
                                     prompt_codes=ctx.codes.expand(takes, -1, -1).contiguous(),
-                                    window_bars=window_bars, on_step=on_step, cancel=cancel, generate=generate)
+                                    window_bars=window_bars, on_step=on_step, cancel=cancel, generate=generate,
+                                    decoder=decoder)
     # one decode of prompt + all windows, cut at the join bar with one frame of re-generation before it
     model_audio = stream.span_audio(bars, pre_frames=_PRE_FRAMES)
     pre = _PRE_FRAMES * out_rate // loaded.frame_rate  # a whole number at every supported rate

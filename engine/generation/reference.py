@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from ..decoders.encodec_decoder import decode_encodec
 from ..errors import EngineError
+from ..models.families import FamilyModel
 from ..models.registry import LoadedModel
 from ..models.specs import check_melody_support
 from .sampling import SamplingParams, choose_tokens, guide, make_generators
@@ -98,7 +100,9 @@ def steps_for(frames: int, delays: list[int]) -> int:
 def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, params: SamplingParams,
                        seeds: list[int], on_step: StepCallback | None = None,
                        cancel: threading.Event | None = None) -> GenerationOutput:
-    """Generate with transformers' ``generate`` (the reference path)."""
+    """Generate with transformers' ``generate`` (the reference path); a family model runs its own loop."""
+    if isinstance(loaded, FamilyModel):
+        return loaded.generate(cond, frames, params, seeds, on_step, cancel)
     model = loaded.model
     takes = len(cond.prompts)
     if len(seeds) != takes:
@@ -148,14 +152,6 @@ def generate_reference(loaded: LoadedModel, cond: Conditioning, frames: int, par
 
 
 def decode_tokens(loaded: LoadedModel, tokens: torch.Tensor) -> np.ndarray:
-    """EnCodec-decode (takes, codebooks, frames) tokens to (takes, channels, samples) float32 audio."""
-    codec = loaded.model.audio_encoder
-    codes = tokens.to(loaded.device)
-    with torch.inference_mode():
-        if loaded.audio_channels == 1:
-            audio = codec.decode(codes[None], audio_scales=[None] * codes.shape[0]).audio_values
-        else:  # stereo checkpoints interleave left/right codebooks
-            left = codec.decode(codes[None, :, ::2], audio_scales=[None] * codes.shape[0]).audio_values
-            right = codec.decode(codes[None, :, 1::2], audio_scales=[None] * codes.shape[0]).audio_values
-            audio = torch.cat([left, right], dim=1)
-    return audio.float().cpu().numpy()
+    """EnCodec-decode (takes, codebooks, frames) tokens to (takes, channels, samples) float32 audio
+    (the ``encodec`` decoder, :mod:`..decoders.encodec_decoder`; :mod:`..decoders.choice` picks per request)."""
+    return decode_encodec(loaded, tokens)

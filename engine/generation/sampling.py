@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import EngineError
+from .magnet import MagnetParams
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class SamplingParams:
     temperature: float = 1.0
     cfg: float = 3.0
     greedy: bool = False
+    #: MAGNeT's own settings (engine/generation/magnet_options.py); other loops ignore them
+    magnet: MagnetParams | None = None
 
     def __post_init__(self) -> None:
         checks = [

@@ -28,6 +28,7 @@ from fractions import Fraction
 import numpy as np
 import torch
 
+from ..decoders.choice import TokenDecoder
 from ..errors import EngineError
 from ..models.registry import LoadedModel
 from ..timing.timeline import Grid, seconds_to_frames
@@ -149,8 +150,9 @@ class TokenStream:
     """
 
     def __init__(self, loaded: LoadedModel, grid: Grid, origin_bar: int, takes: int,
-                 prompt_codes: torch.Tensor | None = None) -> None:
+                 prompt_codes: torch.Tensor | None = None, decoder: TokenDecoder | None = None) -> None:
         self.loaded = loaded
+        self.decoder: TokenDecoder = decoder or decode_tokens  # the request's decoder (decoders/choice.py)
         self.grid = grid  # may be replaced by one with a longer tempo map (live tempo changes)
         self.origin_bar = origin_bar
         k = loaded.num_codebooks
@@ -201,10 +203,10 @@ class TokenStream:
         return out.tokens
 
     def decode(self, first_frame: int | None = None, last_frame: int | None = None) -> np.ndarray:
-        """EnCodec-decode stream frames [first_frame, last_frame) (default: prompt start to end)."""
+        """Decode stream frames [first_frame, last_frame) (default: prompt start to end) with the stream's decoder."""
         lo = self.prompt_frames + (-self.prompt_frames if first_frame is None else first_frame)
         hi = self.tokens.shape[2] if last_frame is None else self.prompt_frames + last_frame
-        return decode_tokens(self.loaded, self.tokens[:, :, lo:hi])
+        return self.decoder(self.loaded, self.tokens[:, :, lo:hi])
 
     def span_audio(self, bars: int | Fraction, start_bar: int | Fraction = 0, pre_frames: int = 0) -> np.ndarray:
         """Audio of bars [start_bar, start_bar + bars) at the model rate, exact length, from one decode.
@@ -244,7 +246,8 @@ def generate_long(loaded: LoadedModel, prompts: list[str], grid: Grid, start_bar
                   params: SamplingParams, seeds: list[int], *, context_bars: int = 4,
                   prompt_codes: torch.Tensor | None = None, window_bars: int | None = None,
                   on_step: StepCallback | None = None, cancel: threading.Event | None = None,
-                  generate: Generator = generate_reference) -> tuple[TokenStream, list[WindowPlan]]:
+                  generate: Generator = generate_reference,
+                  decoder: TokenDecoder | None = None) -> tuple[TokenStream, list[WindowPlan]]:
     """Generate ``bars`` bars from ``start_bar`` in as many windows as the model needs.
 
     ``on_step(done, total)`` covers the whole request: ``done / total`` is its fraction. Returns the
@@ -255,7 +258,7 @@ def generate_long(loaded: LoadedModel, prompts: list[str], grid: Grid, start_bar
     """
     if len(seeds) != len(prompts):
         raise ValueError("one seed per take")
-    stream = TokenStream(loaded, grid, start_bar, len(prompts), prompt_codes)
+    stream = TokenStream(loaded, grid, start_bar, len(prompts), prompt_codes, decoder)
     plan = plan_windows(grid, start_bar, bars, frame_rate=loaded.frame_rate, max_frames=loaded.max_frames,
                         context_bars=context_bars, prompt_frames=stream.prompt_frames, window_bars=window_bars)
     delays = codebook_delays(loaded.num_codebooks, loaded.audio_channels)

@@ -1,7 +1,8 @@
 """Live mode: keep ``ahead_bars`` bars generated ahead of the DAW's playhead, window after window.
 
-One :class:`LiveSession` per track, each on its own thread; the model lock serialises their
-decoding. The scheduling decisions (which bars next, tempo changes, underruns) live in
+One :class:`LiveSession` per track, each on its own thread; with the fast generator their
+windows decode together in the engine's batch (:mod:`..jobs.batcher`), a window that is due soon
+first. The scheduling decisions (which bars next, tempo changes, underruns) live in
 :mod:`engine.live.schedule`; this module runs them: it generates each window on one token stream
 (so windows continue each other), renders it to the session format, writes it, and emits
 ``window`` events (``underrun`` when the playhead outruns generation). Bars are 1-based on the
@@ -22,6 +23,7 @@ from typing import Any
 
 from .. import limits
 from ..errors import EngineError
+from ..jobs.batcher import decode_priority
 from ..jobs.cancel import CancelToken
 from ..jobs.queue import Listener
 from ..produce.context import EngineContext
@@ -142,7 +144,10 @@ class LiveSession:
                 self._report_underruns()
 
     def _window(self, win: LiveWindow) -> None:
-        made = self.windows.make(win, self._stop)
+        with self._lock:  # the playhead reaches the window's first bar then: its audio is due
+            due = time.monotonic() + float(self.sched.seconds_until(win.start_bar)) if self.sched.playing else None
+        with decode_priority(live=True, deadline=due):  # the decode scheduler serves it first
+            made = self.windows.make(win, self._stop)
         spec = render_spec(self.req)
         name = clip_name(self.req.name_pattern, track=self.req.track or "live", prompt=self.req.prompt,
                          bar=win.start_bar + 1, take=win.index + 1)

@@ -64,8 +64,8 @@ class WindowState:
 
 def open_state(ctx: EngineContext, req: GenerateRequest, session_id: str, seed_codes: Any = None) -> WindowState:
     """A session's window state with its model loaded from ``ctx`` (here, or on a replica)."""
-    return WindowState(ctx.registry.load(req.model or ctx.default_model), req, session_id,
-                       choose_generator(ctx, req), seed_codes)
+    loaded = ctx.registry.load(req.model or ctx.default_model)
+    return WindowState(loaded, req, session_id, choose_generator(ctx, req, loaded), seed_codes)
 
 
 def _stream_for(state: WindowState, win: LiveWindow, req: GenerateRequest) -> TokenStream:
@@ -90,6 +90,10 @@ def make_window(state: WindowState, win: LiveWindow, req: GenerateRequest,
 
     Runs where the state lives: in the engine (local executor) or on the session's replica.
     """
+    if getattr(state.loaded.spec, "window_s", None) is not None:  # MAGNeT: no token stream to continue
+        from .fixed_window import make_fresh_window
+
+        return make_fresh_window(state, win, req, cancel)
     cancel = cancel or CancelToken()
     started = time.perf_counter()
     loaded = state.loaded
@@ -97,7 +101,7 @@ def make_window(state: WindowState, win: LiveWindow, req: GenerateRequest,
     context = win.context_bars if win.start_bar > stream.origin_bar else \
         (req.context_bars if stream.prompt_frames else 0)
     plan = stream.window(win.index, win.start_bar - stream.origin_bar, win.bars, context, last=True)
-    prompt = tempo_hint(req.prompt, win.bpm, req.tempo_hint)  # the window's own tempo
+    prompt = tempo_hint(req.prompt, win.bpm, req.tempo_hint and loaded.spec.musical)  # the window's own tempo
     stream.generate(plan, [prompt], req.sampling, [req.seed], cancel=cancel, generate=state.generate)
     # one frame before the bar line comes too when there is context: the model's own audio
     # there, to remove the step against the previous window's last sample

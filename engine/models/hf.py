@@ -28,10 +28,10 @@ def cache_dir(path: str | Path | None) -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def is_cached(hf_id: str, cache: Path) -> bool:
+def is_cached(hf_id: str, cache: Path, filename: str = "config.json") -> bool:
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(hf_id, "config.json", cache_dir=str(cache))
+    found = try_to_load_from_cache(hf_id, filename, cache_dir=str(cache))
     return isinstance(found, str)
 
 

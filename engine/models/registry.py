@@ -94,13 +94,19 @@ class ModelRegistry:
         self.cache_dir = hf.cache_dir(cache_dir)
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
+        self._mbd: dict[str, Any] = {}  # model name -> LoadedMBD (engine/models/mbd_weights.py)
 
     def load(self, name: str) -> LoadedModel:
         spec = get_spec(name)
         with self._lock:
             if name in self._loaded:
                 return self._loaded[name]
-            if spec.builtin:
+            loaded: LoadedModel
+            if spec.family != "musicgen":  # audiocraft families: engine/models/families.py
+                from .families import load_family
+
+                loaded = load_family(spec, self.device, self.cache_dir)
+            elif spec.builtin:
                 model: Any = tiny.build_tiny(melody=spec.melody)
                 model = model.to(self.device)
                 # tiny models stay fp32: their point is exact, portable tests
@@ -114,6 +120,16 @@ class ModelRegistry:
                 loaded = LoadedModel(spec, model, tokenizer, self.device, self.dtype, revision)
             self._loaded[name] = loaded
             return loaded
+
+    def load_mbd(self, loaded: LoadedModel) -> Any:
+        """The Multi-Band Diffusion decoder (``facebook/multiband-diffusion``, or the built-in tiny MBD for
+        built-in models) bound to ``loaded``'s codec, loaded once; ``unsupported_decoder`` when none fits."""
+        from .mbd_weights import load_mbd
+
+        with self._lock:
+            if loaded.name not in self._mbd:
+                self._mbd[loaded.name] = load_mbd(loaded, self.cache_dir)
+            return self._mbd[loaded.name]
 
     def loaded_names(self) -> list[str]:
         with self._lock:
@@ -129,7 +145,16 @@ class ModelRegistry:
                 "melody": spec.melody,
                 "stereo": spec.stereo,
                 "builtin": spec.builtin,
-                "cached": spec.builtin or hf.is_cached(spec.hf_id or spec.name, self.cache_dir),
+                "family": spec.family,
+                "purpose": spec.purpose,
+                "cached": spec.builtin or hf.is_cached(spec.hf_id or spec.name, self.cache_dir,
+                                                       _probe_file(spec.family)),
                 "loaded": spec.name in self._loaded,
             })
         return rows
+
+
+def _probe_file(family: str) -> str:
+    from .families import PROBE_FILES
+
+    return PROBE_FILES.get(family, "config.json")

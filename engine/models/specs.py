@@ -2,6 +2,10 @@
 
 >>> get_spec("tiny").builtin, get_spec("facebook/musicgen-melody").melody
 (True, True)
+>>> get_spec("tiny-audiogen").family, get_spec("tiny-audiogen").musical
+('audiogen', False)
+>>> get_spec("facebook/magnet-small-30secs").family, get_spec("facebook/magnet-small-30secs").window_s
+('magnet', 30)
 """
 
 from __future__ import annotations
@@ -20,6 +24,15 @@ class ModelSpec:
     melody: bool = False
     stereo: bool = False
     hf_id: str | None = None  # None: built in code
+    #: which loader builds it (engine/models/families.py); "musicgen" is transformers' MusicGen
+    family: str = "musicgen"
+    #: music with a beat: tempo hint in the prompt and conform by default (False for sound effects)
+    musical: bool = True
+    #: what a DAW user picks it for (the models listing shows it)
+    purpose: str = "music"
+    #: a fixed trained window in seconds (MAGNeT): a clip is cut from one generation, nothing
+    #: continues it (engine/produce/fixed_window.py); None: windows continue each other
+    window_s: int | None = None
 
     @property
     def builtin(self) -> bool:
@@ -28,6 +41,12 @@ class ModelSpec:
 
 def _hf(name: str, params: str, melody: bool = False, stereo: bool = False) -> ModelSpec:
     return ModelSpec(name=name, params=params, melody=melody, stereo=stereo, hf_id=name)
+
+
+def _magnet(size: str, params: str, seconds: int) -> ModelSpec:
+    name = f"facebook/magnet-{size}-{seconds}secs"
+    return ModelSpec(name=name, params=params, hf_id=name, family="magnet", purpose="music, fast drafts",
+                     window_s=seconds)
 
 
 MODEL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
@@ -43,6 +62,18 @@ MODEL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
     _hf("facebook/musicgen-stereo-large", "3.3B", stereo=True),
     _hf("facebook/musicgen-stereo-melody", "1.5B", melody=True, stereo=True),
     _hf("facebook/musicgen-stereo-melody-large", "3.3B", melody=True, stereo=True),
+    # audiocraft-only checkpoints (engine/models/families.py)
+    ModelSpec("tiny-audiogen", "0.2M (random, makes noise)", family="audiogen", musical=False,
+              purpose="sound effects"),
+    ModelSpec("facebook/audiogen-medium", "1.5B", hf_id="facebook/audiogen-medium", family="audiogen",
+              musical=False, purpose="sound effects"),
+    # MAGNeT: a whole window in a few dozen parallel passes (engine/models/audiocraft/magnet_loaded.py)
+    ModelSpec("tiny-magnet", "0.1M (random, makes noise)", family="magnet", purpose="fast drafts", window_s=10),
+    *(_magnet(size, params, seconds) for size, params in (("small", "300M"), ("medium", "1.5B"))
+      for seconds in (10, 30)),
+    *(ModelSpec(f"facebook/audio-magnet-{size}", params, hf_id=f"facebook/audio-magnet-{size}", family="magnet",
+                musical=False, purpose="sound effects, fast", window_s=10)
+      for size, params in (("small", "300M"), ("medium", "1.5B"))),
 ]}
 
 DEFAULT_MODEL = "facebook/musicgen-small"

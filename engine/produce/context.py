@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import EngineError
 from ..generation.reference import GenerationOutput, generate_reference
-from ..models.registry import ModelRegistry
+from ..models.families import FamilyModel, generate_family
+from ..models.registry import LoadedModel, ModelRegistry
 from ..paths import PathPolicy
 from ..request import GenerateRequest
 
@@ -34,10 +35,21 @@ class EngineContext:
     paths: PathPolicy
     default_model: str
     generators: dict[str, Callable[..., GenerationOutput]] = field(default_factory=dict)
+    codecs: dict[str, Any] = field(default_factory=dict)  # standalone EnCodecs by name (codec_job)
 
 
-def choose_generator(ctx: EngineContext, req: GenerateRequest) -> Callable[..., GenerationOutput]:
-    """The token loop for ``req.generator``: ``reference``, ``fast``, or ``auto`` (fast where built)."""
+def choose_generator(ctx: EngineContext, req: GenerateRequest,
+                     loaded: LoadedModel | None = None) -> Callable[..., GenerationOutput]:
+    """The token loop for ``req.generator``: ``reference``, ``fast``, or ``auto`` (fast where built).
+
+    A family model (AudioGen, ...; :mod:`..models.families`) runs its own loop for ``auto`` and
+    ``reference``; the fast decoder is MusicGen's only.
+    """
+    if isinstance(loaded, FamilyModel):
+        if req.generator == "fast":
+            raise EngineError("unsupported", f"the fast generator runs MusicGen only; model {loaded.name} "
+                              f"runs its own loop (generator auto or reference)", field="generator")
+        return generate_family
     if req.generator == "reference":
         return generate_reference
     if req.generator == "fast":

@@ -14,6 +14,7 @@ import numpy as np
 from pedalboard.io import AudioFile, ReadableAudioFile
 
 from .. import limits
+from ..decoders.choice import choose_decoder
 from ..errors import EngineError
 from ..generation.continuation import continue_audio
 from ..jobs.queue import Job
@@ -76,16 +77,18 @@ def produce_continuation(ctx: EngineContext, job: Job) -> Produced:
     grid = Grid.constant(req.time_signature, req.bpm)
     item_bars = Fraction(item.shape[1], rate) / grid.span_seconds(0, 1)
     end_bar = req.item_start_bar - 1 + item_bars  # 0-based bar position of the item's end
+    decoder = choose_decoder(ctx.registry, loaded, req.decoder, req.take_seeds())  # refuses before generating
     t_load = time.perf_counter()
     cont = continue_audio(loaded, item, rate, grid=grid, end_bar=end_bar, context_bars=req.context_bars,
                           bars=req.bars, prompt=req.prompt, seeds=req.take_seeds(), params=req.sampling,
-                          out_rate=req.sample_rate, add_tempo_hint=req.tempo_hint, window_bars=req.window_bars,
+                          out_rate=req.sample_rate, add_tempo_hint=req.tempo_hint and loaded.spec.musical, window_bars=req.window_bars,
                           on_step=lambda done, total: job.report_progress(DECODE_SHARE * done / total),
-                          cancel=job.cancel_event, generate=choose_generator(ctx, req))
+                          cancel=job.cancel_event, generate=choose_generator(ctx, req, loaded),
+                          decoder=decoder.decode)
     t_gen = time.perf_counter()
     meta = sidecar_meta(loaded, req, item={"path": str(path), "sample_rate": rate, "frames": int(item.shape[1]),
                                            "end_bar": float(end_bar + 1)},
-                        join_step=[round(x, 6) for x in cont.join_step])
+                        join_step=[round(x, 6) for x in cont.join_step], decoder=decoder.record)
     takes = render_takes(req, cont.audio, cont.sample_rate, meta, job.cancel_event,
                          frames=int(cont.audio.shape[-1]))
     timing = {"load_s": round(t_load - t0, 4), "generate_s": round(t_gen - t_load, 4),

@@ -153,7 +153,19 @@ class Vst3Fx:
         return out
 
 
-FxItem = BuiltinFx | Vst3Fx
+@dataclass(frozen=True)
+class CodecFx:
+    """EnCodec as an effect (``{"codec": "facebook/encodec_24khz", "bandwidth": 6}``): the clip encoded
+    at that bandwidth and decoded again, at the session rate. Codec steps come first in a chain."""
+
+    model: str
+    bandwidth: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"codec": self.model, "bandwidth": self.bandwidth}
+
+
+FxItem = BuiltinFx | Vst3Fx | CodecFx
 
 
 @dataclass(frozen=True)
@@ -316,6 +328,20 @@ def _parse_vst3(
     return Vst3Fx(path, dict(params), preset, name)
 
 
+def _parse_codec(index: int, entry: Mapping[str, Any]) -> CodecFx:
+    from ..decoders.encodec import CODEC_MODELS  # imported on use: it needs torch
+
+    model, bandwidth = entry.get("codec"), entry.get("bandwidth")
+    if model not in CODEC_MODELS:
+        raise _bad(f"fx[{index}]: codec must be one of {', '.join(CODEC_MODELS)}, got {model!r}", index=index)
+    if set(entry) - {"codec", "bandwidth"}:
+        raise _bad(f"fx[{index}]: a codec step takes codec and bandwidth only", index=index)
+    if isinstance(bandwidth, bool) or not isinstance(bandwidth, (int, float)) or not 0 < bandwidth <= 48:
+        raise _bad(f"fx[{index}]: bandwidth must be a number of kbps (the codec's list is checked when it "
+                   f"loads), got {bandwidth!r}", index=index)
+    return CodecFx(str(model), float(bandwidth))
+
+
 def parse_chain(
     data: Any,
     *,
@@ -344,9 +370,16 @@ def parse_chain(
     for index, entry in enumerate(data):
         if not isinstance(entry, Mapping):
             raise _bad(f"fx[{index}] must be an object like {{\"plugin\": \"Gain\", \"gain_db\": -3}}", index=index)
-        has_plugin, has_vst3 = "plugin" in entry, "vst3" in entry
-        if has_plugin == has_vst3:
-            raise _bad(f"fx[{index}] needs exactly one of \"plugin\" (a built-in) or \"vst3\" (a path)", index=index)
+        has_plugin, has_vst3, has_codec = "plugin" in entry, "vst3" in entry, "codec" in entry
+        if has_plugin + has_vst3 + has_codec != 1:
+            raise _bad(f"fx[{index}] needs exactly one of \"plugin\" (a built-in), \"vst3\" (a path) or "
+                       f"\"codec\" (an EnCodec)", index=index)
+        if has_codec:
+            if any(not isinstance(i, CodecFx) for i in items):
+                raise _bad(f"fx[{index}]: codec steps run on the clip before the effects; put them first",
+                           index=index)
+            items.append(_parse_codec(index, entry))
+            continue
         items.append(_parse_builtin(index, entry, sample_rate) if has_plugin
                      else _parse_vst3(index, entry, dirs, base))
     return FxChain(tuple(items))

@@ -27,7 +27,7 @@ import pedalboard
 
 from ..errors import EngineError
 from . import dsp
-from .fx import BuiltinFx, FxChain, Vst3Fx
+from .fx import BuiltinFx, CodecFx, FxChain, Vst3Fx
 from .output import DEFAULT_FORMAT, FORMATS
 from .presets import resolve_chain
 from .stream import CHAIN_BLOCK, MAX_TAIL_S, run_chain
@@ -194,6 +194,9 @@ class Renderer:
                 data = dsp.convert_channels(data, 1)
             data = dsp.resample(data, in_rate, spec.sample_rate)
             data = dsp.fit_length(dsp.convert_channels(data, spec.channels), frames)
+            for item in spec.fx:  # codec steps come first (fx.parse_chain): the codec's sound, then effects
+                if isinstance(item, CodecFx):
+                    data = codec_bounce(item, data, spec.sample_rate)
             tail_frames = 0
             if board is not None:
                 try:
@@ -209,7 +212,7 @@ class Renderer:
         return self._level(data, tail_frames)
 
     def _open_chain(self, stack: ExitStack) -> pedalboard.Pedalboard | None:
-        if not len(self.spec.fx):
+        if not any(not isinstance(item, CodecFx) for item in self.spec.fx):
             return None
         plugins = []
         for index, item in enumerate(self.spec.fx):
@@ -244,3 +247,15 @@ class Renderer:
             peak_limited=limited,
         )
         return data.astype(np.float32, copy=False), report
+
+
+def codec_bounce(item: CodecFx, data: np.ndarray, rate: int) -> np.ndarray:
+    """One codec step of a chain; a bandwidth the codec lacks is ``bad_fx`` naming the ones it has."""
+    from ..decoders.encodec import shared_codec  # imported on use: it needs torch and transformers
+
+    codec = shared_codec(item.model)
+    try:
+        codec.check_bandwidth(item.bandwidth)
+    except EngineError as exc:
+        raise EngineError("bad_fx", f"the fx chain's codec step: {exc.message}") from None
+    return codec.bounce(data, rate, item.bandwidth)

@@ -75,7 +75,9 @@ def main(argv: list[str]) -> int:
         item_s = Fraction(str(audio["end_seconds"])) - Fraction(str(audio["start_seconds"]))
         start_bar = math.floor(Fraction(str(req["item_start_bar"])) - 1 + item_s / bar_s) + 1
     rate = req["sample_rate"]
-    frames = round(req["bars"] * bar_s * rate)
+    # bars, or seconds (the sound-effect action may time its sound in seconds)
+    frames = round(req["bars"] * bar_s * rate) if req.get("bars") is not None else \
+        round(Fraction(str(req["seconds"])) * rate)
     out = Path(args.out).resolve()
     n = req.get("variations") or 1
     fmt = {"flac": ("FLAC", "PCM_24"), "aiff": ("AIFF", "PCM_24")}.get(req.get("format", ""), ("WAV", "PCM_24"))
@@ -86,7 +88,7 @@ def main(argv: list[str]) -> int:
         takes.append({"take": i, "path": str(dest), "frames": frames, "seed": i})
     print(json.dumps({"event": "finished", "job_id": "j-fake"}), file=sys.stderr, flush=True)
     print(json.dumps({"job_id": "j-fake", "path": takes[0]["path"], "takes": takes, "frames": frames,
-                      "sample_rate": rate, "bars": req["bars"], "start_bar": start_bar}))
+                      "sample_rate": rate, "bars": req.get("bars"), "start_bar": start_bar}))
     return 0
 
 

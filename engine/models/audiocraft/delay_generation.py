@@ -74,10 +74,15 @@ def generate_delay(lm: AudiocraftLM, delays: list[int], cross: torch.Tensor | No
                    frames: int, params: AudiocraftSampling, generators: list[torch.Generator], *,
                    guided: bool = True, record_logits: bool = False,
                    on_step: Callable[[int, int], None] | None = None,
-                   cancel: threading.Event | None = None, guidance: Guidance | None = None) -> DelayOutput:
+                   cancel: threading.Event | None = None, guidance: Guidance | None = None,
+                   prompt: torch.Tensor | None = None) -> DelayOutput:
     """Generate ``frames`` frames. ``cross``/``prefix`` hold 2B rows (cond, then uncond) when ``guided``;
     with ``guidance`` (e.g. MusicGen-Style's double CFG) they hold ``guidance.copies * B`` rows and
-    ``guidance.combine`` replaces the plain mix."""
+    ``guidance.combine`` replaces the plain mix.
+
+    ``prompt`` (B, K, P) codes to continue from: they are laid on the pattern and run through the
+    LM in one forward (every step whose outputs are all prompt), then the new frames follow; the
+    result holds only the ``frames`` new frames. Without a prompt the loop is audiocraft's exactly."""
     if not isinstance(frames, int) or frames < 1:
         raise EngineError("invalid_field", f"frames must be a positive integer, got {frames!r}", field="frames")
     rows = next((t.shape[0] for t in (cross, prefix) if t is not None), None)
@@ -87,15 +92,21 @@ def generate_delay(lm: AudiocraftLM, delays: list[int], cross: torch.Tensor | No
     batch = rows // copies
     special, k = lm.special_token_id, lm.settings.n_q
     device = next(lm.parameters()).device
-    steps = frames + max(delays) + 1
+    known = 0 if prompt is None else int(prompt.shape[-1])
+    steps = known + frames + max(delays) + 1
     seq = torch.full((batch, k, steps), special, dtype=torch.long, device=device)
+    if prompt is not None:
+        for q, d in enumerate(delays):  # step 1 + d + t holds frame t of codebook q
+            seq[:, q, 1 + d:1 + d + known] = prompt[:, q].to(device)
+    # the first step that draws a new frame; every input before it goes in with the first call
+    first = known + min(delays) + 1 if known else 1
     cache = KVCache.empty(lm.settings.num_layers)
     out = DelayOutput(torch.empty(0))
-    for s in range(1, steps):
+    for s in range(first, steps):
         if cancel is not None and cancel.is_set():
             raise EngineError("cancelled", "the job was cancelled")
-        inp = seq[..., s - 1:s]
-        logits = lm(torch.cat([inp] * copies), cross, prefix if s == 1 else None, cache=cache)[:, :, -1]
+        inp = seq[..., :s] if s == first else seq[..., s - 1:s]
+        logits = lm(torch.cat([inp] * copies), cross, prefix if s == first else None, cache=cache)[:, :, -1]
         if guidance is not None:
             logits = guidance.combine(logits)
         elif guided:
@@ -105,9 +116,9 @@ def generate_delay(lm: AudiocraftLM, delays: list[int], cross: torch.Tensor | No
             out.step_logits.append(logits)
         tokens, _ = choose(logits, params, generators)
         for q, d in enumerate(delays):
-            if 0 <= s - 1 - d < frames:
+            if known <= s - 1 - d < known + frames:
                 seq[:, q, s] = tokens[:, q]
         if on_step is not None:
-            on_step(s, steps - 1)
-    out.tokens = torch.stack([seq[:, q, 1 + d:1 + d + frames] for q, d in enumerate(delays)], dim=1)
+            on_step(s - first + 1, steps - first)
+    out.tokens = torch.stack([seq[:, q, 1 + d + known:1 + d + known + frames] for q, d in enumerate(delays)], dim=1)
     return out

@@ -1,0 +1,115 @@
+"""``musicgen-bridge codec encode|decode|bounce``: EnCodec on its own, in this process or on an engine.
+
+    musicgen-bridge codec encode kick.wav --model facebook/encodec_24khz --bandwidth 6 --out kick.mgbcodes
+    musicgen-bridge codec decode kick.mgbcodes --sample-rate 48000 --out kick-back.wav
+    musicgen-bridge codec bounce loop.wav --bandwidth 1.5 --bars 4 --bpm 120 --out loop-1k5.wav
+
+Without ``--local`` the request goes to a running engine (input files travel as buffers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ...engine.errors import EngineError
+
+
+def add_codec_parser(sub: Any) -> None:
+    """The ``codec`` subcommand and its three actions (called by commands.build_parser)."""
+    cd = sub.add_parser("codec", help="EnCodec on its own: encode audio to tokens, decode, bounce")
+    actions = cd.add_subparsers(dest="codec_command", required=True)
+    for name, what in (("encode", "audio file -> tokens file (.mgbcodes)"),
+                       ("decode", "tokens file -> audio at the session rate"),
+                       ("bounce", "audio -> codes at a bandwidth -> audio (the codec's sound)")):
+        p = actions.add_parser(name, help=what)
+        p.add_argument("input", help="the tokens file" if name == "decode" else "the audio file")
+        p.add_argument("--model", default=None, help="tiny-encodec | facebook/encodec_24khz | _32khz | _48khz "
+                       "(decode: the file names its codec)")
+        if name != "decode":
+            p.add_argument("--bandwidth", type=float, required=True, help="kbps; the model's list is checked")
+            p.add_argument("--start", type=float, default=None, help="start of the range in the file, seconds")
+            p.add_argument("--end", type=float, default=None, help="end of the range in the file, seconds")
+            p.add_argument("--bars", type=int, default=None, help="the audio is this many bars (bar-exact lengths)")
+            p.add_argument("--bpm", type=float, default=120.0)
+            p.add_argument("--time-signature", default="4/4")
+        if name != "encode":
+            p.add_argument("--sample-rate", type=int, default=48000, help="session sample rate in Hz")
+            p.add_argument("--channels", type=int, default=None, choices=(1, 2))
+            p.add_argument("--format", default="wav24", help="wav16|wav24|wav32f|flac|aiff")
+        p.add_argument("--out", default=None, help="output file (never overwritten)")
+        p.add_argument("--output-dir", default=None)
+        p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+        p.add_argument("--local", action="store_true", help="run in this process instead of through an engine")
+        p.add_argument("--server", default=None)
+        p.add_argument("--client-key", default=None)
+        p.add_argument("--server-key", default=None)
+        p.add_argument("--cache-dir", default=None)
+        p.add_argument("--device", default="cpu")
+        p.add_argument("--timeout", type=float, default=600.0)
+    cd.set_defaults(func=cmd_codec)
+
+
+def codec_content(args: argparse.Namespace) -> dict[str, Any]:
+    """CLI arguments -> the protocol's codec_* content."""
+    source = str(Path(args.input).expanduser().resolve())
+    content: dict[str, Any] = {}
+    if args.codec_command == "decode":
+        content["tokens"] = {"path": source}
+    else:
+        audio: dict[str, Any] = {"path": source}
+        if args.start is not None:
+            audio["start_seconds"] = args.start
+        if args.end is not None:
+            audio["end_seconds"] = args.end
+        content.update({"audio": audio, "bandwidth": args.bandwidth})
+        if args.bars is not None:
+            content.update({"bars": args.bars, "bpm": args.bpm, "time_signature": args.time_signature})
+    for key in ("model", "sample_rate", "channels", "format", "output_dir"):
+        if getattr(args, key, None) is not None:
+            content[key] = getattr(args, key)
+    if args.out is not None:
+        content["output_name"] = Path(args.out).name
+    return content
+
+
+def cmd_codec(args: argparse.Namespace) -> int:
+    kind = f"codec_{args.codec_command}"
+    content = codec_content(args)
+    result = _run_local(args, kind, content) if args.local else _run_remote(args, kind, content)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['path']}  {result.get('frames')} frames @ {result.get('sample_rate')} Hz"
+              f"  ({result['model']}, {result.get('bandwidth', '')} kbps)")
+    return 0
+
+
+def _run_local(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    from ...engine.engine import Engine, EngineConfig
+
+    out_dir = Path(args.out).expanduser().resolve().parent if args.out else Path.cwd()
+    if args.out:
+        content["output_dir"] = str(out_dir)
+        if Path(args.out).exists():
+            raise EngineError("file_exists", f"{args.out} exists; files are never overwritten")
+    engine = Engine(EngineConfig(default_model="tiny", output_root=out_dir, device=args.device,
+                                 allowed_dirs=[str(Path(args.input).expanduser().resolve().parent)],
+                                 cache_dir=args.cache_dir, journal=None))
+    try:
+        job = engine.wait(engine.submit(kind, content).id, timeout=args.timeout)
+        if job is None or job.state != "done" or job.result is None:
+            err = (job.error if job is not None else None) or {"code": "internal", "message": "the job did not end"}
+            raise EngineError(err["code"], err["message"])
+        return job.result
+    finally:
+        engine.close()
+
+
+def _run_remote(args: argparse.Namespace, kind: str, content: dict[str, Any]) -> dict[str, Any]:
+    from .remote import run_remote
+
+    result: dict[str, Any] = run_remote(args, kind, content)
+    return result
