@@ -37,7 +37,8 @@ MAX_STATUS_WAIT_S = 30.0
 #: received input files are kept this long (a job, its retries and a restart's re-run need them)
 SCRATCH_KEEP_S = 24 * 3600
 #: content fields that may carry input audio as a binary buffer reference {"buffer": i}
-BUFFER_FIELDS = (("melody", "audio"), ("melody", "midi_file"), ("audio",), ("seed_audio",), ("tokens",))
+BUFFER_FIELDS = (("melody", "audio"), ("melody", "midi_file"), ("audio",), ("seed_audio",), ("tokens",),
+                 ("style",))
 #: what a buffer's ``format`` may say (it becomes the scratch file's extension, nothing else)
 BUFFER_FORMATS = ("wav", "flac", "aiff", "aif", "mp3", "ogg", "mid", "midi", "mgbcodes")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine import limits
-from ..engine.conditioning import midi_file
+from ..engine.conditioning import midi_file, style_input
 from ..engine.generation.magnet import _ARRANGEMENTS, _SCORINGS
 from ..engine.generation.magnet_options import MAX_STEPS
 from ..engine.request import DECODERS, FORMATS, GENERATORS
@@ -249,6 +249,10 @@ GENERATE_FIELDS: tuple[ReqField, ...] = (
              'Run the job again if what runs it dies: after an engine crash (else it is reported `interrupted`), or on another replica when a Ray Serve replica dies.'),
     ReqField('melody', 'object', '', 'none', 'needs a melody model (`no_melody_support`)',
              'Melody conditioning, exactly one source: `{"notes": [{pitch, start_beats, duration_beats, velocity, muted}], "clip_start_beats", "clip_length_beats"}` from a DAW clip (beats are quarter notes, so the melody follows the session tempo exactly); `{"midi_file": {"path"} or {"buffer": i, "format": "mid"}, "track", "start", "end", "unit": "beats"/"seconds"}` from a MIDI file (type 0/1, tempo maps); or `{"audio": {"path"} or {"buffer": i}, "start_seconds", "end_seconds"}, "remove_stems": []` from audio. Optional `"mode"`: `highest` (default), `lowest` or `loudest` note of chords. The melody starts at bar 1 of the clip; shorter melodies repeat, longer ones are cut. Errors: `bad_midi` (corrupt, truncated, no notes in range), `bad_audio`, `path_not_allowed`, `unsupported` (stem removal without a local separation model), `no_melody_support`.'),
+    ReqField('style', 'object or string (path)', '', 'none', 'needs a style model (`no_style_support`)',
+             '"More like this" (MusicGen-Style): new music in the style of a few seconds of reference audio, with or without a `prompt` (no prompt: style only). `{"path"}` or `{"buffer": i, "format": ext}`, with optional `start_seconds`, `end_seconds` (the range of the file that is the style clip, e.g. a DAW item\'s; '
+             f'≤ {style_input.MAX_STYLE_RANGE_S} s, default all of it), `excerpt_seconds` ({style_input.MIN_EXCERPT_S:g} – {style_input.MAX_EXCERPT_S:g}) or `excerpt_bars` (> 0, at the request\'s tempo; the excerpt the model hears, default 3 s; the model was trained on 1.5 – 4.5 s), `excerpt_start_seconds` or `excerpt_start_bars` (from the range\'s start; default the middle, moved to the nearest bar line of the request\'s tempo), `eval_q` (style codebooks 1 – the model\'s: 6 for `facebook/musicgen-style`, 4 for `tiny-style`; fewer follow the style more loosely; default 3) and `cfg_coef_beta` (> 0 – {style_input.MAX_BETA:g}: with a prompt, double guidance\'s weight of the text over the style; default 5). '
+             'Unknown keys are `invalid_field`. Works with `continue` and `live_start` on a style model; a style with a `melody` is `no_style_support` (no model has both). Errors: `invalid_field` (field `style.<key>`), `path_not_allowed`, `bad_audio`, `no_style_support`.'),
 )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import limits
 from .conditioning.melody_input import check_melody_spec, load_melody
+from .conditioning.style_input import check_style_request
 from .decoders.choice import check_live as check_live_decoder
 from .errors import EngineError
 from .executors import Executor, open_executor
@@ -127,6 +128,8 @@ class Engine:
                 item = self.paths.input_file(request.audio["path"], "audio")
                 check_item(str(item), request.audio.get("start_seconds"), request.audio.get("end_seconds"))
             spec = get_spec(request.model or self.config.default_model)
+            if request.style is not None:  # before melody: a style with a melody is a style question
+                check_style_request(spec, request, self.paths)
             check_fixed_window(spec, request, kind)  # MAGNeT: one window, no continuation
             if request.melody is not None:
                 check_melody_spec(request.melody)
@@ -214,6 +217,8 @@ class Engine:
         if request.start_bar.denominator != 1:
             raise EngineError("invalid_field", "live start_bar must be a whole bar", field="start_bar")
         spec = get_spec(request.model or self.config.default_model)
+        if request.style is not None:
+            check_style_request(spec, request, self.paths)
         check_fixed_live(spec, request, content.get("seed_audio") is not None)
         self.paths.folder(request.output_dir)
         request.render = self._render_spec(request)

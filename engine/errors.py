@@ -24,6 +24,7 @@ ERROR_CODES: dict[str, str] = {
     "model_unavailable": "The model's weights are not cached and cannot be downloaded here.",
     "bad_checkpoint": "A checkpoint file is missing, corrupt, or holds a key, shape or setting that cannot be used.",
     "no_melody_support": "The model has no melody conditioning.",
+    "no_style_support": "The model has no style conditioning (MusicGen-Style), or cannot combine it with what was asked.",
     "unknown_job": "No job with that id is known.",
     "busy": "The job queue is full; try again later.",
     "cancelled": "The job was cancelled.",

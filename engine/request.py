@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any, cast, overload
 
 from . import limits
+from .conditioning.style_input import check_style_spec
 from .errors import EngineError
 from .generation.magnet_options import magnet_params, sent_fields
 from .generation.sampling import SamplingParams
@@ -163,6 +164,7 @@ class GenerateRequest:
     generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
     decoder: str = "encodec"  # tokens -> audio: encodec | mbd (engine/decoders/choice.py)
     melody: dict[str, Any] | None = None
+    style: dict[str, Any] | None = None  # MusicGen-Style's reference audio (conditioning/style_input.py)
     conform: bool | None = None  # tempo-conform to the bar grid; None: on for real models, off for tiny
     context_bars: int = 2  # bars of context for long-form windows and continuations
     window_bars: int | None = None  # bars per long-form window (None: as many as fit)
@@ -231,6 +233,7 @@ class GenerateRequest:
             generator=_generator(d),
             decoder=_choice(d, "decoder", "encodec", DECODERS),
             melody=melody,
+            style=None if d.get("style") is None else check_style_spec(d["style"]),
             conform=_bool(d, "conform", None),
             context_bars=_int(d, "context_bars", 2, 1, 64),
             window_bars=_int(d, "window_bars", None, 1, 256),

@@ -21,7 +21,8 @@ var linkModule = require("mgb_link");
 var placeModule = require("mgb_place");
 
 function defaults() {
-  return {prompt: "", bars: 0, model: "facebook/musicgen-small", temperature: 1.0, takes: 1, samplerate: 0,
+  return {prompt: "", bars: 0, model: "facebook/musicgen-small", style_model: "facebook/musicgen-style",
+          temperature: 1.0, takes: 1, samplerate: 0,
           context_bars: 4, ahead_bars: 2, engine: "127.0.0.1:9000", timeout_ms: 3000,
           // sound effects (AudioGen): model, length when bars is 0, where (slots|playhead|bar), which bar
           sfx_model: "facebook/audiogen-medium", sfx_seconds: 2.0, sfx_place: "slots", sfx_bar: 1};
@@ -223,6 +224,28 @@ function createDevice(env) {
                                  at: info.arrangement ? "start_bar" : null, beats: c.bars * s.qpb, qpb: s.qpb});
   }
 
+  // "More like this" (MusicGen-Style): the selected audio clip's sound is the style to follow
+  function styleClip() {
+    if (st.job) return cancel();
+    var clip = sourceClip();
+    var s = clip && place.atClip(pathOf(clip), song());
+    var info = clip && clipInfo(clip, s);
+    if (!info || info.midi || !info.file_path) return refuse("Select an audio clip: its sound is the style to follow.");
+    if (info.arrangement && place.timing()) return refuse(place.timing());
+    var c = base(s);
+    if (params.model.toLowerCase().indexOf("style") < 0) c.model = params.style_model;
+    c.bars = params.bars > 0 ? params.bars : info.bars;
+    c.start_bar = info.arrangement ? tidy(info.start_time / s.qpb + 1) : 1;
+    c.variations = params.takes;
+    c.style = {path: info.file_path};  // the engine hears a few seconds from its middle, on a bar line
+    if (!info.warped) {
+      c.style.start_seconds = tidy(info.start_seconds);
+      c.style.end_seconds = tidy(info.end_seconds);
+    }
+    request("/mgb/generate", c, {kind: "generate", label: params.prompt || ("like " + info.name), takes: params.takes,
+                                 at: info.arrangement ? info.start_time : null, beats: c.bars * s.qpb, qpb: s.qpb});
+  }
+
   // a sound effect (AudioGen): the prompt describes the sound; its length is `bars` when set, else
   // sfx_seconds; it lands in empty clip slots, and also in the arrangement at the playhead or at
   // sfx_bar when sfx_place says so. No clip needs to be selected.
@@ -371,7 +394,7 @@ function createDevice(env) {
 
   // -- one entry point for every Max message ----------------------------------------------
   var PARAMS = {bars: "int", takes: "int", context_bars: "int", ahead_bars: "int", timeout_ms: "int",
-                temperature: "float", samplerate: "int", model: "sym", engine: "sym",
+                temperature: "float", samplerate: "int", model: "sym", style_model: "sym", engine: "sym",
                 sfx_model: "sym", sfx_seconds: "float", sfx_place: "sym", sfx_bar: "float"};
 
   function handle(name, args) {
@@ -395,6 +418,8 @@ function createDevice(env) {
       generate();
     } else if (name === "continue") {
       continueClip();
+    } else if (name === "style") {
+      styleClip();
     } else if (name === "sfx") {
       soundEffect();
     } else if (name === "live") {

@@ -9,7 +9,7 @@
 autowatch = 0;
 inlets = 1;
 outlets = 6;
-setinletassist(0, "UI messages (prompt, bars, model, temperature, takes, generate, continue, live, close) and OSC from udpreceive");
+setinletassist(0, "UI messages (prompt, bars, model, temperature, takes, generate, continue, style, live, close) and OSC from udpreceive");
 setoutletassist(0, "OSC to udpsend");
 setoutletassist(1, "status text (set ...)");
 setoutletassist(2, "progress 0..1");

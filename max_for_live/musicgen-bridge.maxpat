@@ -24,7 +24,7 @@
    8.0
   ],
   "devicewidth": 520.0,
-  "description": "musicgen-bridge: generate, continue and play live with MusicGen from Live (GPL-3.0-or-later)",
+  "description": "musicgen-bridge: generate, continue, more like this, sound effects and play live with MusicGen from Live (GPL-3.0-or-later)",
   "boxes": [
    {
     "box": {
@@ -283,7 +283,7 @@
      "presentation": 1,
      "presentation_rect": [
       10.0,
-      64.0,
+      62.0,
       60.0,
       18.0
      ]
@@ -326,6 +326,8 @@
       ",",
       "facebook/musicgen-stereo-melody",
       ",",
+      "facebook/musicgen-style",
+      ",",
       "facebook/magnet-small-10secs",
       ",",
       "facebook/magnet-medium-10secs",
@@ -345,7 +347,7 @@
        "parameter_shortname": "Model",
        "parameter_type": 2,
        "parameter_mmin": 0,
-       "parameter_mmax": 11,
+       "parameter_mmax": 12,
        "parameter_initial": [
         0
        ],
@@ -798,6 +800,110 @@
    },
    {
     "box": {
+     "id": "obj-button-style",
+     "maxclass": "live.text",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      1080.0,
+      160.0,
+      90.0,
+      20.0
+     ],
+     "outlettype": [
+      "",
+      ""
+     ],
+     "presentation": 1,
+     "presentation_rect": [
+      270.0,
+      96.0,
+      176.0,
+      16.0
+     ],
+     "text": "More like this",
+     "texton": "More like this",
+     "mode": 0,
+     "parameter_enable": 1,
+     "saved_attribute_attributes": {
+      "valueof": {
+       "parameter_longname": "More like this",
+       "parameter_shortname": "Like this",
+       "parameter_type": 2,
+       "parameter_mmin": 0,
+       "parameter_mmax": 1,
+       "parameter_initial": [
+        0
+       ],
+       "parameter_initial_enable": 1,
+       "parameter_enum": [
+        "off",
+        "on"
+       ],
+       "parameter_invisible": 2
+      }
+     }
+    }
+   },
+   {
+    "box": {
+     "id": "obj-route-style",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 3,
+     "patching_rect": [
+      1080.0,
+      190.0,
+      80.0,
+      22.0
+     ],
+     "outlettype": [
+      "",
+      "",
+      ""
+     ],
+     "text": "route bang 1"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-trigger-style",
+     "maxclass": "newobj",
+     "numinlets": 1,
+     "numoutlets": 2,
+     "patching_rect": [
+      1080.0,
+      220.0,
+      40.0,
+      22.0
+     ],
+     "outlettype": [
+      "bang",
+      "bang"
+     ],
+     "text": "t b b"
+    }
+   },
+   {
+    "box": {
+     "id": "obj-msg-style",
+     "maxclass": "message",
+     "numinlets": 2,
+     "numoutlets": 1,
+     "patching_rect": [
+      1080.0,
+      260.0,
+      70.0,
+      22.0
+     ],
+     "outlettype": [
+      ""
+     ],
+     "text": "style"
+    }
+   },
+   {
+    "box": {
      "id": "obj-button-live",
      "maxclass": "live.text",
      "numinlets": 1,
@@ -907,7 +1013,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      120.0,
+      200.0,
       440.0,
       75.0,
       22.0
@@ -925,7 +1031,7 @@
      "numinlets": 1,
      "numoutlets": 1,
      "patching_rect": [
-      120.0,
+      200.0,
       480.0,
       200.0,
       12.0
@@ -936,7 +1042,7 @@
      "presentation": 1,
      "presentation_rect": [
       10.0,
-      108.0,
+      130.0,
       430.0,
       8.0
      ],
@@ -963,7 +1069,7 @@
      "presentation": 1,
      "presentation_rect": [
       10.0,
-      120.0,
+      142.0,
       430.0,
       18.0
      ]
@@ -1082,8 +1188,8 @@
       "float"
      ],
      "patching_rect": [
-      560.0,
-      220.0,
+      380.0,
+      340.0,
       44.0,
       15.0
      ],
@@ -1117,8 +1223,8 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      560.0,
-      200.0,
+      380.0,
+      320.0,
       50.0,
       18.0
      ],
@@ -1142,8 +1248,8 @@
       ""
      ],
      "patching_rect": [
-      560.0,
-      250.0,
+      380.0,
+      370.0,
       110.0,
       22.0
      ],
@@ -1161,8 +1267,8 @@
       "float"
      ],
      "patching_rect": [
-      620.0,
-      220.0,
+      520.0,
+      340.0,
       44.0,
       15.0
      ],
@@ -1196,8 +1302,8 @@
      "numinlets": 1,
      "numoutlets": 0,
      "patching_rect": [
-      620.0,
-      200.0,
+      520.0,
+      320.0,
       50.0,
       18.0
      ],
@@ -1221,8 +1327,8 @@
       ""
      ],
      "patching_rect": [
-      620.0,
-      250.0,
+      520.0,
+      370.0,
       110.0,
       22.0
      ],
@@ -1613,6 +1719,78 @@
     "patchline": {
      "source": [
       "obj-msg-continue",
+      0
+     ],
+     "destination": [
+      "obj-js",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-button-style",
+      0
+     ],
+     "destination": [
+      "obj-route-style",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-style",
+      0
+     ],
+     "destination": [
+      "obj-trigger-style",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-route-style",
+      1
+     ],
+     "destination": [
+      "obj-trigger-style",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-style",
+      1
+     ],
+     "destination": [
+      "obj-prompt",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-trigger-style",
+      0
+     ],
+     "destination": [
+      "obj-msg-style",
+      0
+     ]
+    }
+   },
+   {
+    "patchline": {
+     "source": [
+      "obj-msg-style",
       0
      ],
      "destination": [
@@ -2251,6 +2429,11 @@
    "obj-button-continue": [
     "Continue",
     "Continue",
+    0
+   ],
+   "obj-button-style": [
+    "More like this",
+    "Like this",
     0
    ],
    "obj-button-live": [

@@ -77,6 +77,30 @@ def test_patch_is_valid_and_every_line_joins_real_inlets_and_outlets() -> None:
             assert b["saved_attribute_attributes"]["valueof"]["parameter_invisible"] == 2, b["id"]
 
 
+#: the height of a Max for Live device's face in Live's device chain
+DEVICE_HEIGHT = 169
+
+
+def overlap(a: list[float], b: list[float]) -> bool:
+    """Two [x, y, width, height] rectangles share some area (touching edges do not count)."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def test_no_two_boxes_overlap_in_the_patcher_or_on_the_device_face() -> None:
+    # each merged feature (SFX, MAGNeT menu, More like this) brings boxes; they must not pile up
+    patch = json.loads((M4L_DIR / "musicgen-bridge.maxpat").read_text())["patcher"]
+    boxes = [b["box"] for b in patch["boxes"]]
+    face = [b for b in boxes if b.get("presentation")]
+    assert len(face) >= 20 and "obj-button-sfx" in {b["id"] for b in face}
+    for key, group in (("patching_rect", boxes), ("presentation_rect", face)):
+        clashes = [(a["id"], b["id"]) for i, a in enumerate(group) for b in group[i + 1:]
+                   if overlap(a[key], b[key])]
+        assert clashes == [], key
+    for box in face:  # inside the device's face
+        x, y, w, h = box["presentation_rect"]
+        assert x >= 0 and y >= 0 and x + w <= patch["devicewidth"] and y + h <= DEVICE_HEIGHT, box["id"]
+
+
 def test_device_javascript_is_es5_for_max_js() -> None:
     for name in SCRIPTS:
         code = re.sub(r"//[^\n]*", "", (M4L_DIR / name).read_text())

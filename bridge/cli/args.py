@@ -41,6 +41,7 @@ def add_request_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--melody-end", type=float, default=None, help="end of the melody range in seconds")
     p.add_argument("--melody-mode", default=None, help="highest|lowest|loudest note of chords")
     p.add_argument("--melody", default=None, help="a JSON file holding the protocol's melody object (e.g. notes)")
+    add_style_args(p)
     p.add_argument("--fx", default=None, help="effect chain: a preset name (master-lite, lofi, wide-verb) or a JSON file")
     p.add_argument("--loudness", type=float, default=None, help="integrated loudness target in LUFS")
     p.add_argument("--ceiling", type=float, default=None, help="true-peak ceiling in dBTP (default -1)")
@@ -78,6 +79,9 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
     melody = melody_content(args)
     if melody is not None:
         content["melody"] = melody
+    style = style_content(args)
+    if style is not None:
+        content["style"] = style
     if args.out is not None:
         out = Path(args.out)
         content["output_name"] = out.name
@@ -124,10 +128,48 @@ def input_files(content: dict[str, Any]) -> list[dict[str, Any]]:
     for key in ("midi_file", "audio"):
         if isinstance(melody.get(key), dict) and "path" in melody[key]:
             found.append(melody[key])
-    for key in ("audio", "tokens"):  # continuation item; codec_* input
+    for key in ("audio", "tokens", "style"):  # continuation item; codec_* input; style reference
         if isinstance(content.get(key), dict) and "path" in content[key]:
             found.append(content[key])
     return found
+
+
+#: --style-* flags -> keys of the request's style object (docs/protocol.md, generate)
+STYLE_FLAGS = {"style_start": "excerpt_start_seconds", "style_start_bar": "excerpt_start_bars",
+               "style_seconds": "excerpt_seconds", "style_bars": "excerpt_bars",
+               "style_file_start": "start_seconds", "style_file_end": "end_seconds",
+               "style_eval_q": "eval_q", "cfg_beta": "cfg_coef_beta"}
+
+
+def add_style_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--style", default=None, metavar="FILE",
+                   help="more like this: reference audio whose style to follow (MusicGen-Style models)")
+    p.add_argument("--style-start", type=float, default=None, metavar="S",
+                   help="where the style excerpt starts, seconds into the file (default: the middle)")
+    p.add_argument("--style-start-bar", type=float, default=None, metavar="B",
+                   help="where the style excerpt starts, bars into the file at --bpm (0: its start)")
+    p.add_argument("--style-seconds", type=float, default=None, help="style excerpt length in seconds (default 3)")
+    p.add_argument("--style-bars", type=float, default=None, help="style excerpt length in bars at --bpm")
+    p.add_argument("--style-file-start", type=float, default=None, metavar="S",
+                   help="use only the file from here (seconds): an item's range")
+    p.add_argument("--style-file-end", type=float, default=None, metavar="S", help="... up to here (seconds)")
+    p.add_argument("--style-eval-q", type=int, default=None, metavar="N",
+                   help="style codebooks 1..6 (fewer: looser style, more: closer copy; default 3)")
+    p.add_argument("--cfg-beta", type=float, default=None,
+                   help="double guidance's beta with a prompt and a style (default 5: text over style)")
+
+
+def style_content(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The request's style object from --style and its options (None without --style)."""
+    given = {key: getattr(args, flag, None) for flag, key in STYLE_FLAGS.items()}
+    if not getattr(args, "style", None):
+        if any(v is not None for v in given.values()):
+            raise EngineError("missing_field", "the --style-* options need --style FILE", field="style")
+        return None
+    # relative to where the command runs; the file travels as a buffer to a remote engine
+    style: dict[str, Any] = {"path": str(Path(args.style).resolve())}
+    style.update({k: v for k, v in given.items() if v is not None})
+    return style
 
 
 def add_request_file_arg(p: argparse.ArgumentParser) -> None:
@@ -138,7 +180,7 @@ def add_request_file_arg(p: argparse.ArgumentParser) -> None:
 def request_file_content(path: Path, out: str | None = None) -> dict[str, Any]:
     """``--request FILE.json``: the whole request content from one UTF-8 JSON object, so a DAW
     script passes no free text (prompts, project paths) on a command line it would have to quote.
-    A relative ``audio.path`` is taken relative to the file; ``out`` (``--out``) names the output.
+    A relative ``audio.path`` or ``style.path`` is taken relative to the file; ``out`` (``--out``) names the output.
 
         musicgen-bridge generate --request take.request.json --json --out take.wav
     """
@@ -150,9 +192,10 @@ def request_file_content(path: Path, out: str | None = None) -> dict[str, Any]:
         raise EngineError("bad_json", f"{path} is not valid JSON: {exc}") from None
     if not isinstance(content, dict):
         raise EngineError("invalid_field", f"{path} must hold a JSON object (the request content)")
-    audio = content.get("audio")
-    if isinstance(audio, dict) and isinstance(audio.get("path"), str):
-        audio["path"] = str((path.parent / audio["path"]).resolve())
+    for key in ("audio", "style"):
+        ref = content.get(key)
+        if isinstance(ref, dict) and isinstance(ref.get("path"), str):
+            ref["path"] = str((path.parent / ref["path"]).resolve())
     if out:
         content["output_name"] = Path(out).name
     return content

@@ -31,6 +31,7 @@ EXIT_BAD_REQUEST = 2
 EXIT_FAILED = 1
 BAD_REQUEST_CODES = {"invalid_field", "missing_field", "too_large", "unknown_model", "bad_envelope", "bad_json",
                      "path_not_allowed", "file_exists", "bad_midi", "bad_audio", "bad_fx", "no_melody_support",
+                     "no_style_support",
                      "unknown_job", "unknown_session", "unknown_msg_type", "unsupported_version",
                      "unsupported_decoder", "bad_tokens"}
 

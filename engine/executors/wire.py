@@ -1,8 +1,8 @@
 """What travels between the front end and a replica that shares no disk with it.
 
-Input files a request names (a melody's MIDI or audio file, a continuation's audio) are read on
-the front end, where the path rules apply, and travel as bytes; the replica writes them into its
-own scratch folder and points the request there. Rendered takes come back as arrays and the
+Input files a request names (a melody's MIDI or audio file, a continuation's audio, a style
+clip) are read on the front end, where the path rules apply, and travel as bytes; the replica
+writes them into its own scratch folder and points the request there. Rendered takes come back as arrays and the
 front end writes them with its own rules.
 
 >>> payload = pack_job(job, engine.paths)          # front end   # doctest: +SKIP
@@ -25,7 +25,7 @@ from ..paths import PathPolicy
 from ..produce.context import Produced
 
 #: where a request may name an input file: (request attribute, key inside it or None)
-FILE_FIELDS = (("melody", "midi_file"), ("melody", "audio"), ("audio", None))
+FILE_FIELDS = (("melody", "midi_file"), ("melody", "audio"), ("audio", None), ("style", None))
 
 
 def _ref(req: Any, attr: str, key: str | None) -> Any:

@@ -59,10 +59,12 @@ if TYPE_CHECKING:
 #: family -> (module relative to this package, loader function); imported on first use
 FAMILY_LOADERS: dict[str, tuple[str, str]] = {
     "audiogen": (".audiocraft.loaded", "load_audiogen"),
+    "musicgen_style": (".audiocraft.style_loaded", "load_style_model"),
     "magnet": (".audiocraft.magnet_loaded", "load_magnet_family"),
 }
 #: family -> a file every cached snapshot of its checkpoints holds (``models`` listing: "cached")
-PROBE_FILES: dict[str, str] = {"musicgen": "config.json", "audiogen": "state_dict.bin", "magnet": "state_dict.bin"}
+PROBE_FILES: dict[str, str] = {"musicgen": "config.json", "audiogen": "state_dict.bin",
+                               "musicgen_style": "state_dict.bin", "magnet": "state_dict.bin"}
 
 #: on_step(steps_done, steps_total)
 StepCallback = Callable[[int, int], None]

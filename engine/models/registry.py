@@ -144,6 +144,7 @@ class ModelRegistry:
                 "params": spec.params,
                 "melody": spec.melody,
                 "stereo": spec.stereo,
+                "style": spec.style,
                 "builtin": spec.builtin,
                 "family": spec.family,
                 "purpose": spec.purpose,

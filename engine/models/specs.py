@@ -30,9 +30,16 @@ class ModelSpec:
     musical: bool = True
     #: what a DAW user picks it for (the models listing shows it)
     purpose: str = "music"
+    #: codebooks of its style conditioner (MusicGen-Style's ``eval_q`` range); 0: it has none
+    style_codebooks: int = 0
     #: a fixed trained window in seconds (MAGNeT): a clip is cut from one generation, nothing
     #: continues it (engine/produce/fixed_window.py); None: windows continue each other
     window_s: int | None = None
+
+    @property
+    def style(self) -> bool:
+        """Conditioned on a style clip ("more like this", the request's ``style``)."""
+        return self.style_codebooks > 0
 
     @property
     def builtin(self) -> bool:
@@ -67,6 +74,11 @@ MODEL_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in [
               purpose="sound effects"),
     ModelSpec("facebook/audiogen-medium", "1.5B", hf_id="facebook/audiogen-medium", family="audiogen",
               musical=False, purpose="sound effects"),
+    # MusicGen-Style: "more like this" from a style clip (engine/models/audiocraft/style_loaded.py)
+    ModelSpec("tiny-style", "0.3M (random, makes noise)", family="musicgen_style", style_codebooks=4,
+              purpose="music like a clip"),
+    ModelSpec("facebook/musicgen-style", "1.5B", hf_id="facebook/musicgen-style", family="musicgen_style",
+              style_codebooks=6, purpose="music like a clip"),
     # MAGNeT: a whole window in a few dozen parallel passes (engine/models/audiocraft/magnet_loaded.py)
     ModelSpec("tiny-magnet", "0.1M (random, makes noise)", family="magnet", purpose="fast drafts", window_s=10),
     *(_magnet(size, params, seconds) for size, params in (("small", "300M"), ("medium", "1.5B"))

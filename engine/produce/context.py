@@ -43,8 +43,13 @@ def choose_generator(ctx: EngineContext, req: GenerateRequest,
     """The token loop for ``req.generator``: ``reference``, ``fast``, or ``auto`` (fast where built).
 
     A family model (AudioGen, ...; :mod:`..models.families`) runs its own loop for ``auto`` and
-    ``reference``; the fast decoder is MusicGen's only.
+    ``reference``; the fast decoder is MusicGen's only. A request with a ``style`` gets the style
+    model's loop with its clip bound in (:mod:`.style`; ``no_style_support`` for other models).
     """
+    if req.style is not None:
+        from .style import styled_generator  # imported on use: it reads audio and needs the model
+
+        return styled_generator(ctx, req, loaded)
     if isinstance(loaded, FamilyModel):
         if req.generator == "fast":
             raise EngineError("unsupported", f"the fast generator runs MusicGen only; model {loaded.name} "

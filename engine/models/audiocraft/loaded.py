@@ -108,14 +108,8 @@ class AudiocraftLoaded(FamilyModel):
             raise ValueError("one seed per take")
         if cond.melody_chroma is not None:
             raise EngineError("no_melody_support", f"model {self.name} has no melody conditioning")
-        prompt = cond.audio_prompt_codes
+        prompt = self.checked_prompt(cond, frames)
         known = 0 if prompt is None else int(prompt.shape[-1])
-        if prompt is not None and (prompt.dim() != 3 or tuple(prompt.shape[:2]) != (takes, self.num_codebooks)):
-            raise ValueError(f"audio_prompt_codes must be (takes={takes}, codebooks={self.num_codebooks}, frames)")
-        if known + frames > self.max_frames:
-            raise EngineError("invalid_field", f"audio prompt ({known} frames) plus new audio ({frames} frames) "
-                              f"exceeds the model window of {self.max_frames} frames; shorten the context or "
-                              f"the window", field="context_bars")
         sampling = audiocraft_sampling(params)
         steps = frames + max(self.delays) - (min(self.delays) if known else 0)
         tokens = []
@@ -129,9 +123,25 @@ class AudiocraftLoaded(FamilyModel):
                                      guided=params.uses_cfg, on_step=progress, cancel=cancel,
                                      prompt=None if prompt is None else prompt[i:i + 1])
                 tokens.append(out.tokens.cpu())
-        new = torch.cat(tokens)
+        return self.output(torch.cat(tokens), prompt)
+
+    def checked_prompt(self, cond: Conditioning, frames: int) -> torch.Tensor | None:
+        """``cond.audio_prompt_codes`` (takes, K, P) checked against the takes and the model window."""
+        prompt, takes = cond.audio_prompt_codes, len(cond.prompts)
+        known = 0 if prompt is None else int(prompt.shape[-1])
+        if prompt is not None and (prompt.dim() != 3 or tuple(prompt.shape[:2]) != (takes, self.num_codebooks)):
+            raise ValueError(f"audio_prompt_codes must be (takes={takes}, codebooks={self.num_codebooks}, frames)")
+        if known + frames > self.max_frames:
+            raise EngineError("invalid_field", f"audio prompt ({known} frames) plus new audio ({frames} frames) "
+                              f"exceeds the model window of {self.max_frames} frames; shorten the context or "
+                              f"the window", field="context_bars")
+        return prompt
+
+    def output(self, new: torch.Tensor, prompt: torch.Tensor | None) -> GenerationOutput:
+        """The new tokens and their audio; after a prompt, decoded with it and cut to the new frames."""
         if prompt is None:
             return GenerationOutput(tokens=new, audio=self.decode(new))
+        known = int(prompt.shape[-1])
         hop = self.sample_rate // self.frame_rate  # decode with the prompt, keep the new frames' samples
         audio = self.decode(torch.cat([prompt.cpu().long(), new], dim=-1))[..., known * hop:]
         return GenerationOutput(tokens=new, audio=np.ascontiguousarray(audio))

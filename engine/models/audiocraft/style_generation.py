@@ -28,14 +28,16 @@ from .sampling import AudiocraftSampling
 
 @torch.no_grad()
 def style_conditions(model: AudiocraftModel, texts: list[str | None],
-                     clips: list[StyleClip | None], guidance: Guidance
+                     clips: list[StyleClip | None], guidance: Guidance, *,
+                     excerpt_seconds: float | None = None, eval_q: int | None = None,
                      ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(cross, prefix) for ``guidance.copies * B`` rows; ``None`` texts/clips are absent."""
+    """(cross, prefix) for ``guidance.copies * B`` rows; ``None`` texts/clips are absent.
+    ``excerpt_seconds`` and ``eval_q`` override the style conditioner's defaults for this call."""
     text_rows, style_rows = guidance.rows(texts, clips)
     tensors = {}
     for name, cond in model.conditioners.items():
         if isinstance(cond, StyleConditioner):
-            tensors[name] = cond(style_rows)
+            tensors[name] = cond(style_rows, excerpt_seconds=excerpt_seconds, eval_q=eval_q)
         elif isinstance(cond, T5Conditioner):
             tensors[name] = cond(text_rows)
         else:
