@@ -179,8 +179,8 @@ def test_auto_names_take_the_next_free_suffix(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def dies_midway(path, data, *args, **kwargs) -> None:
-        Path(path).write_bytes(b"RIFF partial")
+    def dies_midway(file, data, *args, **kwargs) -> None:
+        file.write(b"RIFF partial")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(outmod.sf, "write", dies_midway)
@@ -193,7 +193,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_publish_without_hard_links_still_refuses_to_overwrite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def no_links(src, dst) -> None:
+    def no_links(src, dst, **kw) -> None:
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(outmod.os, "link", no_links)
@@ -267,7 +267,7 @@ def test_publish_falls_back_to_rename_where_hard_links_are_unsupported(tmp_path:
 
     code = getattr(errno, err)
 
-    def no_links(src, dst) -> None:
+    def no_links(src, dst, **kw) -> None:
         raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(outmod.os, "link", no_links)
@@ -286,10 +286,39 @@ def test_other_link_failures_are_not_taken_for_missing_hard_links(tmp_path: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    def broken_disk(src, dst) -> None:
+    def broken_disk(src, dst, **kw) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(outmod.os, "link", broken_disk)
     with pytest.raises(OSError) as info:
         write_clip(sine(), 48000, tmp_path / "a.wav")
     assert info.value.errno == errno.EIO and listing(tmp_path) == []
+
+
+def test_a_folder_swapped_for_a_link_after_approval_is_not_written_through(tmp_path: Path) -> None:
+    """The policy approved ``root/out``; before the write a local user puts a symbolic link to a
+    folder outside in its place. The write is refused and nothing lands outside (or inside)."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "out").mkdir(parents=True)
+    outside.mkdir()
+    approved = (root / "out").resolve() / "take.wav"  # what PathPolicy.resolve returned
+    (root / "out").rmdir()
+    (root / "out").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(EngineError) as err:
+        write_clip(sine(), 48000, approved, sidecar={"seed": 1})
+    assert err.value.code == "path_not_allowed"
+    assert listing(outside) == []
+
+
+def test_a_folder_above_swapped_for_a_link_is_caught_too(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a" / "b").mkdir(parents=True)
+    (outside / "b").mkdir(parents=True)
+    approved = (root / "a" / "b").resolve() / "take.wav"
+    (root / "a" / "b").rmdir()
+    (root / "a").rmdir()
+    (root / "a").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(EngineError) as err:
+        write_clip(sine(), 48000, approved)
+    assert err.value.code == "path_not_allowed"
+    assert listing(outside / "b") == []

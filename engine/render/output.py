@@ -1,6 +1,8 @@
 """Write clips and sidecars without ever overwriting a file.
 
-Every file is written to a hidden temp name in its final folder, flushed, then published
+Every file is written through a descriptor of its final folder (checked to be the folder the path
+policy approved, so a folder swapped for a symbolic link is never written through) to a hidden
+temp name, flushed, then published
 under the final name with a hard link (``os.link`` fails if the name exists) and the temp
 name removed. Where the file system has no hard links (``os.link`` fails with EPERM, EXDEV,
 ENOTSUP or EOPNOTSUPP: FAT32/exFAT drives, network shares), the name is first claimed with
@@ -18,6 +20,7 @@ pattern) the next free name is used: ``take1-2.wav``, ``take1-3.wav``, ...
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -25,10 +28,15 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
+
+try:  # F_GETPATH (macOS) tells where an open folder is; absent on Windows
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from ..errors import EngineError
 
@@ -82,21 +90,79 @@ class ClipFiles:
     sidecar: Path | None
 
 
-def _temp_name(folder: Path, final_name: str) -> Path:
-    return folder / f".{final_name}.{secrets.token_hex(6)}.part"
+def _temp_name(final_name: str) -> str:
+    return f".{final_name}.{secrets.token_hex(6)}.part"
 
 
-def _write_temp(folder: Path, final_name: str, write: Callable[[Path], object]) -> Path:
-    """Create a fresh temp file in ``folder``, fill it with ``write(path)``, flush it to disk."""
-    tmp = _temp_name(folder, final_name)
-    # O_EXCL: never reuse an existing file; mode 0o666 lets the umask decide permissions.
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+def _fd_path(fd: int) -> str | None:
+    """Where an open folder really is (Linux /proc, macOS F_GETPATH); None where neither exists."""
     try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass
+    getpath = getattr(fcntl, "F_GETPATH", None) if fcntl is not None else None
+    if getpath is not None:
+        try:
+            return fcntl.fcntl(fd, getpath, b"\0" * 1024).split(b"\0", 1)[0].decode()
+        except OSError:
+            return None
+    return None
+
+
+class Folder:
+    """An output folder held open as a descriptor; every file operation goes through it.
+
+    The path policy approves a folder by its real path; a local user who swaps that folder (or one
+    above it) for a symbolic link afterwards would otherwise redirect the write. Opening the folder
+    once, checking that the descriptor is the approved folder, and then creating, linking and
+    removing names only relative to the descriptor closes that race: the files land in the
+    approved folder or nowhere.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        where = _fd_path(self.fd)
+        swapped = (os.path.normpath(where) != os.path.normpath(os.path.abspath(path)) if where is not None
+                   else os.path.islink(path))
+        if swapped:
+            os.close(self.fd)
+            raise EngineError("path_not_allowed", f"{path} changed while being written to (it now leads "
+                              "elsewhere); nothing was written", path=str(path))
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def create(self, name: str) -> int:
+        """A new file ``name`` (never an existing one, never through a link), open for writing."""
+        # O_EXCL: never reuse an existing file; mode 0o666 lets the umask decide permissions.
+        return os.open(name, os.O_CREAT | os.O_EXCL | os.O_RDWR | _NOFOLLOW, 0o666, dir_fd=self.fd)
+
+    def unlink(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=self.fd)
+
+    def link(self, src: str, dst: str) -> None:
+        os.link(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+
+    def replace(self, src: str, dst: str) -> None:
+        os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _write_temp(folder: Folder, final_name: str, write: Callable[[BinaryIO], object]) -> str:
+    """Create a fresh temp file in ``folder``, fill it with ``write(file)``, flush it to disk."""
+    tmp = _temp_name(final_name)
+    fd = folder.create(tmp)
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            write(fh)
+            fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        folder.unlink(tmp)
         raise
     return tmp
 
@@ -105,29 +171,29 @@ def _write_temp(folder: Path, final_name: str, write: Callable[[Path], object]) 
 NO_HARD_LINKS = frozenset({errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP})
 
 
-def _publish(tmp: Path, final: Path) -> None:
+def _publish(folder: Folder, tmp: str, final: str) -> None:
     """Give ``tmp`` the name ``final``; raises FileExistsError and leaves both untouched if taken."""
     try:
-        os.link(tmp, final)
+        folder.link(tmp, final)
     except FileExistsError:
         raise
     except OSError as exc:
         if exc.errno not in NO_HARD_LINKS:
             raise
-        _publish_without_link(tmp, final)
+        _publish_without_link(folder, tmp, final)
         return
-    tmp.unlink()
+    folder.unlink(tmp)
 
 
-def _publish_without_link(tmp: Path, final: Path) -> None:
+def _publish_without_link(folder: Folder, tmp: str, final: str) -> None:
     """Claim ``final`` with O_CREAT | O_EXCL (atomic: FileExistsError when taken, so nothing is ever
     overwritten), then rename the finished temp file, from the same folder, onto our own claim.
     A "rename if the name is free" check would race with another writer; the claim cannot."""
-    os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    os.close(folder.create(final))
     try:
-        os.replace(tmp, final)
+        folder.replace(tmp, final)
     except BaseException:
-        final.unlink(missing_ok=True)  # the empty claim is ours
+        folder.unlink(final)  # the empty claim is ours
         raise
 
 
@@ -154,15 +220,23 @@ def write_sidecar(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path
         >>> write_sidecar("/music/out/take1.wav.json", {"seed": 7, "bpm": 92})  # writes under /music  # doctest: +SKIP
     """
     final = Path(path)
-    payload = _json_bytes(data)
-    tmp = _write_temp(final.parent, final.name, lambda p: p.write_bytes(payload))
+    folder = Folder(final.parent)
     try:
-        _publish(tmp, final)
-    except FileExistsError:
-        raise _exists_error(final) from None
+        _write_sidecar_in(folder, final.name, data)
     finally:
-        tmp.unlink(missing_ok=True)
+        folder.close()
     return final
+
+
+def _write_sidecar_in(folder: Folder, name: str, data: Mapping[str, Any]) -> None:
+    payload = _json_bytes(data)
+    tmp = _write_temp(folder, name, lambda fh: fh.write(payload))
+    try:
+        _publish(folder, tmp, name)
+    except FileExistsError:
+        raise _exists_error(folder.path / name) from None
+    finally:
+        folder.unlink(tmp)
 
 
 def _prepare_samples(audio: np.ndarray, fmt: AudioFormat) -> np.ndarray:
@@ -198,30 +272,33 @@ def write_clip(
     final.parent.mkdir(parents=True, exist_ok=True)
     frames = _prepare_samples(audio, spec)
 
-    def write(tmp: Path) -> None:
-        sf.write(tmp, frames, int(sample_rate), subtype=spec.subtype, format=spec.container)
+    def write(fh: BinaryIO) -> None:
+        sf.write(fh, frames, int(sample_rate), subtype=spec.subtype, format=spec.container)
 
-    tmp = _write_temp(final.parent, final.name, write)
+    folder = Folder(final.parent)
+    tmp = _write_temp(folder, final.name, write)
     try:
         for candidate in _candidates(final, auto):
             side: Path | None = None
             if sidecar is not None:
                 # The small sidecar claims the name first, so the big temp file is written once.
                 try:
-                    side = write_sidecar(sidecar_path(candidate), {**sidecar, "file": candidate.name})
+                    _write_sidecar_in(folder, sidecar_path(candidate).name, {**sidecar, "file": candidate.name})
+                    side = sidecar_path(candidate)
                 except EngineError as err:
                     if err.code == "file_exists" and auto:
                         continue
                     raise
             try:
-                _publish(tmp, candidate)
+                _publish(folder, tmp, candidate.name)
             except BaseException as exc:
                 if side is not None:
-                    side.unlink()  # ours, published a moment ago
+                    folder.unlink(side.name)  # ours, published a moment ago
                 if isinstance(exc, FileExistsError):
                     continue
                 raise
             return ClipFiles(candidate, side)
         raise _exists_error(final)
     finally:
-        tmp.unlink(missing_ok=True)
+        folder.unlink(tmp)
+        folder.close()
