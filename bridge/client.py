@@ -200,7 +200,9 @@ class Client:
         while True:
             now = time.monotonic()
             if now > deadline:
-                raise EngineError("unreachable", f"job {job_id} did not finish within {timeout:g} s")
+                # the engine answered all along: this is our patience running out, not the engine
+                raise EngineError("timeout", f"stopped waiting for job {job_id} after {timeout:g} s; the job goes "
+                                  "on in the engine (follow it with a status request)", job_id=job_id)
             event = self._backlog.pop(0) if self._backlog else None
             if event is None and self._sub.poll(int(min(STATUS_POLL_S, deadline - now) * 1000)):
                 event = self._recv_event()

@@ -34,6 +34,7 @@ Defer = Callable[[dict[str, Any] | EngineError], None]
 FETCH_CHUNK = 256 * 1024
 FETCH_CHUNK_MAX = 4 * 1024 * 1024
 MAX_STATUS_WAIT_S = 30.0
+MAX_JOBS_LISTED = 200
 #: received input files are kept this long (a job, its retries and a restart's re-run need them)
 SCRATCH_KEEP_S = 24 * 3600
 #: content fields that may carry input audio as a binary buffer reference {"buffer": i}
@@ -65,6 +66,8 @@ class RequestHandler:
             "transport": self.transport,
             "status": self.status,
             "cancel": self.cancel,
+            "jobs": self.jobs,
+            "live_list": self.live_list,
         }
         assert set(self._table) | {"fetch"} == set(REQUEST_TYPES)
 
@@ -138,6 +141,15 @@ class RequestHandler:
         if wait:
             self.engine.wait(job_id, timeout=wait)
         return self.engine.status(job_id)
+
+    def jobs(self, msg: Message, sink: Sink) -> dict[str, Any]:
+        limit = msg.content.get("limit", 20)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_JOBS_LISTED:
+            raise EngineError("invalid_field", f"limit must be an integer 1..{MAX_JOBS_LISTED}", field="limit")
+        return {"jobs": self.engine.jobs(limit)}
+
+    def live_list(self, msg: Message, sink: Sink) -> dict[str, Any]:
+        return {"sessions": self.engine.live_sessions()}
 
     def status_later(self, msg: Message, defer: Defer) -> dict[str, Any] | None:
         """``status``; one that must wait is parked and answered through ``defer`` (returns None)."""

@@ -45,6 +45,8 @@ REQUEST_TYPES: dict[str, str] = {
     "transport": "Report the DAW transport (beat, bpm, playing).",
     "status": "A job's state, progress and result; can wait for the end.",
     "cancel": "Cancel a job between decoding steps.",
+    "jobs": "The engine's recent jobs (this run), newest first.",
+    "live_list": "The engine's live sessions.",
     "fetch": "Read a finished file's bytes in chunks, with a checksum.",
 }
 

@@ -30,11 +30,10 @@ def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
 
 
 def error_table() -> str:
-    from .cli.commands import BAD_REQUEST_CODES, EXIT_BAD_REQUEST, EXIT_FAILED
+    from .cli.exits import exit_code
 
     return _table(("code", "CLI exit", "meaning"),
-                  [(f"`{code}`", str(EXIT_BAD_REQUEST if code in BAD_REQUEST_CODES else EXIT_FAILED), text)
-                   for code, text in ERROR_CODES.items()])
+                  [(f"`{code}`", str(exit_code(code)), text) for code, text in ERROR_CODES.items()])
 
 
 def reply_table(msg_type: str) -> str:

@@ -91,6 +91,11 @@ REPLIES: dict[str, tuple[Field, ...]] = {
     "transport": (Field("sessions", "list of strings", "The live sessions it reached."),),
     "status": _JOB_STATUS,
     "cancel": _JOB_STATUS,
+    "jobs": (Field("jobs", "list of objects", "The newest `limit` jobs of this run, newest first: each what `status` "
+                   "replies for it (table above) plus `created` (Unix time in seconds, a number)."),),
+    "live_list": (Field("sessions", "list of objects", "The live sessions, oldest first: each what `live_stop` "
+                        "replies for it (`session_id`, `running`, `windows`, `generated_until_bar`, `playhead_bar`, "
+                        "`ahead_bars`, `underruns`, and `error` when it ended with one)."),),
     "fetch": (
         Field("path", "string", "The file read."),
         Field("size", "integer", "Bytes in the whole file."),
@@ -302,6 +307,7 @@ def limit_rows() -> list[tuple[str, str, str]]:
         ("OSC/TCP packets from one connection waiting to be handled", f"{osc_tcp.MAX_QUEUED_FRAMES}", "`busy`"),
         ("OSC/UDP datagrams waiting for a handler", f"{osc_server.UDP_PENDING}", "`busy`"),
         ("`fetch.length`", _mib(handlers.FETCH_CHUNK_MAX), "`invalid_field`"),
+        ("`jobs.limit`", f"{handlers.MAX_JOBS_LISTED}", "`invalid_field`"),
         ("JSON nesting", f"{limits.MAX_JSON_DEPTH} levels", "`too_large`"),
         ("melody notes (note list or MIDI file)", f"{limits.MAX_MELODY_NOTES}", "`too_large`"),
         ("a MIDI file: bytes / note-ons in all its tracks (counted before it is parsed)",

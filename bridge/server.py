@@ -11,11 +11,14 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import zmq
 
 from ..engine.engine import Engine, EngineConfig
 from ..engine.errors import EngineError
@@ -105,6 +108,43 @@ class ServeSettings:
     ready_file: str | None = None  # written with the bound addresses once serving
 
 
+def check_addresses_free(zmq_addr: str, pub_addr: str, osc_udp: tuple[str, int] | None,
+                         osc_tcp: tuple[str, int] | None) -> None:
+    """Fail in milliseconds, before any model loads, when a port to listen on is taken.
+
+    >>> check_addresses_free("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", None, None)  # '*': any free port
+    """
+    wanted: list[tuple[str, str, int, int]] = []
+    for addr in (zmq_addr, pub_addr):
+        head, _, digits = addr.rpartition(":")
+        if addr.startswith("tcp://") and digits.isdigit():
+            wanted.append((addr, head[len("tcp://"):].strip("[]"), int(digits), socket.SOCK_STREAM))
+    osc: list[tuple[tuple[str, int] | None, int]] = [(osc_udp, socket.SOCK_DGRAM), (osc_tcp, socket.SOCK_STREAM)]
+    for pair, sock_kind in osc:
+        if pair is not None and pair[1]:
+            wanted.append((f"{pair[0]}:{pair[1]}", pair[0], pair[1], sock_kind))
+    for shown, host, port, kind in wanted:
+        if host in ("*", ""):
+            host = "0.0.0.0"
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        try:
+            with socket.socket(family, kind) as probe:
+                if kind == socket.SOCK_STREAM:  # as ZeroMQ does: a closed socket's TIME_WAIT is no holder
+                    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+        except socket.gaierror:
+            continue  # a name the listeners resolve themselves; they report what fails
+        except OSError as exc:
+            raise EngineError("address_in_use", f"cannot listen on {shown}: {exc.strerror}; another program "
+                              "(maybe another engine) holds it: stop it, or pick other ports with --zmq/--osc",
+                              address=shown) from None
+
+
+def _addresses(settings: ServeSettings) -> str:
+    wanted = [settings.zmq, settings.zmq_events or "", settings.osc or "", settings.osc_tcp or ""]
+    return ", ".join(a for a in wanted if a and a != "off")
+
+
 def serve_forever(settings: ServeSettings) -> int:
     """Start the engine and the bridge, serve until SIGINT/SIGTERM, then stop both."""
     config = settings.config
@@ -116,11 +156,18 @@ def serve_forever(settings: ServeSettings) -> int:
                                osc_allow=bool(osc_allow))
     if problem:
         raise EngineError("unauthorized", problem)
+    check_addresses_free(settings.zmq, settings.zmq_events or events_address(settings.zmq), osc_udp, osc_tcp)
     auth = ServerAuth(settings.keys) if settings.keys else None
-    engine = Engine(config)
+    engine = Engine(config)  # loading models takes a while: the ports were checked first
     server = BridgeServer(engine, settings.zmq, settings.zmq_events, osc_udp, osc_tcp, auth=auth,
                           osc_allow=osc_allow, max_clients=settings.max_clients)
-    server.start()
+    try:
+        server.start()
+    except (OSError, zmq.ZMQError) as exc:  # a port taken by another program (or another engine)
+        server.stop()
+        raise EngineError("address_in_use", f"cannot listen on {_addresses(settings)}: {exc}; another program "
+                          "(maybe another engine) holds the port: stop it, or pick other ports with --zmq/--osc") \
+            from None
     engine.warm_up()
     info = {"pid": os.getpid(), **server.addresses, "default_model": config.default_model,
             "output_root": str(engine.paths.output_root), "executor": config.executor,

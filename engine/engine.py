@@ -169,6 +169,14 @@ class Engine:
                 raise
             return None  # a job of an earlier run: it ended then
 
+    def jobs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` jobs of this run, newest first: each one's status plus ``created``."""
+        recent = sorted(self.queue.jobs(), key=lambda job: job.created, reverse=True)[:limit]
+        return [{**job.status(), "created": round(job.created, 3)} for job in recent]
+
+    def live_sessions(self) -> list[dict[str, Any]]:
+        return self.live.list()
+
     def models(self) -> list[dict[str, Any]]:
         return self.registry.describe()
 

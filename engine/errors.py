@@ -33,6 +33,7 @@ ERROR_CODES: dict[str, str] = {
     # inputs
     "bad_midi": "The MIDI input is corrupt, truncated, or has no notes in range.",
     "bad_audio": "The audio input cannot be read or is empty in the range.",
+    "not_found": "An input file the client names (MIDI, audio, melody or effect-chain file) does not exist.",
     "bad_tokens": "A tokens file is not one, is truncated, or its header does not add up.",
     "path_not_allowed": "A path lies outside the engine's output root and allowed folders.",
     "file_exists": "The output file exists; files are never overwritten.",
@@ -46,6 +47,9 @@ ERROR_CODES: dict[str, str] = {
     "too_many_sessions": "The live-session limit is reached.",
     # client side
     "unreachable": "The engine did not answer in time (not running, wrong address, or blocked).",
+    "timeout": "The client stopped waiting for a job; the job goes on in the engine (follow it with status).",
+    # serving
+    "address_in_use": "An address the engine was asked to listen on is taken by another program.",
     # auth
     "unauthorized": "The client is not authorised to use this engine.",
 }

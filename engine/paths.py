@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 from collections.abc import Iterable
 from pathlib import Path
+
+import platformdirs
 
 from .errors import EngineError
 
@@ -24,35 +25,23 @@ APP_DIR = "musicgen-bridge"
 
 
 def user_data_dir() -> Path:
-    """The per-user data folder: $XDG_DATA_HOME, else the platform's usual place.
+    """The per-user data folder (platformdirs: $XDG_DATA_HOME or ~/.local/share on Linux,
+    ~/Library/Application Support on macOS, %LOCALAPPDATA% on Windows).
 
     >>> user_data_dir().name
     'musicgen-bridge'
     """
-    xdg = os.environ.get("XDG_DATA_HOME")
-    if xdg and os.path.isabs(xdg):  # the XDG spec says to ignore relative values
-        return Path(xdg) / APP_DIR
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA")
-        if base:
-            return Path(base) / APP_DIR
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / APP_DIR
-    return Path.home() / ".local" / "share" / APP_DIR
+    return platformdirs.user_data_path(APP_DIR, appauthor=False)
 
 
 def user_config_dir() -> Path:
-    """The per-user config folder ($XDG_CONFIG_HOME/musicgen-bridge or the platform's place)."""
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / APP_DIR
-    if sys.platform == "win32":
-        base = os.environ.get("APPDATA")
-        if base:
-            return Path(base) / APP_DIR
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Application Support" / APP_DIR
-    return Path.home() / ".config" / APP_DIR
+    """The per-user config folder (platformdirs: $XDG_CONFIG_HOME or ~/.config on Linux,
+    ~/Library/Application Support on macOS, %APPDATA% on Windows): config.toml, keys, fx presets.
+
+    >>> user_config_dir().name
+    'musicgen-bridge'
+    """
+    return platformdirs.user_config_path(APP_DIR, appauthor=False, roaming=True)
 
 
 def default_output_root() -> Path:

@@ -45,7 +45,7 @@ def test_an_unknown_client_is_told_it_is_unauthorized(remote):
     keys, address, _ = remote
     done = _cli("generate", "--server", address, "--client-key", str(keys / "clients" / "stranger.key_secret"),
                 "--server-key", str(keys / "server.key"), "--prompt", "x", "--bars", "1")
-    assert done.returncode == 1
+    assert done.returncode == 3  # unauthorized: no usable engine (docs/cli.md)
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("musicgen-bridge: unauthorized: the engine refused this client's key"), lines
 

@@ -61,7 +61,7 @@ def test_generate_without_an_engine_fails_fast_with_a_hint(tmp_path):
     result = _cli("generate", "--model", "tiny", "--prompt", "x", "--bars", "1", "--out", str(tmp_path / "f.wav"),
                   "--server", f"tcp://127.0.0.1:{_free_port(pair=True)}", timeout=60)
     elapsed = time.monotonic() - start
-    assert result.returncode == 1
+    assert result.returncode == 3  # unreachable (docs/cli.md)
     assert result.stderr.startswith("musicgen-bridge: unreachable:"), result.stderr
     assert "musicgen-bridge serve" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert elapsed < 10, f"took {elapsed:.1f} s to notice no engine is running"

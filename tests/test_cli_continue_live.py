@@ -108,14 +108,15 @@ def test_sigterm_cancels_the_job_on_the_engine(server, engine) -> None:
             job_id = event["job_id"]
     assert job_id is not None
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0 and "cancelled" in err
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 5  # cancelled (docs/cli.md); with --json the error is the one object on stdout
+    assert json.loads(out)["code"] == "cancelled"
     assert engine.wait(job_id, timeout=60).state == "cancelled"
 
 
 def test_status_and_cancel_commands(server, engine, capsys) -> None:
     job = engine.submit("generate", {"prompt": "x", "bars": 1, "bpm": 120})
-    assert main(["status", job.id, "--wait", "20", "--server", server.addresses["zmq"]]) == 0
+    assert main(["status", job.id, "--wait", "20", "--json", "--server", server.addresses["zmq"]]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["state"] == "done" and status["result"]["frames"] == 96000
     assert main(["cancel", "j-unknown", "--server", server.addresses["zmq"]]) == 2

@@ -42,7 +42,9 @@ def replies(engine):
         assert ask("status", {"job_id": out[kind]["job_id"], "wait": 20})["state"] == "done", kind
     out["live_start"] = ask("live_start", {"window_bars": 1, "ahead_bars": 1})
     out["transport"] = ask("transport", {"beat": 0, "bpm": 120, "session_id": out["live_start"]["session_id"]})
+    out["live_list"] = ask("live_list")
     out["live_stop"] = ask("live_stop", {"session_id": out["live_start"]["session_id"]})
+    out["jobs"] = ask("jobs", {"limit": 200})
     yield out
     handler.close()
 
@@ -57,6 +59,19 @@ def test_reply_fields_are_the_declared_ones(replies, msg_type):
 def test_a_done_status_carries_the_declared_optional_result(replies):
     assert "result" in replies["status"] and "error" not in replies["status"]
     assert set(replies["status"]["result"]["timing"]) == {"load_s", "generate_s", "render_s", "write_s", "rtf"}
+
+
+def test_listed_jobs_and_sessions_have_the_status_fields(replies):
+    """`jobs` lists what `status` replies plus `created`; `live_list` what `live_stop` replies."""
+    kinds = set()
+    for job in replies["jobs"]["jobs"]:
+        assert protocol_fields.required_fields("status") | {"created"} <= set(job)
+        assert set(job) <= protocol_fields.all_fields("status") | {"created"}
+        kinds.add(job["kind"])
+    assert {"generate", "continue", "codec_encode", "codec_decode", "codec_bounce"} <= kinds
+    assert [s["session_id"] for s in replies["live_list"]["sessions"]] == [replies["live_start"]["session_id"]]
+    for session in replies["live_list"]["sessions"]:
+        assert protocol_fields.required_fields("live_stop") <= set(session) <= protocol_fields.all_fields("live_stop")
 
 
 def test_every_request_type_is_declared():

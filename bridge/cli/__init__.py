@@ -5,6 +5,7 @@
 0
 """
 
-from .commands import build_parser, main
+from .commands import main
+from .parser import build_parser
 
 __all__ = ["build_parser", "main"]

@@ -15,41 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...engine.errors import EngineError
-
-
-def add_codec_parser(sub: Any) -> None:
-    """The ``codec`` subcommand and its three actions (called by commands.build_parser)."""
-    cd = sub.add_parser("codec", help="EnCodec on its own: encode audio to tokens, decode, bounce")
-    actions = cd.add_subparsers(dest="codec_command", required=True)
-    for name, what in (("encode", "audio file -> tokens file (.mgbcodes)"),
-                       ("decode", "tokens file -> audio at the session rate"),
-                       ("bounce", "audio -> codes at a bandwidth -> audio (the codec's sound)")):
-        p = actions.add_parser(name, help=what)
-        p.add_argument("input", help="the tokens file" if name == "decode" else "the audio file")
-        p.add_argument("--model", default=None, help="tiny-encodec | facebook/encodec_24khz | _32khz | _48khz "
-                       "(decode: the file names its codec)")
-        if name != "decode":
-            p.add_argument("--bandwidth", type=float, required=True, help="kbps; the model's list is checked")
-            p.add_argument("--start", type=float, default=None, help="start of the range in the file, seconds")
-            p.add_argument("--end", type=float, default=None, help="end of the range in the file, seconds")
-            p.add_argument("--bars", type=int, default=None, help="the audio is this many bars (bar-exact lengths)")
-            p.add_argument("--bpm", type=float, default=120.0)
-            p.add_argument("--time-signature", default="4/4")
-        if name != "encode":
-            p.add_argument("--sample-rate", type=int, default=48000, help="session sample rate in Hz")
-            p.add_argument("--channels", type=int, default=None, choices=(1, 2))
-            p.add_argument("--format", default="wav24", help="wav16|wav24|wav32f|flac|aiff")
-        p.add_argument("--out", default=None, help="output file (never overwritten)")
-        p.add_argument("--output-dir", default=None)
-        p.add_argument("--json", action="store_true", help="print the result as one JSON object")
-        p.add_argument("--local", action="store_true", help="run in this process instead of through an engine")
-        p.add_argument("--server", default=None)
-        p.add_argument("--client-key", default=None)
-        p.add_argument("--server-key", default=None)
-        p.add_argument("--cache-dir", default=None)
-        p.add_argument("--device", default="cpu")
-        p.add_argument("--timeout", type=float, default=600.0)
-    cd.set_defaults(func=cmd_codec)
+from .outputs import output_target
 
 
 def codec_content(args: argparse.Namespace) -> dict[str, Any]:
@@ -67,6 +33,9 @@ def codec_content(args: argparse.Namespace) -> dict[str, Any]:
         content.update({"audio": audio, "bandwidth": args.bandwidth})
         if args.bars is not None:
             content.update({"bars": args.bars, "bpm": args.bpm, "time_signature": args.time_signature})
+    if args.codec_command != "encode":  # audio out: --out's extension picks the format, as for generate
+        out, args.format = output_target(args.out, args.format)
+        args.out = None if out is None else str(out)
     for key in ("model", "sample_rate", "channels", "format", "output_dir"):
         if getattr(args, key, None) is not None:
             content[key] = getattr(args, key)

@@ -20,9 +20,9 @@ _FIELDS = {"decoding_steps": "decoding_steps", "span_arrangement": "span_arrange
 def add_magnet_args(p: argparse.ArgumentParser) -> None:
     """The MAGNeT settings (other models ignore them); the engine validates the values."""
     g = p.add_argument_group("MAGNeT models (facebook/magnet-*, tiny-magnet)")
-    g.add_argument("--decoding-steps", default=None, help="decoding passes per codebook, e.g. 20,10,10,10 (default)")
-    g.add_argument("--span-arrangement", default=None, help="nonoverlap (default) | stride1")
-    g.add_argument("--span-scoring", default=None, help="max (default) | prod")
+    g.add_argument("--decoding-steps", default=None, help="decoding passes per codebook (default 20,10,10,10)")
+    g.add_argument("--span-arrangement", default=None, help="nonoverlap|stride1 (default nonoverlap)")
+    g.add_argument("--span-scoring", default=None, help="max|prod (default max)")
     g.add_argument("--max-cfg", type=float, default=None, help="guidance at the first pass of a codebook (default 10)")
     g.add_argument("--min-cfg", type=float, default=None, help="guidance at its last pass (default 1)")
     g.add_argument("--no-anneal-temperature", action="store_true",

@@ -29,10 +29,14 @@ from ..jobs.queue import Listener
 from ..produce.context import EngineContext
 from ..produce.takes import render_spec
 from ..render import clip_name, write_clip
+from ..render.naming import DEFAULT_PATTERN
 from ..request import GenerateRequest
 from ..timing.timeline import exact
 from .schedule import LiveScheduler, LiveWindow
 from .window import LocalWindows
+
+#: live windows' file names: the bar each lands on, zero-padded so they sort in timeline order
+LIVE_PATTERN = "{track}_{prompt}_bar{bar:04d}"
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +153,10 @@ class LiveSession:
         with decode_priority(live=True, deadline=due):  # the decode scheduler serves it first
             made = self.windows.make(win, self._stop)
         spec = render_spec(self.req)
-        name = clip_name(self.req.name_pattern, track=self.req.track or "live", prompt=self.req.prompt,
-                         bar=win.start_bar + 1, take=win.index + 1)
+        # windows are named by where they land (bar0005), not by their order: a gap skips numbers
+        pattern = LIVE_PATTERN if self.req.name_pattern == DEFAULT_PATTERN else self.req.name_pattern
+        name = clip_name(pattern, track=self.req.track or "live", prompt=self.req.prompt,
+                         bar=win.start_bar + 1, take=None)
         # checked again for every window: a folder swapped for a link (or moved) since the start is refused
         if self.ctx.paths.folder(self.req.output_dir) != self.folder:
             raise EngineError("path_not_allowed", "the live session's folder was replaced since the session "
@@ -209,6 +215,12 @@ class LiveManager:
         with self._lock:
             self._sessions.pop(session_id, None)
         return status
+
+    def list(self) -> list[dict[str, Any]]:
+        """The status of every session, oldest first."""
+        with self._lock:
+            sessions = list(self._sessions.values())
+        return [s.status() for s in sessions]
 
     def stop_all(self) -> None:
         with self._lock:

@@ -44,8 +44,8 @@ def unavailable(hf_id: str, cache: Path, reason: str) -> EngineError:
     return EngineError(
         "model_unavailable",
         f"model {hf_id} is not in the cache at {cache} and cannot be downloaded ({reason}). "
-        f"On a machine with internet run `hf download {hf_id} --cache-dir {cache}` "
-        f"(or `huggingface-cli download ...`) and copy that folder here, or pass --cache-dir; "
+        f"Run `musicgen-bridge models pull {hf_id} --cache-dir {cache}` (with internet; it resumes), or on a "
+        f"machine with internet run it and copy that folder here, or pass --cache-dir; "
         f"to try the product without weights use --model tiny.",
         model=hf_id, cache_dir=str(cache))
 

@@ -26,6 +26,13 @@ local M = {
   place = dofile(dir .. "place.lua"),
 }
 
+-- the musicgen-bridge release these scripts come with (`musicgen-bridge doctor` compares installed copies)
+M.VERSION = "0.1.0"
+-- the file extension of each output format: the CLI refuses an --out whose extension disagrees
+M.EXTENSIONS = {wav16 = ".wav", wav24 = ".wav", wav32f = ".wav", flac = ".flac", aiff = ".aiff"}
+function M.out_path(base, format)
+  return base .. (M.EXTENSIONS[format or "wav24"] or ".wav")
+end
 M.SAMPLE_RATES = {[32000] = true, [44100] = true, [48000] = true, [88200] = true, [96000] = true}
 --- The file extension of each format the engine writes (docs/protocol.md, `format`).
 M.EXTENSIONS = {wav16 = ".wav", wav24 = ".wav", wav32f = ".wav", flac = ".flac", aiff = ".aiff"}
