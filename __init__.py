@@ -15,7 +15,12 @@ never pull in torch.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import TYPE_CHECKING, Any
+
+if sys.platform == "darwin":  # read when torch loads: an op Apple's MPS lacks then runs on the CPU, not an error
+    os.environ.setdefault("PYTORCH_ENABLE_MPS_FALLBACK", "1")
 
 # the one version source: pyproject.toml reads it, the sidecars and ``ping`` report it
 __version__ = "0.1.0"

@@ -27,6 +27,7 @@ from .conditioning.style_input import check_style_request
 from .decoders.choice import check_live as check_live_decoder
 from .errors import EngineError
 from .executors import Executor, open_executor
+from .generation.fast.precision import name_of
 from .jobs.journal import check_retryable, open_journal, recover
 from .jobs.queue import Job, JobQueue, Listener
 from .live.session import LiveManager
@@ -34,7 +35,7 @@ from .models.registry import DEFAULT_MODEL, ModelRegistry, get_spec
 from .models.specs import check_melody_support
 from .paths import PathPolicy
 from .produce.codec_job import CODEC_KINDS, CodecRequest, check_request, run_codec
-from .produce.context import EngineContext
+from .produce.context import EngineContext, check_dtype
 from .produce.fixed_window import check_live as check_fixed_live
 from .produce.fixed_window import check_request as check_fixed_window
 from .produce.publish import publish
@@ -55,8 +56,8 @@ class EngineConfig:
     ('local', True)
     """
 
-    device: str = "auto"
-    dtype: str | None = None
+    device: str = "auto"  # auto: CUDA, then Apple's MPS, then the CPU
+    dtype: str | None = None  # fp32|bf16|fp16|int8; None/auto: per device (models/registry.py resolve_precision)
     cache_dir: str | None = None
     default_model: str = DEFAULT_MODEL
     preload: list[str] = field(default_factory=list)
@@ -141,6 +142,7 @@ class Engine:
                 check_file_name(request.output_name)
             # the whole render chain is validated before any work (bad_fx, invalid_field)
             request.render = self._render_spec(request)
+            check_dtype(self.context, request)  # unsupported before queueing (int8 on a GPU, reference + bf16)
             self.executor.check(request)
         elif kind in CODEC_KINDS:  # standalone EnCodec: runs here, whatever the executor
             codec_request = CodecRequest.from_dict(kind, content)
@@ -275,6 +277,7 @@ class Engine:
 
     def info(self) -> dict[str, Any]:
         return {"default_model": self.config.default_model, "device": str(self.registry.device),
+                "dtype": self.registry.decode_dtype or name_of(self.registry.dtype),
                 "loaded": self.registry.loaded_names(), "queue": self.queue.pending,
                 "output_root": str(self.paths.output_root), "executor": self.executor.info(),
                 # the same object under its pre-1.0 name, kept through 1.x (docs/protocol.md, ping)

@@ -20,6 +20,7 @@ from typing import Any, cast, overload
 from . import limits
 from .conditioning.style_input import check_style_spec
 from .errors import EngineError
+from .generation.fast.precision import normalize as normalize_dtype
 from .generation.magnet_options import magnet_params, sent_fields
 from .generation.sampling import SamplingParams
 from .render.naming import DEFAULT_PATTERN, check_pattern
@@ -162,6 +163,7 @@ class GenerateRequest:
     variations: int = 1
     tempo_hint: bool = True
     generator: str = "auto"  # wire field "generator"; "backend" is its 1.x alias
+    dtype: str | None = None  # the fast generator's precision fp32|bf16|fp16|int8; None: the engine's
     decoder: str = "encodec"  # tokens -> audio: encodec | mbd (engine/decoders/choice.py)
     melody: dict[str, Any] | None = None
     style: dict[str, Any] | None = None  # MusicGen-Style's reference audio (conditioning/style_input.py)
@@ -231,6 +233,7 @@ class GenerateRequest:
             variations=_int(d, "variations", 1, 1, limits.MAX_VARIATIONS),
             tempo_hint=bool(_bool(d, "tempo_hint", True)),
             generator=_generator(d),
+            dtype=normalize_dtype(d.get("dtype")),
             decoder=_choice(d, "decoder", "encodec", DECODERS),
             melody=melody,
             style=None if d.get("style") is None else check_style_spec(d["style"]),

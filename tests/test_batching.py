@@ -19,7 +19,7 @@ from musicgen_bridge.engine.engine import Engine, EngineConfig
 from musicgen_bridge.engine.errors import EngineError
 from musicgen_bridge.engine.generation.fast.archs import BYTE_VOCAB, build_random
 from musicgen_bridge.engine.generation.fast.batch import Sequence, batched_step, row_floor
-from musicgen_bridge.engine.generation.fast.decoder import generate_fast
+from musicgen_bridge.engine.generation.fast.decoder import generate_fast, weights_for
 from musicgen_bridge.engine.generation.fast.step import DecoderWeights
 from musicgen_bridge.engine.generation.reference import Conditioning
 from musicgen_bridge.engine.generation.sampling import SamplingParams
@@ -80,11 +80,11 @@ def _solo(loaded, w, floor: int, *args, **kwargs) -> torch.Tensor:
 def test_row_floor_products_are_row_independent(w, floor) -> None:
     x = torch.randn(16, w.hidden, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
-        ref = torch.nn.functional.linear(x[:floor], w.layers[0].fc1)[0]
+        ref = w.layers[0].fc1(x[:floor])[0]
         for rows in range(floor, 17):
             mates = torch.randn(rows, w.hidden, generator=torch.Generator().manual_seed(rows))
             mates[rows // 2] = x[0]
-            assert torch.equal(torch.nn.functional.linear(mates, w.layers[0].fc1)[rows // 2], ref)
+            assert torch.equal(w.layers[0].fc1(mates)[rows // 2], ref)
 
 
 @pytest.mark.parametrize("joins", [{0: 0, 1: 0, 2: 0}, {0: 0, 1: 3, 2: 7}, {0: 9, 1: 0, 2: 2}])
@@ -276,3 +276,54 @@ def test_a_failing_progress_callback_fails_only_its_own_generation(loaded, w, fl
         batcher.close()
     assert torch.equal(out[0].tokens, _solo(loaded, w, floor, "a", 20, TOP_K, [1]))
     assert isinstance(out[1], RuntimeError)  # it reached its own caller, not the neighbour
+
+
+# -- precision (issue 22 items 1/3): one batch, one precision -----------------------------------
+
+
+def test_int8_rows_depend_on_their_mates_so_int8_steps_alone(loaded) -> None:
+    with loaded.lock:
+        w8 = weights_for(loaded, "int8")
+    x = torch.randn(1, w8.hidden, generator=torch.Generator().manual_seed(2))
+    loud = torch.cat([x, 100 * torch.randn(3, w8.hidden, generator=torch.Generator().manual_seed(3))])
+    with torch.inference_mode():
+        # one activation scale per call: a loud neighbour coarsens this row's quantization
+        assert not torch.equal(w8.layers[0].fc1(x)[0], w8.layers[0].fc1(loud)[0])
+        assert row_floor(w8, 16) is None
+
+
+def test_one_worker_per_precision(loaded) -> None:
+    batcher = DecodeBatcher(max_rows=16)
+    try:
+        fp32, int8 = batcher.worker(loaded), batcher.worker(loaded, "int8")
+        assert batcher.worker(loaded, "fp32") is fp32 and batcher.worker(loaded, "int8") is int8
+        assert fp32 is not int8 and batcher.worker(loaded, "bf16") not in (fp32, int8)
+        assert (fp32.w.plan.name, int8.w.plan.name) == ("fp32", "int8")
+        assert fp32.w.plan.exact and int8.w.plan.kind == "int8"
+    finally:
+        batcher.close()
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16", "int8"])
+def test_batched_tokens_equal_solo_in_each_precision(loaded, dtype) -> None:
+    with loaded.lock:
+        wd = weights_for(loaded, dtype)
+    with torch.inference_mode():
+        fl = row_floor(wd, 16)
+    specs = [("warm pads", 12, TOP_K, [1]), ("drums and bass", 17, GREEDY, [2, 3]), ("lofi", 9, NO_CFG, [4])]
+    # solo: one sequence stepped alone, at the floor the scheduler uses (1 where it steps alone)
+    solos = [_solo(loaded, wd, fl or 1, *spec) for spec in specs]
+    batcher = DecodeBatcher(max_rows=16)
+    try:
+        calls = [{"cond": Conditioning([p] * len(s)), "frames": f, "params": sp, "seeds": s, "dtype": dtype}
+                 for p, f, sp, s in specs]
+        mixed = calls + [{"cond": Conditioning(["other precision"]), "frames": 15, "params": TOP_K,
+                          "seeds": [5]}]
+        results = _threaded(batcher, loaded, mixed)
+        for out, solo in zip(results, solos):
+            assert not isinstance(out, Exception), out
+            assert torch.equal(out.tokens, solo)
+        assert not isinstance(results[3], Exception) and results[3].tokens.shape == (1, 4, 15)
+        assert batcher.worker(loaded, dtype).steps > 0 and batcher.worker(loaded).steps > 0  # one worker each
+    finally:
+        batcher.close()

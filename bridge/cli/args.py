@@ -21,7 +21,8 @@ def request_content(args: argparse.Namespace) -> dict[str, Any]:
     content: dict[str, Any] = {"prompt": args.prompt, "bpm": args.bpm, "time_signature": args.time_signature,
                                "sample_rate": args.sample_rate, "channels": args.channels, "format": fmt}
     optional = {"model": args.model, "seed": args.seed, "top_k": args.top_k, "top_p": args.top_p,
-                "temperature": args.temperature, "cfg": args.cfg, "generator": args.generator, "decoder": args.decoder,
+                "temperature": args.temperature, "cfg": args.cfg, "generator": args.generator, "dtype": getattr(args, "dtype", None),
+                "decoder": args.decoder,
                 "output_dir": args.output_dir, "loudness_lufs": args.loudness, "true_peak_dbtp": args.ceiling,
                 "tail": args.tail, "track": args.track}
     for key in ("bars", "seconds", "variations", "start_bar"):

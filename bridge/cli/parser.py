@@ -84,6 +84,8 @@ def _sound(p: argparse.ArgumentParser, s: Settings) -> None:
     p.add_argument("--no-tempo-hint", action="store_true", help="do not append the tempo to the prompt")
     p.add_argument("--generator", default=None, help="the token loop: auto|reference|fast (default auto)")
     p.add_argument("--backend", dest="generator", default=None, help=argparse.SUPPRESS)  # 1.x alias of --generator
+    p.add_argument("--dtype", default=None, help="decoding precision of the fast generator: fp32|bf16|fp16|int8 "
+                   "(default: the engine's)")
     p.add_argument("--decoder", default=None, help="tokens to audio: encodec or mbd (Multi-Band Diffusion: "
                    "cleaner, far slower; not in live mode) (default encodec)")
     p.add_argument("--fx", default=None, help="effect chain: a preset name (master-lite, lofi, wide-verb) or a JSON file")
@@ -217,9 +219,10 @@ def _serve(sub: Any, s: Settings) -> None:
     p.add_argument("--zmq-events", default=None, help="PUB address (default: the ROUTER port + 1)")
     p.add_argument("--osc", default="127.0.0.1:9000", help="OSC UDP host:port ('off' to disable)")
     p.add_argument("--osc-tcp", default=None, help="OSC TCP (SLIP) host:port (default: off)")
-    p.add_argument("--device", default=s.value("device"), help="auto|cpu|cuda|cuda:N|mps")
-    p.add_argument("--dtype", default=None, help="auto|float32|float16|bfloat16 (default auto: bfloat16 on "
-                   "CUDA GPUs that have it, else float16; float32 on CPU and MPS)")
+    p.add_argument("--device", default=s.value("device"), help="auto (CUDA, then Apple MPS, then CPU), cpu, "
+                   "cuda[:N], mps")
+    p.add_argument("--dtype", default=None, help="default decoding precision: auto (fp32 on CPU, bf16/fp16 on "
+                   "CUDA, fp16 on MPS), fp32, bf16, fp16, int8 (CPU); requests may name another (default auto)")
     p.add_argument("--cache-dir", default=s.value("cache_dir"), help="Hugging Face cache folder (default: "
                    "HF_HUB_CACHE or its usual place)")
     p.add_argument("--output-root", default=s.value("output_root"), help="where clips are written (default: "

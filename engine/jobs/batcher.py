@@ -13,6 +13,11 @@ underrun, other live windows, then jobs in arrival order; while any running live
 risk, steps run only the at-risk windows (a smaller step finishes sooner). A live caller states
 its priority with :func:`decode_priority` around its generate call.
 
+Precision: one scheduler per model and precision (the request's ``dtype``), so a batch never mixes
+precisions; int8 sequences step one at a time (their activation scale is per call, which would
+make a row depend on its batch mates); fp32/bf16/fp16 ones batch, padded to
+:func:`~..generation.fast.batch.row_floor` rows.
+
 >>> batcher = DecodeBatcher(max_rows=16)
 >>> out = batcher.generate(loaded, Conditioning(["pads"]), 8, SamplingParams(), [3])  # needs a loaded model  # doctest: +SKIP
 >>> batcher.close()
@@ -34,6 +39,8 @@ import torch
 
 from ..errors import EngineError
 from ..generation.fast.batch import Sequence, batched_step, row_floor
+from ..generation.fast.decoder import weights_for
+from ..generation.fast.precision import normalize, plan_for
 from ..generation.fast.step import DecoderWeights
 from ..generation.reference import Conditioning, GenerationOutput, StepCallback, decode_tokens
 from ..generation.sampling import SamplingParams
@@ -89,12 +96,16 @@ class _Ticket:
 
 
 class _ModelWorker:
-    """One model's scheduler thread and its waiting and running sequences."""
+    """One model's scheduler thread, in one precision, and its waiting and running sequences.
 
-    def __init__(self, loaded: LoadedModel, max_rows: int) -> None:
+    A batch only mixes sequences of the same precision (they share ``self.w``'s projections).
+    """
+
+    def __init__(self, loaded: LoadedModel, max_rows: int, dtype: str | None = None) -> None:
         self.loaded = loaded
         self.max_rows = max_rows
-        self.w = DecoderWeights(loaded.model)
+        with loaded.lock:
+            self.w: DecoderWeights = weights_for(loaded, dtype)
         self.floor: int | None = None
         self.step_s = 0.0  # running estimate of one batched step's seconds
         self.steps = 0  # batched steps run (for tests and the bench)
@@ -103,7 +114,8 @@ class _ModelWorker:
         self._waiting: list[_Ticket] = []
         self._running: list[_Ticket] = []
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name=f"mgb-batch-{loaded.name}", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"mgb-batch-{loaded.name}-{self.w.plan.name}",
+                                        daemon=True)
         self._thread.start()
 
     def submit(self, ticket: _Ticket) -> None:
@@ -124,8 +136,9 @@ class _ModelWorker:
         with self.loaded.lock, torch.inference_mode():
             self.floor = row_floor(self.w, self.max_rows)
         if self.floor is None:
-            log.warning("%s: no row count gives row-independent products; sequences step alone",
-                        self.loaded.name)
+            level = logging.INFO if self.w.plan.kind == "int8" else logging.WARNING  # int8: by design
+            log.log(level, "%s (%s): no row count gives row-independent products; sequences step alone",
+                    self.loaded.name, self.w.plan.name)
         while True:
             with self._cond:
                 while not self._waiting and not self._running and not self._closed:
@@ -232,22 +245,27 @@ class DecodeBatcher:
         if max_rows < 2:
             raise ValueError("max_rows must be at least 2 (one guided take)")
         self.max_rows = max_rows
-        self._workers: dict[int, _ModelWorker] = {}
+        self._workers: dict[tuple[int, str], _ModelWorker] = {}
         self._lock = threading.Lock()
         self._order = itertools.count()
 
-    def worker(self, loaded: LoadedModel) -> _ModelWorker:
+    def worker(self, loaded: LoadedModel, dtype: str | None = None) -> _ModelWorker:
+        """The scheduler for ``loaded`` in precision ``dtype`` (None: the engine's default)."""
+        embed_weight = loaded.model.decoder.model.decoder.embed_tokens[0].weight
+        precision = plan_for(normalize(dtype) or loaded.decode_dtype, loaded.device, embed_weight.dtype).name
+        key = (id(loaded), precision)
         with self._lock:
-            worker = self._workers.get(id(loaded))
+            worker = self._workers.get(key)
             if worker is None or worker.loaded is not loaded:
-                worker = self._workers[id(loaded)] = _ModelWorker(loaded, self.max_rows)
+                worker = self._workers[key] = _ModelWorker(loaded, self.max_rows, precision)
             return worker
 
     def generate(self, loaded: LoadedModel, cond: Conditioning, frames: int, params: SamplingParams,
                  seeds: list[int], on_step: StepCallback | None = None,
-                 cancel: threading.Event | None = None) -> GenerationOutput:
-        """``generate_fast``'s contract, decoded in a batch with whatever else runs on ``loaded``."""
-        worker = self.worker(loaded)
+                 cancel: threading.Event | None = None, *, dtype: str | None = None) -> GenerationOutput:
+        """``generate_fast``'s contract, decoded in a batch with whatever else runs on ``loaded``
+        in the same precision ``dtype`` (None: ``loaded.decode_dtype``; int8 sequences step alone)."""
+        worker = self.worker(loaded, dtype)
         seq = Sequence(loaded, worker.w, cond, frames, params, seeds, on_step, cancel)
         if seq.takes * (2 if seq.guided else 1) > self.max_rows:
             raise EngineError("too_large", f"{seq.takes} takes need more than the batch's {self.max_rows} rows")

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..errors import EngineError
+from ..generation.fast.precision import FLOAT_DTYPES, normalize, plan_for
 from . import hf, tiny
 from .specs import DEFAULT_MODEL, MELODY_MODELS, MODEL_SPECS, ModelSpec, get_spec  # noqa: F401 - re-exported
 
@@ -31,6 +32,10 @@ class LoadedModel:
     dtype: torch.dtype
     revision: str
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: the fast generator's default precision (fp32|bf16|fp16|int8); None: the model's own dtype
+    decode_dtype: str | None = None
+    #: the fast generator's converted weights per precision, built on first use (generation/fast/decoder.py)
+    fast_weights: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -62,27 +67,56 @@ class LoadedModel:
         return self.spec.melody
 
 
+def mps_available() -> bool:
+    """An Apple GPU through Metal (MPS) is usable by this torch build."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; ``cpu``, ``cuda[:N]`` and ``mps`` are checked.
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise EngineError("invalid_field", f"device must be auto, cpu or cuda, got {device!r}", field="device")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available() else "cpu")
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise EngineError("invalid_field", f"device must be auto, cpu, cuda or mps, got {device!r}", field="device")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise EngineError("unsupported", "device cuda was asked for but this machine has no CUDA GPU; use --device cpu")
+    if device == "mps" and not mps_available():
+        raise EngineError("unsupported", "device mps was asked for but no Apple GPU (Metal) is usable here; "
+                          "use --device cpu")
     return torch.device(device)
 
 
-def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
-    """fp32 on CPU; bf16 on GPUs that have it (else fp16) unless asked otherwise."""
-    names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
-             "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
-    if dtype in (None, "auto"):
+def resolve_precision(dtype: str | None, device: torch.device) -> tuple[torch.dtype, str | None]:
+    """An engine's ``dtype`` -> (the dtype its models load in, the fast generator's default precision).
+
+    ``auto``/None: fp32 on CPU, bf16 on CUDA GPUs that have it (else fp16), fp16 on Apple GPUs (MPS);
+    the fast generator then decodes in the model's dtype. ``int8`` loads fp32 weights (the
+    reference generator keeps them) and makes int8 the fast generator's default.
+
+    >>> resolve_precision("int8", torch.device("cpu"))
+    (torch.float32, 'int8')
+    >>> resolve_precision(None, torch.device("mps"))
+    (torch.float16, None)
+    """
+    name = normalize(dtype)
+    if name is None:
         if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    if dtype not in names:
-        raise EngineError("invalid_field", f"dtype must be one of auto, {', '.join(names)}; got {dtype!r}", field="dtype")
-    return names[dtype]
+            return (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16), None
+        return (torch.float16 if device.type == "mps" else torch.float32), None
+    plan_for(name, device, torch.float32)  # unsupported combinations (int8 on a GPU) fail at start
+    return (torch.float32 if name == "int8" else FLOAT_DTYPES[name]), name
+
+
+def resolve_dtype(dtype: str | None, device: torch.device) -> torch.dtype:
+    """The dtype models load in for an engine's ``dtype`` (see :func:`resolve_precision`)."""
+    return resolve_precision(dtype, device)[0]
 
 
 class ModelRegistry:
@@ -90,7 +124,7 @@ class ModelRegistry:
 
     def __init__(self, device: str = "auto", dtype: str | None = None, cache_dir: str | Path | None = None) -> None:
         self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.dtype, self.decode_dtype = resolve_precision(dtype, self.device)
         self.cache_dir = hf.cache_dir(cache_dir)
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
@@ -111,13 +145,14 @@ class ModelRegistry:
                 model = model.to(self.device)
                 # tiny models stay fp32: their point is exact, portable tests
                 loaded = LoadedModel(spec, model, tiny.tiny_tokenizer(), self.device, torch.float32,
-                                     revision=f"builtin-seed{tiny.TINY_SEED}")
+                                     revision=f"builtin-seed{tiny.TINY_SEED}", decode_dtype=self.decode_dtype)
             else:
                 assert spec.hf_id is not None  # every non-builtin spec names its checkpoint
                 model, tokenizer, revision = hf.load_pretrained(spec.hf_id, melody=spec.melody,
                                                                 cache_dir=self.cache_dir, device=self.device,
                                                                 dtype=self.dtype)
-                loaded = LoadedModel(spec, model, tokenizer, self.device, self.dtype, revision)
+                loaded = LoadedModel(spec, model, tokenizer, self.device, self.dtype, revision,
+                                     decode_dtype=self.decode_dtype)
             self._loaded[name] = loaded
             return loaded
 

@@ -9,6 +9,7 @@ writes nothing (an executor may run it on another machine); :mod:`.publish` writ
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EngineError
+from ..generation.fast.precision import name_of, plan_for
 from ..generation.reference import GenerationOutput, generate_reference
 from ..models.families import FamilyModel, generate_family
 from ..models.registry import LoadedModel, ModelRegistry
@@ -40,7 +42,8 @@ class EngineContext:
 
 def choose_generator(ctx: EngineContext, req: GenerateRequest,
                      loaded: LoadedModel | None = None) -> Callable[..., GenerationOutput]:
-    """The token loop for ``req.generator``: ``reference``, ``fast``, or ``auto`` (fast where built).
+    """The token loop for ``req.generator``: ``reference``, ``fast``, or ``auto`` (fast where built),
+    decoding in ``req.dtype`` when the request names a precision (the fast generator only).
 
     A family model (AudioGen, ...; :mod:`..models.families`) runs its own loop for ``auto`` and
     ``reference``; the fast decoder is MusicGen's only. A request with a ``style`` gets the style
@@ -54,14 +57,36 @@ def choose_generator(ctx: EngineContext, req: GenerateRequest,
         if req.generator == "fast":
             raise EngineError("unsupported", f"the fast generator runs MusicGen only; model {loaded.name} "
                               f"runs its own loop (generator auto or reference)", field="generator")
+        loaded_as = name_of(ctx.registry.dtype)
+        if req.dtype is not None and req.dtype != loaded_as:
+            raise EngineError("unsupported", f"dtype {req.dtype} needs the fast generator; model {loaded.name} "
+                              f"runs its own loop in the loaded {loaded_as}", field="dtype")
         return generate_family
+    check_dtype(ctx, req)
     if req.generator == "reference":
         return generate_reference
-    if req.generator == "fast":
-        if "fast" not in ctx.generators:
-            raise EngineError("unsupported", "the fast generator is not available in this build")
-        return ctx.generators["fast"]
-    return ctx.generators.get("fast", generate_reference)
+    if req.generator == "fast" and "fast" not in ctx.generators:
+        raise EngineError("unsupported", "the fast generator is not available in this build")
+    fast = ctx.generators.get("fast")
+    if fast is None:
+        return generate_reference
+    return fast if req.dtype is None else functools.partial(fast, dtype=req.dtype)
+
+
+def check_dtype(ctx: EngineContext, req: GenerateRequest) -> None:
+    """A request's ``dtype`` must be one the chosen generator and the engine's device can run.
+
+    The reference generator decodes in the dtype the model was loaded in; the fast one converts.
+    """
+    if req.dtype is None:
+        return
+    loaded_as = name_of(ctx.registry.dtype)
+    if req.generator == "reference" or "fast" not in ctx.generators:
+        if req.dtype != loaded_as:
+            raise EngineError("unsupported", f"dtype {req.dtype} needs the fast generator; the reference generator "
+                              f"decodes in the loaded {loaded_as}", field="dtype")
+        return
+    plan_for(req.dtype, ctx.registry.device, ctx.registry.dtype)
 
 
 @dataclass

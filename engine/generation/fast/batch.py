@@ -20,6 +20,11 @@ of its batch mates and of when it joined. Where no such count exists (a kernel t
 such as per-tensor dynamic activation quantization), :func:`row_floor` returns None and callers
 step each sequence alone.
 
+Precision: the projections are the :mod:`.linear` objects of one :class:`~.step.DecoderWeights`
+(one precision), so a batch only holds sequences of that precision; the batcher keeps one worker
+per model and precision. ``int8`` quantizes a call's activations with one scale for all its rows,
+so a row's result depends on its neighbours: int8 sequences always step alone (floor None).
+
 >>> seq = Sequence(loaded, w, cond, frames=8, params=SamplingParams(), seeds=[1])  # needs a loaded model  # doctest: +SKIP
 >>> seq.prefill()  # needs a loaded model  # doctest: +SKIP
 >>> while not seq.finished: batched_step(w, [seq], floor=4)  # needs a loaded model  # doctest: +SKIP
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -39,12 +44,13 @@ from ..reference import Conditioning, StepCallback, codebook_delays, undelay
 from ..sampling import SamplingParams, choose_tokens, guide, make_generators
 from .conditioning import delay_pattern
 from .decoder import _check, _prepare, _start_token
-from .step import CrossKV, DecoderWeights, KVCache, _heads, _merge, _mlp, cross_kv, embed, forward, logits_last
+from .linear import Linear
+from .step import CrossKV, DecoderWeights, KVCache, _heads, _merge, _mlp, _qkv, cross_kv, embed, forward, logits_last
 
 
-def _lin(x: torch.Tensor, weight: Any) -> torch.Tensor:
-    """The batched path's one linear call (kept in one place so a new weight format plugs in here)."""
-    return F.linear(x, weight)
+def _lin(x: torch.Tensor, lin: Any) -> torch.Tensor:
+    """The batched path's one linear call: ``lin`` is a :mod:`.linear` object of the batch's precision."""
+    return cast(Linear, lin)(x)
 
 
 class Sequence:
@@ -94,7 +100,7 @@ class Sequence:
         row_pattern = self.pattern.repeat(2, 1, 1) if self.guided else self.pattern
         hidden = embed(w, row_pattern[:, :, :1 + self.n_prompt])
         if prep.prefix is not None:
-            hidden = torch.cat([prep.prefix, hidden], dim=1)
+            hidden = torch.cat([prep.prefix.to(w.dtype), hidden], dim=1)
         hidden = hidden + self.positions[:hidden.shape[1]]
         self.chosen = torch.empty((self.n_steps, self.takes * self.k), dtype=torch.long, device=loaded.device)
         self.accept(forward(w, self.cache, hidden, 0, self.cross))
@@ -149,7 +155,7 @@ def batched_step(w: DecoderWeights, seqs: list[Sequence], floor: int) -> None:
     pad = None
     for idx, lw in enumerate(w.layers):
         x = F.layer_norm(h, (w.hidden,), *lw.norm1)
-        q, k, v = (_heads(_lin(x, m), w) for m in (lw.q, lw.k, lw.v))
+        q, k, v = _qkv(w, lw, x)  # fused off the exact path
         parts = []
         for seq, a, b in spans:
             cache, p = seq.cache, seq.position
@@ -187,19 +193,23 @@ def _longest_table(seqs: list[Sequence]) -> torch.Tensor:
 def row_floor(w: DecoderWeights, max_rows: int, linear: Callable[[torch.Tensor, Any], torch.Tensor] = _lin,
               seed: int = 0) -> int | None:
     """The smallest row count ``f`` such that, for every count in ``[f, max_rows]``, a row's product
-    with each of the decoder's weight shapes has the same bits whatever the other rows hold.
+    with each of the decoder's projections (in ``w``'s precision) has the same bits whatever the
+    other rows hold.
 
-    None when even ``max_rows`` rows give a row different bits under different neighbours.
+    None when even ``max_rows`` rows give a row different bits under different neighbours, and
+    always for int8 weights (one activation scale per call mixes the rows).
 
     >>> row_floor(DecoderWeights(loaded.model), 16)  # MKL fp32 on x86  # doctest: +SKIP
     4
     """
+    if w.plan.kind == "int8":
+        return None
     lw = w.layers[0]
-    weights = [lw.q, lw.fc1, lw.fc2, w.heads[0]]
+    weights = [lw.qkv or lw.q, lw.fc1, lw.fc2, w.heads_fused or w.heads[0]]
     gen = torch.Generator().manual_seed(seed)
     floor = 1
     for weight in weights:
-        d_in = weight.shape[-1]
+        d_in = cast(Linear, weight).in_features
 
         def rand(rows: int, d_in: int = d_in) -> torch.Tensor:
             return torch.randn((rows, d_in), generator=gen).to(w.device, w.dtype)

@@ -28,6 +28,7 @@ from ...models.specs import check_melody_support
 from ..reference import Conditioning, GenerationOutput, StepCallback, codebook_delays, decode_tokens, undelay
 from ..sampling import SamplingParams, choose_tokens, guide, make_generators
 from .conditioning import Prepared, delay_pattern, is_melody, prepare_melody, prepare_text
+from .precision import normalize, plan_for
 from .step import DecoderWeights, KVCache, cross_kv, embed, forward, step_static
 
 #: how far (in steps) the host may run ahead of the GPU before it waits; bounds progress lag
@@ -82,9 +83,26 @@ def _resolve_mode(mode: str, device: torch.device) -> str:
     return mode
 
 
+def weights_for(loaded: LoadedModel, dtype: str | None) -> DecoderWeights:
+    """The decoder weights for precision ``dtype`` (None: the engine's default, ``loaded.decode_dtype``).
+
+    The exact path is a view on the model (built per call, nothing copied); any other precision is
+    converted once per model and kept in ``loaded.fast_weights``. Call under ``loaded.lock``.
+    """
+    name = normalize(dtype) or loaded.decode_dtype
+    embed_weight = loaded.model.decoder.model.decoder.embed_tokens[0].weight
+    plan = plan_for(name, loaded.device, embed_weight.dtype)
+    if plan.exact:
+        return DecoderWeights(loaded.model)
+    if plan.name not in loaded.fast_weights:
+        loaded.fast_weights[plan.name] = DecoderWeights(loaded.model, plan.name)
+    return loaded.fast_weights[plan.name]
+
+
 def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: SamplingParams,
                   seeds: list[int], on_step: StepCallback | None = None,
-                  cancel: threading.Event | None = None, *, mode: str = "auto") -> GenerationOutput:
+                  cancel: threading.Event | None = None, *, mode: str = "auto",
+                  dtype: str | None = None) -> GenerationOutput:
     """Generate ``frames`` new frames per take; same contract as ``generate_reference``.
 
     With ``cond.audio_prompt_codes`` (takes, K, P) the takes continue those codes (transformers'
@@ -94,6 +112,10 @@ def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: 
     ``mode``: ``exact`` attends to the cache slice as transformers does (CPU default, token-exact);
     ``graph`` captures the step as a CUDA graph (CUDA default); ``static`` runs that same
     fixed-shape step eagerly (for tests and as a CUDA fallback).
+
+    ``dtype``: the decoding precision (``fp32|bf16|fp16|int8``, see :mod:`.precision`); None uses
+    ``loaded.decode_dtype`` (the engine's ``--dtype``), else the model's own dtype (exact).
+    On Apple GPUs (MPS) tokens are chosen on the CPU: the per-take seeded generators live there.
     """
     _check(loaded, cond, frames, seeds, mode)
     mode = _resolve_mode(mode, loaded.device)
@@ -102,14 +124,16 @@ def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: 
     delays = codebook_delays(k, loaded.audio_channels)
     n_steps = frames + max(delays)
     guided = params.uses_cfg
-    generators = make_generators(seeds, loaded.device)
+    # MPS: choose tokens on the CPU (seeded CPU generators; top-k/multinomial fall back there anyway)
+    sample_device = torch.device("cpu") if loaded.device.type == "mps" else loaded.device
+    generators = make_generators(seeds, sample_device)
     prompt = cond.audio_prompt_codes
     prompt = None if prompt is None or prompt.shape[-1] == 0 else prompt.to(loaded.device, torch.long)
     n_prompt = 0 if prompt is None else prompt.shape[-1]
 
     with loaded.lock, torch.inference_mode():
         prep = _prepare(loaded, cond, guided)
-        w = DecoderWeights(model)
+        w = weights_for(loaded, dtype)
         pattern = delay_pattern(prompt, takes, k, delays, frames, _start_token(model), loaded.device)
         row_pattern = pattern.repeat(2, 1, 1) if guided else pattern
         first_pos = prep.prefix_len + n_prompt  # position of the last prefill input
@@ -120,7 +144,7 @@ def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: 
 
         hidden = embed(w, row_pattern[:, :, :1 + n_prompt])
         if prep.prefix is not None:
-            hidden = torch.cat([prep.prefix, hidden], dim=1)
+            hidden = torch.cat([prep.prefix.to(w.dtype), hidden], dim=1)
         hidden = hidden + positions[:hidden.shape[1]]
         logits = forward(w, cache, hidden, 0, cross)
 
@@ -136,11 +160,11 @@ def generate_fast(loaded: LoadedModel, cond: Conditioning, frames: int, params: 
                 tokens = torch.where(template == -1, chosen[s - 1].view(takes, k), template)
                 tokens = tokens.repeat(2, 1) if guided else tokens
                 logits = step(tokens[:, :, None], slot[first_pos + s:first_pos + s + 1], first_pos + s)
-            scores = logits.float()
+            scores = logits.float().to(sample_device)
             if guided:
                 cond_scores, uncond_scores = scores.split(scores.shape[0] // 2)
                 scores = guide(cond_scores, uncond_scores, params.cfg)
-            chosen[s] = choose_tokens(scores, params, generators, k)
+            chosen[s] = choose_tokens(scores, params, generators, k).to(loaded.device)
             if mode == "graph":
                 _pace(events)
             if on_step is not None:

@@ -13,7 +13,12 @@ Two self-attention variants:
 * :func:`step_static`: one token, fixed shapes, position given as a device tensor, attends to the
   whole cache under a mask. It never syncs with the host, so it can be captured as a CUDA graph.
 
+Projections are :mod:`.linear` objects called as ``lin(x)``: the model's own fp32 tensors on the exact
+path, converted or quantized copies (q/k/v and the heads fused) for another precision
+(:mod:`.precision`).
+
 >>> w = DecoderWeights(loaded.model)  # needs a loaded model  # doctest: +SKIP
+>>> w8 = DecoderWeights(loaded.model, "int8")  # needs a loaded model  # doctest: +SKIP
 >>> cache = KVCache.allocate(w, rows=2, length=64)  # needs a loaded model  # doctest: +SKIP
 """
 
@@ -25,29 +30,33 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
+from .linear import Dense, Linear, fused, make
+from .precision import Plan, plan_for
+
 
 @dataclass
 class LayerWeights:
-    """References to one decoder layer's tensors (nothing is copied)."""
+    """One decoder layer's norms and projections (exact path: the model's tensors, nothing copied)."""
 
     norm1: tuple[torch.Tensor, torch.Tensor, float]
-    q: torch.Tensor
-    k: torch.Tensor
-    v: torch.Tensor
-    o: torch.Tensor
+    q: Linear | None  # None where ``qkv`` holds them
+    k: Linear | None
+    v: Linear | None
+    o: Linear
     norm_cross: tuple[torch.Tensor, torch.Tensor, float] | None  # None: melody decoders have no cross-attention
-    cq: torch.Tensor | None
-    ck: torch.Tensor | None
-    cv: torch.Tensor | None
-    co: torch.Tensor | None
+    cq: Linear | None
+    ck: Linear | None
+    cv: Linear | None
+    co: Linear | None
     norm2: tuple[torch.Tensor, torch.Tensor, float]
-    fc1: torch.Tensor
-    fc2: torch.Tensor
+    fc1: Linear
+    fc2: Linear
     act: torch.nn.Module
+    qkv: Linear | None = None  # q, k and v as one product (not on the exact path: it rounds differently)
 
 
-def _norm(module: torch.nn.LayerNorm) -> tuple[torch.Tensor, torch.Tensor, float]:
-    return module.weight, module.bias, module.eps
+def _norm(module: torch.nn.LayerNorm, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, float]:
+    return module.weight.detach().to(dtype), module.bias.detach().to(dtype), module.eps
 
 
 def _weight(linear: torch.nn.Linear) -> torch.Tensor:
@@ -57,45 +66,65 @@ def _weight(linear: torch.nn.Linear) -> torch.Tensor:
 
 
 class DecoderWeights:
-    """A view on a MusicGen(-Melody) model's decoder: embeddings, layers, final norm and heads."""
+    """A MusicGen(-Melody) model's decoder in one precision: embeddings, layers, final norm and heads.
 
-    def __init__(self, model: Any) -> None:  # a transformers MusicGen(-Melody) model
+    ``precision`` (``fp32|bf16|fp16|int8``; None: the model's dtype, the exact path that only
+    references the model's tensors) picks a :class:`~.precision.Plan`; any other builds copies.
+    """
+
+    def __init__(self, model: Any, precision: str | None = None) -> None:  # a transformers MusicGen(-Melody) model
         causal_lm = model.decoder
         decoder = causal_lm.model.decoder
         config = decoder.config
+        device = decoder.embed_tokens[0].weight.device
+        self.plan: Plan = plan_for(precision, device, decoder.embed_tokens[0].weight.dtype)
+        act_dtype, kind = self.plan.activations, self.plan.kind
+
+        def lin(linear: torch.nn.Linear) -> Linear:
+            return Dense(_weight(linear)) if self.plan.exact else make(kind, _weight(linear), act_dtype)
+
+        def norm(module: torch.nn.LayerNorm) -> tuple[torch.Tensor, torch.Tensor, float]:
+            return _norm(module, act_dtype)
+
         self.num_codebooks = int(config.num_codebooks)
         self.num_heads = int(config.num_attention_heads)
         self.hidden = int(config.hidden_size)
         self.head_dim = self.hidden // self.num_heads
         self.scale = self.head_dim ** -0.5  # the value transformers passes to SDPA
         self.embed_scale = float(decoder.embed_scale)  # 1.0 for every published checkpoint; kept for honesty
-        self.embeds = [emb.weight for emb in decoder.embed_tokens]
+        self.embeds = [emb.weight.detach().to(act_dtype) for emb in decoder.embed_tokens]
         self.positions_module = decoder.embed_positions
-        self.final_norm = _norm(decoder.layer_norm)
-        self.heads = [_weight(head) for head in causal_lm.lm_heads]
+        self.final_norm = norm(decoder.layer_norm)
+        self.heads = [lin(head) for head in causal_lm.lm_heads] if self.plan.exact else []
+        # one product for every codebook head, off the exact path
+        self.heads_fused = None if self.plan.exact else fused(kind, [_weight(h) for h in causal_lm.lm_heads], act_dtype)
         self.layers = []
         for layer in decoder.layers:
             cross = getattr(layer, "encoder_attn", None)
+            attn = layer.self_attn
+            separate = self.plan.exact  # off the exact path q, k and v are one fused product
             self.layers.append(LayerWeights(
-                norm1=_norm(layer.self_attn_layer_norm),
-                q=_weight(layer.self_attn.q_proj), k=_weight(layer.self_attn.k_proj),
-                v=_weight(layer.self_attn.v_proj), o=_weight(layer.self_attn.out_proj),
-                norm_cross=_norm(layer.encoder_attn_layer_norm) if cross is not None else None,
-                cq=_weight(cross.q_proj) if cross is not None else None,
-                ck=_weight(cross.k_proj) if cross is not None else None,
-                cv=_weight(cross.v_proj) if cross is not None else None,
-                co=_weight(cross.out_proj) if cross is not None else None,
-                norm2=_norm(layer.final_layer_norm),
-                fc1=_weight(layer.fc1), fc2=_weight(layer.fc2), act=layer.activation_fn))
-        self.dtype = self.embeds[0].dtype
-        self.device = self.embeds[0].device
+                norm1=norm(layer.self_attn_layer_norm),
+                q=lin(attn.q_proj) if separate else None, k=lin(attn.k_proj) if separate else None,
+                v=lin(attn.v_proj) if separate else None, o=lin(attn.out_proj),
+                norm_cross=norm(layer.encoder_attn_layer_norm) if cross is not None else None,
+                cq=lin(cross.q_proj) if cross is not None else None,
+                ck=lin(cross.k_proj) if cross is not None else None,
+                cv=lin(cross.v_proj) if cross is not None else None,
+                co=lin(cross.out_proj) if cross is not None else None,
+                norm2=norm(layer.final_layer_norm),
+                fc1=lin(layer.fc1), fc2=lin(layer.fc2), act=layer.activation_fn,
+                qkv=None if separate else fused(
+                    kind, [_weight(attn.q_proj), _weight(attn.k_proj), _weight(attn.v_proj)], act_dtype)))
+        self.dtype = act_dtype
+        self.device = device
 
     def position_table(self, length: int) -> torch.Tensor:
         """Sinusoidal positions ``(length, hidden)``; grown like transformers grows them when too short."""
         table = self.positions_module.weights
         if length > table.shape[0]:
             table = self.positions_module.get_embedding(length, self.hidden).to(table.device, table.dtype)
-        return table
+        return table.to(self.dtype)
 
 
 @dataclass
@@ -129,8 +158,9 @@ def cross_kv(w: DecoderWeights, states: torch.Tensor, mask: torch.Tensor | None)
     """Project ``states`` (rows, source, hidden) through every layer's cross-attention k/v once."""
     rows, source, _ = states.shape
     shape = (rows, source, -1, w.head_dim)
-    keys = [F.linear(states, cast(torch.Tensor, lw.ck)).view(shape).transpose(1, 2) for lw in w.layers]
-    values = [F.linear(states, cast(torch.Tensor, lw.cv)).view(shape).transpose(1, 2) for lw in w.layers]
+    states = states.to(w.dtype)
+    keys = [cast(Linear, lw.ck)(states).view(shape).transpose(1, 2) for lw in w.layers]
+    values = [cast(Linear, lw.cv)(states).view(shape).transpose(1, 2) for lw in w.layers]
     return CrossKV(keys, values, mask)
 
 
@@ -156,22 +186,30 @@ def _cross(w: DecoderWeights, lw: LayerWeights, h: torch.Tensor, cross: CrossKV 
     if cross is None or lw.cq is None:
         return h
     x = F.layer_norm(h, (w.hidden,), *cast(tuple[torch.Tensor, torch.Tensor, float], lw.norm_cross))
-    q = _heads(F.linear(x, lw.cq), w)
+    q = _heads(lw.cq(x), w)
     attn = F.scaled_dot_product_attention(q, cross.keys[idx], cross.values[idx], attn_mask=cross.mask,
                                           scale=w.scale)
-    return h + F.linear(_merge(attn), cast(torch.Tensor, lw.co))
+    return h + cast(Linear, lw.co)(_merge(attn))
 
 
 def _mlp(w: DecoderWeights, lw: LayerWeights, h: torch.Tensor) -> torch.Tensor:
     x = F.layer_norm(h, (w.hidden,), *lw.norm2)
-    return h + F.linear(lw.act(F.linear(x, lw.fc1)), lw.fc2)
+    return h + lw.fc2(lw.act(lw.fc1(x)))
 
 
 def logits_last(w: DecoderWeights, h: torch.Tensor) -> torch.Tensor:
     """Final norm and the codebook heads on the last position: (rows * codebooks, vocab), row-major by take."""
     x = F.layer_norm(h[:, -1:], (w.hidden,), *w.final_norm)
-    logits = torch.stack([F.linear(x, head) for head in w.heads], dim=1)  # (rows, K, 1, vocab)
+    if w.heads_fused is not None:  # (rows, 1, K * vocab): the same row-major order as the stack below
+        return w.heads_fused(x).reshape(x.shape[0] * w.num_codebooks, -1)
+    logits = torch.stack([head(x) for head in w.heads], dim=1)  # (rows, K, 1, vocab)
     return logits.reshape(-1, logits.shape[-1])
+
+
+def _qkv(w: DecoderWeights, lw: LayerWeights, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    if lw.qkv is not None:
+        return tuple(_heads(part, w) for part in lw.qkv(x).split(w.hidden, dim=-1))
+    return tuple(_heads(cast(Linear, m)(x), w) for m in (lw.q, lw.k, lw.v))
 
 
 def forward(w: DecoderWeights, cache: KVCache, hidden: torch.Tensor, start: int,
@@ -186,12 +224,12 @@ def forward(w: DecoderWeights, cache: KVCache, hidden: torch.Tensor, start: int,
     h = hidden
     for idx, lw in enumerate(w.layers):
         x = F.layer_norm(h, (w.hidden,), *lw.norm1)
-        q, k, v = (_heads(F.linear(x, m), w) for m in (lw.q, lw.k, lw.v))
+        q, k, v = _qkv(w, lw, x)
         cache.keys[idx][:, :, start:end] = k
         cache.values[idx][:, :, start:end] = v
         attn = F.scaled_dot_product_attention(q, cache.keys[idx][:, :, :end], cache.values[idx][:, :, :end],
                                               is_causal=time > 1, scale=w.scale)
-        h = h + F.linear(_merge(attn), lw.o)
+        h = h + lw.o(_merge(attn))
         h = _cross(w, lw, h, cross, idx)
         h = _mlp(w, lw, h)
     return logits_last(w, h)
@@ -209,11 +247,11 @@ def step_static(w: DecoderWeights, cache: KVCache, tokens: torch.Tensor, pos: to
     mask = (slots <= pos).view(1, 1, 1, -1)
     for idx, lw in enumerate(w.layers):
         x = F.layer_norm(h, (w.hidden,), *lw.norm1)
-        q, k, v = (_heads(F.linear(x, m), w) for m in (lw.q, lw.k, lw.v))
+        q, k, v = _qkv(w, lw, x)
         cache.keys[idx].index_copy_(2, pos, k)
         cache.values[idx].index_copy_(2, pos, v)
         attn = F.scaled_dot_product_attention(q, cache.keys[idx], cache.values[idx], attn_mask=mask, scale=w.scale)
-        h = h + F.linear(_merge(attn), lw.o)
+        h = h + lw.o(_merge(attn))
         h = _cross(w, lw, h, cross, idx)
         h = _mlp(w, lw, h)
     return logits_last(w, h)
