@@ -19,6 +19,7 @@ from typing import Any
 
 from ..engine import limits
 from ..engine.conditioning import midi_file, style_input
+from ..engine.generation.fast.precision import PRECISIONS
 from ..engine.generation.magnet import _ARRANGEMENTS, _SCORINGS
 from ..engine.generation.magnet_options import MAX_STEPS
 from ..engine.request import DECODERS, FORMATS, GENERATORS
@@ -56,6 +57,7 @@ REPLIES: dict[str, tuple[Field, ...]] = {
               "learns the event port here; absent transports are missing)."),
         Field("default_model", "string", "The model used when a request names none."),
         Field("device", "string", "`cpu`, `cuda:0`, `mps`, …"),
+        Field("dtype", "string", "The fast generator's default decoding precision: `fp32`, `bf16`, `fp16` or `int8`."),
         Field("loaded", "list of strings", "Names of the models in memory."),
         Field("queue", "integer", "Jobs queued or running."),
         Field("output_root", "string", "The engine's output folder."),
@@ -133,6 +135,8 @@ class ReqField:
     lo_open: bool = False
     max_chars: int | None = None
     choices: tuple[str, ...] | None = None
+    #: further accepted values, shown after ``choices`` but not read back as themselves (``auto``: the default)
+    more_choices: tuple[str, ...] = ()
     #: where GenerateRequest keeps the value, when not at ``name`` on the request or its ``sampling``
     attr: str | None = None
     #: after a checked default: another model's default, e.g. " (MAGNeT: 0)"
@@ -147,7 +151,7 @@ class ReqField:
     def limit_cell(self) -> str:
         text = self.limit_text
         if self.choices is not None:
-            return ", ".join(f"`{c}`" for c in self.choices)
+            return ", ".join(f"`{c}`" for c in self.choices + self.more_choices)
         if self.lo is not None and self.hi is not None:
             rest = text[text.index(" ("):] if " (" in text else ""
             return f"{'> ' if self.lo_open else ''}{_number(self.lo)} – {_number(self.hi)}{rest}"
@@ -250,6 +254,9 @@ GENERATE_FIELDS: tuple[ReqField, ...] = (
     ReqField('decoder', 'string', '', '', '',
              "Tokens to audio: `encodec` (the model's own codec) or `mbd` (Multi-Band Diffusion, `facebook/multiband-diffusion`; the built-in tiny MBD for built-in models): fewer codec artefacts, far slower (docs/benchmarks.md), for the final render. Each take is decoded alone with its own `seed` (the same seed gives the same audio); a stereo model's channels are decoded apart. Models whose codec MBD cannot decode (AudioGen's 16 kHz, any codec without MBD weights) are refused with `unsupported_decoder` and the reason, before any generation; absent MBD weights are `model_unavailable`. Applies to `generate` and `continue` (long-form too); `live_start` refuses `mbd` with `unsupported_decoder`. The sidecar's `decoder` object names the decoder and its weights.",
              default='encodec', choices=DECODERS),
+    ReqField('dtype', 'string', '', "the engine's (`serve --dtype`)", '',
+             'The decoding precision of the fast generator. `fp32` on an fp32 engine is the exact path (the reference\'s tokens); `bf16`, `fp16` and `int8` decode from converted copies of the weights (kept once made): faster where the device has the kernels, close to but not equal to fp32 (docs/benchmarks.md gives the measured differences). `int8` runs on the CPU only; on a GPU it is `unsupported`, as is any `dtype` other than the loaded one with `generator: reference` or with a model family that runs its own loop (AudioGen, MAGNeT). Any other value is `invalid_field`.',
+             choices=PRECISIONS, more_choices=('auto',)),
     ReqField('retryable', 'boolean', '', 'false', '',
              'Run the job again if what runs it dies: after an engine crash (else it is reported `interrupted`), or on another replica when a Ray Serve replica dies.'),
     ReqField('melody', 'object', '', 'none', 'needs a melody model (`no_melody_support`)',

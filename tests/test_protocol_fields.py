@@ -117,4 +117,6 @@ def test_documented_defaults_ranges_and_choices_are_enforced(spec):
     if spec.choices is not None:
         for choice in spec.choices:
             assert _value(GenerateRequest.from_dict({name: choice}), name) == choice
+        for other in spec.more_choices:
+            GenerateRequest.from_dict({name: other})
         _refused({name: "no-such-" + name}, name)
