@@ -11,6 +11,7 @@ and hand python-osc only single, bounds-checked messages.
 
 from __future__ import annotations
 
+import json
 import struct
 from typing import Any
 
@@ -68,3 +69,13 @@ def _walk(data: bytes, depth: int, out: Parsed) -> None:
     except Exception as exc:  # noqa: BLE001 - python-osc raises several parse error types
         raise _bad(str(exc)[:200]) from None
     out.append((msg.address, list(msg.params)))
+
+
+def error_args(job_id: str, code: str, message: str, request_id: str = "", msg_type: str = "",
+               details: Any = None) -> list[Any]:
+    """``/mgb/error``'s arguments: s:job_id s:code s:message s:request_id s:msg_type s:details (JSON).
+
+    >>> error_args("", "invalid_field", "bpm must be 20..400", "r-1", "generate", {"field": "bpm"})[3:]
+    ['r-1', 'generate', '{"field": "bpm"}']
+    """
+    return [job_id, code, message, request_id, msg_type, json.dumps(details or {}, default=str)]

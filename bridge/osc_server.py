@@ -17,11 +17,13 @@ address                   arguments              meaning
 ========================  =====================  ==============================================
 
 Events back to the client: /mgb/accepted s:job_id, /mgb/progress s:job_id f:fraction,
-/mgb/done s:job_id s:path f:start_bar i:frames, /mgb/error s:job_id s:code s:message,
+/mgb/done s:job_id s:path f:start_bar i:frames,
+/mgb/error s:job_id s:code s:message s:request_id s:msg_type s:details_json,
 /mgb/window s:session_id i:index f:start_bar i:bars s:path f:rtf, /mgb/underrun s:session_id f:beat,
 and /mgb/reply s:msg_type s:json for every request (fetch adds b:chunk).
 
-A request whose JSON names a ``client_id`` is answered at that client's hello port only
+A request whose JSON names a ``request_id`` (1..64 characters, the client's own) gets it back in its
+reply's JSON, in its /mgb/error and in its job's /mgb/error events. A request whose JSON names a ``client_id`` is answered at that client's hello port only
 (bridge.osc_clients). Otherwise replies go to the port the last unnamed /mgb/hello from the same
 host:port named; failing that, the port the last unnamed /mgb/hello from the same host named
 (one-shot senders such as oscsend use a new port each time); failing that, back to the sending port.
@@ -50,10 +52,10 @@ from pythonosc.osc_message_builder import build_msg
 from ..engine.errors import EngineError
 from .handlers import RequestHandler
 from .osc_clients import OscClients, check_client_id
-from .osc_parse import parse_packet
+from .osc_parse import error_args, parse_packet
 from .osc_parts import Parts
 from .osc_tcp import OscTcpServer
-from .protocol import REQUEST_TYPES, Message, check_finite, loads, new_header
+from .protocol import REQUEST_TYPES, Message, check_finite, check_request_id, loads, new_header
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +132,7 @@ class OscRouter:
         Over UDP ``send`` takes the address to send to (``send.routed``): the answers of a request
         that names its ``client_id`` go to that client's hello port, or nowhere once it is gone."""
         self._stop_sessions(self.clients.expired())
+        msg_type, request_id = _msg_type_of(address), ""
         try:
             if address == "/mgb/hello":
                 return self._hello(args, sender, send)
@@ -143,7 +146,11 @@ class OscRouter:
                 if done is None:
                     return  # more pieces to come; the assembled request is answered
                 address, args = done[0], [done[1]]
+                msg_type = _msg_type_of(address)
             msg_type, content = self._request(address, args)
+            if "request_id" in content:  # removed before handling, as client_id: echoed, never stored
+                raw_id = content.pop("request_id")
+                request_id = check_request_id(raw_id, "request_id", "invalid_field")
             client_id = content.pop("client_id", None)
             if client_id is not None:
                 client_id = check_client_id(client_id)
@@ -151,7 +158,7 @@ class OscRouter:
             if not isinstance(exc, EngineError):
                 log.exception("OSC message to %s could not be read", address)
                 exc = EngineError("internal", f"{type(exc).__name__} while reading the message")
-            send(_error_dgram("", exc))
+            send(_error_dgram("", exc, request_id, msg_type))
             return
         self.clients.seen(sender, client_id)
         if getattr(send, "routed", False):
@@ -163,18 +170,22 @@ class OscRouter:
                     udp_send(dgram, to)
 
         header = new_header(msg_type, session=f"osc:{client_id or sender[0] + ':' + str(sender[1])}")
+        if request_id:
+            header["request_id"] = request_id
         msg = Message(msg_type=msg_type, content=content, header=header)
+        echo = {"request_id": request_id} if request_id else {}
 
         def sink(event: str, c: dict[str, Any]) -> None:
-            dgram = event_dgram(event, c)
+            dgram = event_dgram(event, c, request_id, msg_type)
             if dgram is not None:
                 send(dgram)
 
         def defer(result: dict[str, Any] | EngineError) -> None:  # a parked status, answered later
             if isinstance(result, EngineError):
-                send(_error_dgram(str(content.get("job_id", "")), result))
+                send(_error_dgram(str(content.get("job_id", "")), result, request_id, msg_type))
             else:
-                send(build_msg("/mgb/reply", [msg_type, json.dumps({"status": "ok", **result}, default=str)]).dgram)
+                send(build_msg("/mgb/reply", [msg_type, json.dumps({"status": "ok", **result, **echo},
+                                                                   default=str)]).dgram)
 
         try:
             reply, buffers = self.handler.handle(msg, sink, defer)
@@ -185,13 +196,13 @@ class OscRouter:
                 track(client_id, str(reply.get("session_id", content.get("session_id"))))  # stopped when it goes
                 self._watch()
             # binary parts (fetch chunks) travel as OSC blobs after the JSON
-            args = [msg_type, json.dumps({"status": "ok", **reply}, default=str), *map(bytes, buffers)]
+            args = [msg_type, json.dumps({"status": "ok", **reply, **echo}, default=str), *map(bytes, buffers)]
             send(build_msg("/mgb/reply", args).dgram)
         except EngineError as exc:
-            send(_error_dgram(str(content.get("job_id", "")), exc))
+            send(_error_dgram(str(content.get("job_id", "")), exc, request_id, msg_type))
         except Exception as exc:
             log.exception("OSC request %s failed", address)
-            send(_error_dgram("", EngineError("internal", f"{type(exc).__name__}: {exc}")))
+            send(_error_dgram("", EngineError("internal", f"{type(exc).__name__}: {exc}"), request_id, msg_type))
 
     def _hello(self, args: list[Any], sender: Address, send: Callable[..., None]) -> None:
         port, *named = _typed(args, "is" if len(args) == 2 else "i", "/mgb/hello")
@@ -254,12 +265,20 @@ class OscRouter:
         raise EngineError("unknown_msg_type", f"unknown OSC address {address}; see docs/protocol.md")
 
 
-def _error_dgram(job_id: str, exc: EngineError) -> bytes:
-    return build_msg("/mgb/error", [job_id, exc.code, exc.message]).dgram
+def _msg_type_of(address: str) -> str:
+    """The request type an OSC address names ("" when it names none), for error answers."""
+    name = address.removeprefix("/mgb/").replace("/", "_")
+    return name if address.startswith("/mgb/") and name in REQUEST_TYPES else ""
 
 
-def event_dgram(event: str, c: dict[str, Any]) -> bytes | None:
-    """The typed OSC form of an engine event (None for events with no OSC form)."""
+def _error_dgram(job_id: str, exc: EngineError, request_id: str = "", msg_type: str = "") -> bytes:
+    return build_msg("/mgb/error", error_args(job_id, exc.code, exc.message, request_id, msg_type,
+                                              exc.details)).dgram
+
+
+def event_dgram(event: str, c: dict[str, Any], request_id: str = "", msg_type: str = "") -> bytes | None:
+    """The typed OSC form of an engine event (None for events with no OSC form); an ``error`` event
+    names the request that started the job (``request_id``, ``msg_type``)."""
     job = str(c.get("job_id") or c.get("session_id", ""))  # a live session's error names the session
     if event == "accepted":
         return build_msg("/mgb/accepted", [job]).dgram
@@ -269,7 +288,8 @@ def event_dgram(event: str, c: dict[str, Any]) -> bytes | None:
         return build_msg("/mgb/done", [job, str(c.get("path", "")), float(c.get("start_bar", 1)),
                                        int(c.get("frames", 0))]).dgram
     if event == "error":
-        return build_msg("/mgb/error", [job, str(c.get("code", "internal")), str(c.get("message", ""))]).dgram
+        return build_msg("/mgb/error", error_args(job, str(c.get("code", "internal")), str(c.get("message", "")),
+                                                  request_id, msg_type, c.get("details"))).dgram
     if event == "window":
         return build_msg("/mgb/window", [str(c.get("session_id", "")), int(c.get("index", 0)),
                                          float(c.get("start_bar", 1)), int(c.get("bars", 0)),

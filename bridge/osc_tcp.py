@@ -25,7 +25,7 @@ from pythonosc import slip
 from pythonosc.osc_message_builder import build_msg
 
 from ..engine.errors import EngineError
-from .osc_parse import parse_packet
+from .osc_parse import error_args, parse_packet
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ HANDLER_THREADS = 4
 
 
 def _error(code: str, message: str) -> bytes:
-    return build_msg("/mgb/error", ["", code, message]).dgram
+    return build_msg("/mgb/error", error_args("", code, message)).dgram
 
 
 def _hang_up(sock: socket.socket) -> None:

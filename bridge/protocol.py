@@ -28,6 +28,8 @@ PROTOCOL_VERSION = "1.0"
 #: the smallest non-zero magnitude a number may have (the smallest normal double)
 MIN_NORMAL = sys.float_info.min
 SUPPORTED_MAJOR = "1"
+#: a client-chosen request id (header ``request_id``, OSC content ``request_id``) is echoed in every answer
+MAX_REQUEST_ID_CHARS = 64
 
 #: requests a client may send -> one-line description (docs/protocol.md has the fields)
 REQUEST_TYPES: dict[str, str] = {
@@ -77,6 +79,11 @@ class Message:
     def session(self) -> str:
         return str(self.header.get("session", ""))
 
+    @property
+    def request_id(self) -> str:
+        """The client's own id for this request ("" when it chose none)."""
+        return str(self.header.get("request_id", ""))
+
 
 def new_header(msg_type: str, session: str = "") -> dict[str, Any]:
     return {"msg_id": uuid.uuid4().hex, "msg_type": msg_type, "version": PROTOCOL_VERSION, "session": session,
@@ -85,9 +92,27 @@ def new_header(msg_type: str, session: str = "") -> dict[str, Any]:
 
 def new_message(msg_type: str, content: dict[str, Any], parent: Message | None = None, session: str = "",
                 buffers: list[bytes] | None = None) -> Message:
-    return Message(msg_type=msg_type, content=content,
-                   header=new_header(msg_type, session or (parent.session if parent else "")),
+    """A message; answering ``parent``, it quotes its header and echoes its ``request_id``.
+
+    >>> request = new_message("ping", {})
+    >>> request.header["request_id"] = "mine-7"
+    >>> new_message("ping_reply", {}, parent=request).header["request_id"]
+    'mine-7'
+    """
+    header = new_header(msg_type, session or (parent.session if parent else ""))
+    echo = parent.header.get("request_id") if parent is not None else None
+    if isinstance(echo, str) and 0 < len(echo) <= MAX_REQUEST_ID_CHARS:
+        header["request_id"] = echo
+    return Message(msg_type=msg_type, content=content, header=header,
                    parent_header=dict(parent.header) if parent else {}, buffers=list(buffers or []))
+
+
+def check_request_id(value: Any, where: str = "header.request_id", code: str = "bad_envelope") -> str:
+    """A client's request id: a string of 1..MAX_REQUEST_ID_CHARS characters."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_REQUEST_ID_CHARS:
+        raise EngineError(code, f"{where} must be a string of 1..{MAX_REQUEST_ID_CHARS} characters",
+                          field=where.rpartition(".")[2])
+    return value
 
 
 def reply_to(request: Message, content: dict[str, Any], buffers: list[bytes] | None = None) -> Message:
@@ -160,6 +185,8 @@ def decode(data: bytes | str, buffers: list[bytes] | None = None) -> Message:
     for key in ("msg_id", "session"):
         if key in header and not isinstance(header[key], str):
             raise EngineError("bad_envelope", f"header.{key} must be a string")
+    if "request_id" in header:
+        check_request_id(header["request_id"])
     version = header.get("version", PROTOCOL_VERSION)
     if not isinstance(version, str) or version.split(".")[0] != SUPPORTED_MAJOR:
         raise EngineError("unsupported_version", f"protocol version {version!r} is not supported; "

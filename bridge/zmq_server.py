@@ -1,6 +1,8 @@
 """ZeroMQ transport: ROUTER for requests/replies, XPUB for events.
 
-Frames from a client (DEALER or REQ): ``[b"", json, *buffers]``. Replies go back the same way.
+Frames from a client (DEALER or REQ): ``[*envelope, b"", json, *buffers]``. The envelope is what a
+REQ socket puts before the delimiter (nothing for a plain REQ or a DEALER; the request-id frame of
+``REQ_CORRELATE``); replies carry it back unchanged, ``[*envelope, b"", json, *buffers]``.
 Events are published as ``[session, json]`` so each client subscribes to its own session id.
 
 Slow joiners: XPUB sees every subscription (XPUB_VERBOSE) and answers it with a ``welcome``
@@ -34,6 +36,11 @@ from .outbox import PeerBacklog
 from .protocol import Message, decode, encode, error_content, new_message, reply_to
 
 log = logging.getLogger(__name__)
+
+#: envelope frames a request may carry before its empty delimiter (REQ_CORRELATE adds one of 4 bytes)
+MAX_ENVELOPE_FRAMES = 4
+MAX_ENVELOPE_FRAME_BYTES = 64
+Route = tuple[bytes, list[bytes]]  # the client's identity and its request's envelope frames
 
 
 class ZmqServer:
@@ -104,8 +111,9 @@ class ZmqServer:
     def publish(self, session: str, msg: Message) -> None:
         self._push([b"event", session.encode(), encode(msg)])
 
-    def _reply(self, identity: bytes, msg: Message) -> None:
-        self._push([b"reply", identity, encode(msg), *msg.buffers])
+    def _reply(self, route: Route, msg: Message) -> None:
+        identity, envelope = route
+        self._push([b"reply", identity, *envelope, b"", encode(msg), *msg.buffers])
 
     # -- the server thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -169,9 +177,10 @@ class ZmqServer:
         self.backlog.offer(identity, payload, lambda p: self._try_reply(router, identity, p))
 
     def _try_reply(self, router: zmq.Socket, identity: bytes, payload: list[bytes]) -> bool:
-        """One non-blocking send; False when the client's pipe is full (the reply stays queued)."""
+        """One non-blocking send; False when the client's pipe is full (the reply stays queued).
+        ``payload`` is the envelope, the delimiter, the JSON and the buffers."""
         try:
-            router.send_multipart([identity, b"", *payload], flags=zmq.NOBLOCK)
+            router.send_multipart([identity, *payload], flags=zmq.NOBLOCK)
         except zmq.Again:
             return False
         except zmq.ZMQError as exc:
@@ -190,8 +199,7 @@ class ZmqServer:
         if self.backlog.is_dropped(identity):
             self.ignored += 1  # it does not read what we send; answering it would only fill memory
             return
-        if rest and rest[0] == b"":
-            rest = rest[1:]
+        envelope, rest = split_envelope(rest)
         data = rest[0] if rest else b""
         with self._pending_lock:
             mine = self._pending_by.get(identity, 0)
@@ -206,15 +214,16 @@ class ZmqServer:
                               "wait for replies before sending more")
             bad = Message("error", {}, header=_readable_header(data), parent_header={})
             # answered from here, not through the outbox: this thread must never wait on its own inbox
-            self._on_outgoing([b"reply", identity, encode(new_message("error", error_content(err), parent=bad))],
-                              router, None)
+            self._on_outgoing([b"reply", identity, *envelope, b"",
+                               encode(new_message("error", error_content(err), parent=bad))], router, None)
             return
         # a request with no JSON frame still gets an answer (decode reports bad_json), never silence
-        self._pool.submit(self._handle_counted, identity, data, rest[1:], admitted)
+        self._pool.submit(self._handle_counted, (identity, envelope), data, rest[1:], admitted)
 
-    def _handle_counted(self, identity: bytes, data: bytes, buffers: list[bytes], admitted: bool) -> None:
+    def _handle_counted(self, route: Route, data: bytes, buffers: list[bytes], admitted: bool) -> None:
+        identity = route[0]
         try:
-            self._handle(identity, data, buffers, admitted)
+            self._handle(route, data, buffers, admitted)
         finally:
             with self._pending_lock:
                 self._pending -= 1
@@ -222,7 +231,7 @@ class ZmqServer:
                 if left:
                     self._pending_by[identity] = left
 
-    def _handle(self, identity: bytes, data: bytes, buffers: list[bytes], admitted: bool = True) -> None:
+    def _handle(self, route: Route, data: bytes, buffers: list[bytes], admitted: bool = True) -> None:
         try:
             msg = decode(data, buffers)
         except Exception as exc:
@@ -230,10 +239,10 @@ class ZmqServer:
                 log.exception("decoding a request failed")
                 exc = EngineError("internal", f"{type(exc).__name__} while decoding the request")
             bad = Message("error", {}, header=_readable_header(data), parent_header={})
-            self._reply(identity, new_message("error", error_content(exc), parent=bad))
+            self._reply(route, new_message("error", error_content(exc), parent=bad))
             return
         if not admitted:
-            self._reply(identity, reply_to(msg, error_content(self.gate.refusal())))
+            self._reply(route, reply_to(msg, error_content(self.gate.refusal())))
             return
         session = msg.session
 
@@ -241,17 +250,38 @@ class ZmqServer:
             self.publish(session, new_message(event, content, parent=msg))
 
         def defer(result: dict[str, Any] | EngineError) -> None:  # a parked status, answered later
-            self._reply(identity, reply_to(msg, error_content(result) if isinstance(result, EngineError) else result))
+            self._reply(route, reply_to(msg, error_content(result) if isinstance(result, EngineError) else result))
 
         try:
             content, out_buffers = self.handler.handle(msg, sink, defer)
             if content is not None:
-                self._reply(identity, reply_to(msg, content, out_buffers))
+                self._reply(route, reply_to(msg, content, out_buffers))
         except EngineError as exc:
-            self._reply(identity, reply_to(msg, error_content(exc)))
+            self._reply(route, reply_to(msg, error_content(exc)))
         except Exception as exc:
             log.exception("request %s failed", msg.msg_type)
-            self._reply(identity, reply_to(msg, error_content(EngineError("internal", f"{type(exc).__name__}: {exc}"))))
+            self._reply(route, reply_to(msg, error_content(EngineError("internal", f"{type(exc).__name__}: {exc}"))))
+
+
+def split_envelope(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """(envelope, [json, *buffers]) of a request's frames after the identity.
+
+    The envelope is the frames before the first empty one when they are few and short (a REQ
+    socket's request-id frame; none for a plain REQ or a DEALER that sends the delimiter). A request
+    without a delimiter is read as ``[json, *buffers]`` with no envelope.
+
+    >>> split_envelope([b"\\x00\\x00\\x00\\x07", b"", b"{}"])
+    ([b'\\x00\\x00\\x00\\x07'], [b'{}'])
+    >>> split_envelope([b"", b"{}", b"RIFF"]), split_envelope([b"{}"])
+    (([], [b'{}', b'RIFF']), ([], [b'{}']))
+    """
+    for i, frame in enumerate(frames[:MAX_ENVELOPE_FRAMES + 1]):
+        if frame == b"":
+            head = frames[:i]
+            if all(len(f) <= MAX_ENVELOPE_FRAME_BYTES and not f.lstrip().startswith(b"{") for f in head):
+                return head, frames[i + 1:]
+            break
+    return [], frames
 
 
 def _readable_header(data: bytes) -> dict[str, Any]:
@@ -262,4 +292,6 @@ def _readable_header(data: bytes) -> dict[str, Any]:
         header = json.loads(data).get("header")
     except (ValueError, UnicodeDecodeError, AttributeError, RecursionError):
         return {}
-    return header if isinstance(header, dict) and isinstance(header.get("msg_id"), str) else {}
+    if not isinstance(header, dict):
+        return {}
+    return header if isinstance(header.get("msg_id"), str) or isinstance(header.get("request_id"), str) else {}

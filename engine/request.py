@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any, cast, overload
 
@@ -215,8 +215,9 @@ class GenerateRequest:
             temperature=_float(d, "temperature", 1.0),
             cfg=_float(d, "cfg", 3.0),
             greedy=bool(_bool(d, "greedy", False)),
-            magnet=magnet_params(d),
         )
+        # checked after the shared ranges, so a bad cfg is refused as cfg, not as MAGNeT's max_cfg
+        sampling = replace(sampling, magnet=magnet_params(d))
         melody = d.get("melody")
         if melody is not None and not isinstance(melody, dict):
             raise EngineError("invalid_field", "melody must be an object", field="melody")

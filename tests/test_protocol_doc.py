@@ -3,13 +3,14 @@ code the code knows must be in it, as the code has it."""
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 
 import pytest
 from pythonosc.osc_message import OscMessage
 
-from musicgen_bridge.bridge import handlers, osc_server, osc_tcp
+from musicgen_bridge.bridge import handlers, osc_server, osc_tcp, protocol_doc
 from musicgen_bridge.bridge.osc_server import OscRouter, event_dgram
 from musicgen_bridge.bridge.protocol import EVENT_TYPES, PROTOCOL_VERSION, REQUEST_TYPES
 from musicgen_bridge.engine import limits
@@ -18,16 +19,18 @@ from musicgen_bridge.engine.errors import ERROR_CODES
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
 
 
-def error_table() -> str:
-    """The error table as the doc must hold it, generated from ERROR_CODES."""
-    rows = ["| code | meaning |", "|---|---|"] + [f"| `{code}` | {text} |" for code, text in ERROR_CODES.items()]
-    return "\n".join(rows)
+def test_generated_tables_are_current():
+    """Reply fields, limits, error codes and CLI exit statuses: regenerate and compare."""
+    assert not protocol_doc.missing(DOC), f"docs/protocol.md lost the markers of {protocol_doc.missing(DOC)}"
+    new = protocol_doc.render(DOC)
+    if new != DOC:
+        diff = "\n".join(difflib.unified_diff(DOC.splitlines(), new.splitlines(), lineterm="", n=0))
+        pytest.fail("run `python -m musicgen_bridge.bridge.protocol_doc`; it would change:\n" + diff)
 
 
-def test_error_table_is_the_generated_one():
-    found = re.search(r"<!-- error-codes:begin -->\n(.*?)\n<!-- error-codes:end -->", DOC, re.DOTALL)
-    assert found, "docs/protocol.md lost its error-codes markers"
-    assert found.group(1) == error_table(), "regenerate the table in docs/protocol.md:\n" + error_table()
+def test_the_generator_notices_a_changed_limit(monkeypatch):
+    monkeypatch.setattr(limits, "MAX_LIVE_SESSIONS", limits.MAX_LIVE_SESSIONS + 1)
+    assert protocol_doc.render(DOC) != DOC
 
 
 @pytest.mark.parametrize("code", list(ERROR_CODES))
