@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,12 @@ def test_ten_clients_at_once_each_get_their_own_results(server):
                 c._recv_event = lambda: seen[i].append(original()) or seen[i][-1]  # record every event
                 barrier.wait(WAIT_S)  # all ten submit together
                 results[i] = (c.session, c.generate(prompt=f"client {i}", bars=1, bpm=bpm, timeout=60))
+                # Under load the client may learn the result from its status poll before the `done`
+                # event arrives: keep reading (bounded) until that event is in, so it is checked too.
+                deadline = time.monotonic() + 20
+                while not any(e.msg_type == "done" for e in seen[i]) and time.monotonic() < deadline:
+                    if c._sub is not None and c._sub.poll(500):
+                        c._recv_event()
         except Exception as exc:  # noqa: BLE001 - reported by the main thread
             results[i] = exc
 
